@@ -1,0 +1,22 @@
+"""cfcompile: curifactory-style experiments, compiled to Snakemake workflows and Slurm arrays.
+
+``import cfcompile as cf`` gives the experiment API (the same names curifactory has).
+"""
+
+from cfcompile.caching import Lazy
+from cfcompile.params import ExperimentParameters, set_hash_functions
+from cfcompile.record import ArtifactManager, Record
+from cfcompile.stages import aggregate, stage
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ArtifactManager",
+    "ExperimentParameters",
+    "Lazy",
+    "Record",
+    "aggregate",
+    "set_hash_functions",
+    "stage",
+    "__version__",
+]

@@ -1,0 +1,1 @@
+"""Execution backends that read the StageGraph (Snakemake, submitit)."""

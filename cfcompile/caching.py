@@ -1,0 +1,392 @@
+"""Cachers: how stage outputs reach disk, with curifactory's file names and metadata.
+
+Saving is transactional. A stage's cachers write into a hidden staging directory beside the
+cache and every file is renamed into place only after all of them succeeded, so a crash, a
+failing ``save`` or a killed job can never leave a file that a later run would take for a
+finished artifact. A cacher's ``check`` only ever sees complete files.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import pickle
+import shutil
+import uuid
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from cfcompile.record import Record
+
+TIMESTAMP_FORMAT = "%Y-%m-%d-T%H%M%S"
+STAGING_PREFIX = ".cfcompile-tmp-"
+
+
+class Lazy:
+    """An output name whose value is dropped from memory once cached and reloaded on access."""
+
+    def __init__(self, name: str, resolve: bool = True):
+        self.name = name
+        self.cacher: Cacheable | None = None
+        self.resolve = resolve
+
+    def load(self) -> Any:
+        return self.cacher.load()
+
+    def __str__(self) -> str:
+        return self.name
+
+    def __repr__(self) -> str:
+        return f'Lazy("{self.name}")'
+
+
+class Transaction:
+    """Collects the files of one stage in staging directories and publishes them together."""
+
+    def __init__(self) -> None:
+        self._staged: list[tuple[str, str]] = []  # (staged path, final path)
+        self._dirs: dict[str, str] = {}  # final directory -> its staging directory
+        self.token = uuid.uuid4().hex[:12]
+
+    def stage_path(self, final: str) -> str:
+        final = os.path.abspath(final)
+        for staged, done in self._staged:
+            if done == final:
+                return staged
+        parent = os.path.dirname(final)
+        staging = self._dirs.get(parent)
+        if staging is None:
+            staging = os.path.join(parent, STAGING_PREFIX + self.token)
+            os.makedirs(staging, exist_ok=True)
+            self._dirs[parent] = staging
+        staged = os.path.join(staging, os.path.basename(final))
+        self._staged.append((staged, final))
+        return staged
+
+    def commit(self) -> list[str]:
+        """Rename every staged file into place; returns the published paths."""
+        published = []
+        for staged, final in self._staged:
+            if not os.path.lexists(staged):
+                continue  # asked for a path but wrote nothing there (e.g. a metadata probe)
+            if os.path.isdir(staged) and not os.path.islink(staged) and os.path.isdir(final):
+                shutil.rmtree(final)
+            os.replace(staged, final)
+            published.append(final)
+        self._cleanup()
+        return published
+
+    def abort(self) -> None:
+        self._cleanup()
+
+    def _cleanup(self) -> None:
+        for staging in self._dirs.values():
+            shutil.rmtree(staging, ignore_errors=True)
+        self._dirs.clear()
+
+
+class Cacheable:
+    """Base cacher: subclasses implement ``save(obj)`` and ``load()`` against ``get_path()``.
+
+    The path is ``{cache}/{prefix}_{record hash}_{stage}_{name}{extension}``, exactly as
+    curifactory builds it, so caches are interchangeable between the two tools.
+    """
+
+    def __init__(
+        self,
+        path_override: str | None = None,
+        name: str | None = None,
+        subdir: str | None = None,
+        prefix: str | None = None,
+        extension: str | None = None,
+        record: Record | None = None,
+        track: bool = True,
+    ):
+        self.path_override = path_override
+        self.name = name
+        self.subdir = subdir
+        self.prefix = prefix
+        self.extension = extension
+        self.record = None
+        self.track = track
+        self.cache_paths: list[str] = []
+        self.metadata: dict | None = None
+        self.extra_metadata: dict = {}
+        self.stage: str | None = None
+        self.transaction: Transaction | None = None
+        if record is not None:
+            self.set_record(record)
+
+    # -- paths -----------------------------------------------------------------------------
+    def _suffix(self, path: str, suffix: str | None, add_extension: bool = True) -> str:
+        if suffix is not None:
+            return suffix
+        if self.extension and add_extension and not path.endswith(self.extension):
+            return self.extension
+        return ""
+
+    def _template(self, path: str) -> str:
+        if self.record is None:
+            return path
+        manager = self.record.manager
+        name = "None" if self.name is None else self.name
+        return path.format(
+            hash=self.record.get_hash(),
+            cache=manager.cache_path.rstrip("/"),
+            stage=self.stage,
+            name=name,
+            params=self.record.params,
+            experiment=manager.experiment_name,
+            artifact_filename=manager.get_artifact_filename(
+                name + self._suffix(name, None), self.record, stage_name=self.stage
+            ),
+        )
+
+    def final_path(self, suffix: str | None = None) -> str:
+        """Where the artifact lives once published (never a staging path)."""
+        if self.path_override is not None:
+            path = self._template(self.path_override)
+            if self.extension and suffix is not None and path.endswith(self.extension):
+                path = path[: path.rindex(self.extension)]
+            return path + self._suffix(path, suffix, add_extension=False)
+        if self.record is None:
+            raise RuntimeError(
+                f"cacher {type(self).__name__} has neither a record nor a path_override: "
+                "pass a path, or set cacher.record"
+            )
+        if self.name is None:
+            raise RuntimeError(f"cacher {type(self).__name__} has no name and no path_override")
+        return self.record.manager.get_artifact_path(
+            self.name + self._suffix(self.name, suffix),
+            self.record,
+            subdir=self.subdir,
+            prefix=self.prefix,
+            stage_name=self.stage,
+        )
+
+    def get_path(self, suffix: str | None = None) -> str:
+        """The path to read or write; inside a save it points into the stage's staging area."""
+        path = self.final_path(suffix)
+        if path not in self.cache_paths:
+            self.cache_paths.append(path)
+        if self.transaction is not None:
+            return self.transaction.stage_path(path)
+        return path
+
+    def get_dir(self, suffix: str | None = None) -> str:
+        path = self.get_path(suffix or "")
+        os.makedirs(path, exist_ok=True)
+        return path
+
+    def set_record(self, record: Record) -> None:
+        self.record = record
+
+    # -- metadata --------------------------------------------------------------------------
+    def collect_metadata(self) -> dict:
+        """curifactory's metadata keys, plus the run information the manager carries."""
+        from cfcompile.hashing import string_representations
+
+        record = self.record
+        run_info = dict(getattr(record.manager, "run_info", None) or {})
+        run_info.pop("status", None)
+        params = record.params
+        self.metadata = dict(
+            artifact_generated=datetime.now().strftime(TIMESTAMP_FORMAT),
+            params_hash=record.get_hash(),
+            params_name=params.name if params is not None else None,
+            record_name=record.get_reference_name(),
+            stage=self.stage,
+            artifact_name=self.name,
+            cacher_type=str(type(self)),
+            record_prior_stages=record.stages[:-1],
+            prior_records=[r.get_reference_name() for r in record.input_records],
+            params=string_representations(params) if params is not None else None,
+            extra=self.extra_metadata,
+            manager_run_info=run_info,
+        )
+        return self.metadata
+
+    def save_metadata(self) -> str:
+        path = self.get_path("_metadata.json")
+        data = self.metadata if self.metadata is not None else {"extra": self.extra_metadata}
+        data.setdefault("extra", {}).update(self.extra_metadata)
+        with open(path, "w") as outfile:
+            json.dump(data, outfile, indent=2, default=str)
+        return path
+
+    def load_metadata(self) -> dict | None:
+        path = self.get_path("_metadata.json")
+        if os.path.exists(path):
+            with open(path) as infile:
+                self.metadata = json.load(infile)
+            self.extra_metadata = self.metadata.get("extra", {})
+        return self.metadata
+
+    # -- the cacher protocol ---------------------------------------------------------------
+    def check(self) -> bool:
+        """True when a finished artifact exists and the parameters do not ask to overwrite."""
+        if not os.path.exists(self.final_path()):
+            return False
+        record = self.record
+        if record is None:
+            return True
+        if record.params is None and record.is_aggregate:
+            return not any(
+                r.params is not None and r.params.overwrite for r in record.input_records
+            )
+        return record.params is None or not record.params.overwrite
+
+    def load(self) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} does not implement load()")
+
+    def save(self, obj: Any) -> str:
+        raise NotImplementedError(f"{type(self).__name__} does not implement save()")
+
+
+class JsonCacher(Cacheable):
+    """JSON; values JSON cannot hold are written as their ``str`` (as curifactory does)."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, extension=".json", **kwargs)
+
+    def load(self) -> Any:
+        with open(self.get_path()) as infile:
+            return json.load(infile)
+
+    def save(self, obj: Any) -> str:
+        path = self.get_path()
+        with open(path, "w") as outfile:
+            json.dump(obj, outfile, indent=4, default=str)
+        return path
+
+
+class PickleCacher(Cacheable):
+    """Any picklable object; the default for outputs declared without a cacher."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, extension=".pkl", **kwargs)
+
+    def load(self) -> Any:
+        with open(self.get_path(), "rb") as infile:
+            return pickle.load(infile)
+
+    def save(self, obj: Any) -> str:
+        path = self.get_path()
+        with open(path, "wb") as outfile:
+            pickle.dump(obj, outfile)
+        return path
+
+
+_PANDAS_FORMATS = {
+    "csv": ("csv", "read_csv", "to_csv"),
+    "json": ("json", "read_json", "to_json"),
+    "parquet": ("parquet", "read_parquet", "to_parquet"),
+    "pickle": ("pkl", "read_pickle", "to_pickle"),
+}
+
+
+class PandasCacher(Cacheable):
+    """DataFrames through pandas' own readers and writers; pandas is imported only here."""
+
+    def __init__(
+        self,
+        path_override: str | None = None,
+        format: str = "pickle",
+        to_args: dict | None = None,
+        read_args: dict | None = None,
+        **kwargs: Any,
+    ):
+        if format not in _PANDAS_FORMATS:
+            raise ValueError(f"PandasCacher format must be one of {sorted(_PANDAS_FORMATS)}")
+        self.format = format
+        self.to_args = dict(to_args) if to_args is not None else {}
+        if to_args is None and format == "json":
+            self.to_args = {"double_precision": 15}
+        self.read_args = dict(read_args) if read_args is not None else {}
+        if read_args is None and format == "csv":
+            self.read_args = {"index_col": 0}
+        ext = _PANDAS_FORMATS[format][0]
+        super().__init__(path_override=path_override, extension=f".{ext}", **kwargs)
+
+    def load(self) -> Any:
+        import pandas as pd
+
+        reader = getattr(pd, _PANDAS_FORMATS[self.format][1])
+        path = self.get_path()
+        if self.format == "json":
+            from io import StringIO
+
+            with open(path) as infile:
+                return reader(StringIO(infile.read()), **self.read_args)
+        return reader(path, **self.read_args)
+
+    def save(self, obj: Any) -> str:
+        import pandas as pd
+
+        self.extra_metadata.update(
+            pandas_version=pd.__version__,
+            to_args=self.to_args,
+            read_args=self.read_args,
+            format=self.format,
+        )
+        path = self.get_path()
+        getattr(obj, _PANDAS_FORMATS[self.format][2])(path, **self.to_args)
+        return path
+
+
+class PandasJsonCacher(PandasCacher):
+    def __init__(
+        self,
+        path_override: str | None = None,
+        to_json_args: dict | None = None,
+        read_json_args: dict | None = None,
+        **kwargs: Any,
+    ):
+        to_args = {"double_precision": 15} if to_json_args is None else to_json_args
+        super().__init__(path_override, "json", to_args, read_json_args or {}, **kwargs)
+
+
+class PandasCsvCacher(PandasCacher):
+    def __init__(
+        self,
+        path_override: str | None = None,
+        to_csv_args: dict | None = None,
+        read_csv_args: dict | None = None,
+        **kwargs: Any,
+    ):
+        read_args = {"index_col": 0} if read_csv_args is None else read_csv_args
+        super().__init__(path_override, "csv", to_csv_args or {}, read_args, **kwargs)
+
+
+class FileReferenceCacher(Cacheable):
+    """Stores a path (or list of paths); the cache is only valid while those files exist."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, extension=".json", **kwargs)
+
+    def check(self) -> bool:
+        if not super().check():
+            return False
+        with open(self.final_path()) as infile:
+            files = json.load(infile)
+        files = files if isinstance(files, list) else [files]
+        return all(os.path.exists(f) for f in files)
+
+    def load(self) -> list[str] | str:
+        with open(self.get_path()) as infile:
+            return json.load(infile)
+
+    def save(self, files: list[str] | str) -> str:
+        path = self.get_path()
+        with open(path, "w") as outfile:
+            json.dump(files, outfile, indent=4)
+        return path
+
+
+def instantiate(cacher: type[Cacheable] | Cacheable) -> Cacheable:
+    """A fresh cacher per use: classes are called, instances deep-copied (curifactory's rule)."""
+    if isinstance(cacher, type):
+        return cacher()
+    return copy.deepcopy(cacher)

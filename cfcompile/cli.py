@@ -1,0 +1,131 @@
+"""The ``cfcompile`` command: ``cfcompile ls`` and ``cfcompile EXPERIMENT -p PARAMS [mode]``.
+
+Argument names follow curifactory's ``experiment`` CLI where they overlap (-p, --names,
+--indices, --overwrite, --prefix) so that researchers' muscle memory carries over.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from cfcompile.errors import CfcompileError
+
+log = logging.getLogger("cfcompile")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="cfcompile",
+        description="Compile a curifactory-style experiment into a Snakemake workflow "
+        "(printed to stdout), or run it eagerly in process with --eager. "
+        "`cfcompile ls` lists experiments and parameter files.",
+    )
+    p.add_argument("experiment", help="experiment module name in experiments/ (or 'ls')")
+    p.add_argument(
+        "-p",
+        "--params",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="parameter module (params/NAME.py or an experiment's get_params); repeatable, "
+        "combined in order",
+    )
+    p.add_argument("--names", nargs="+", metavar="NAME", help="only these parameter sets")
+    p.add_argument(
+        "--indices", nargs="+", metavar="I", help="only these parameter sets: 3, 1-4, 5:"
+    )
+    p.add_argument(
+        "--project", metavar="DIR", help="project directory (default: nearest with experiments/)"
+    )
+    p.add_argument("--cache-path", metavar="DIR", help="cache folder (default: PROJECT/data/cache)")
+    p.add_argument("--prefix", help="cache file prefix (default: the experiment name)")
+    p.add_argument("--overwrite", action="store_true", help="rerun every stage, ignoring caches")
+    p.add_argument("--eager", action="store_true", help="run in this process, like curifactory")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    p.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
+    return p
+
+
+def cmd_ls(project_dir: str | None) -> int:
+    from cfcompile.project import EXPERIMENTS, PARAMS, Project
+
+    project = Project.find(project_dir)
+    print(f"PROJECT: {project.root}")
+    for kind, title in ((EXPERIMENTS, "EXPERIMENTS"), (PARAMS, "PARAMS")):
+        print(f"\n{title}:")
+        infos = project.describe(kind)
+        if kind == PARAMS:  # experiment files with their own get_params() count as params too
+            infos += [i for i in project.describe(EXPERIMENTS) if i.has_get_params]
+        if not infos:
+            print("  (none)")
+        for info in infos:
+            summary = info.doc.splitlines()[0] if info.doc else ""
+            where = "" if info.kind == kind else f" ({info.kind}/)"
+            line = f"  {info.name}{where}"
+            if info.error:
+                line += f"  [import error: {info.error.splitlines()[-1]}]"
+            elif kind == EXPERIMENTS and not info.has_run:
+                line += "  [no run() function]"
+            elif kind == PARAMS and not info.has_get_params:
+                line += "  [no get_params() function]"
+            if summary:
+                line += f"  - {summary}"
+            print(line)
+    return 0
+
+
+def cmd_eager(args: argparse.Namespace) -> int:
+    from cfcompile.project import Project
+    from cfcompile.run import eager_run
+
+    project = Project.find(args.project)
+    result = eager_run(
+        project,
+        args.experiment,
+        args.params,
+        names=args.names,
+        indices=args.indices,
+        cache_path=args.cache_path,
+        prefix=args.prefix,
+        overwrite=args.overwrite,
+    )
+    print(
+        f"eager run of '{args.experiment}': {len(result.ran)} stage(s) ran, "
+        f"{len(result.cached)} cached; cache: {result.cache_path}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def default_cache(project_root: Path, cache_path: str | None) -> str:
+    """Absolute cache folder: compiled jobs may run from any working directory."""
+    path = Path(cache_path) if cache_path else project_root / "data" / "cache"
+    if not path.is_absolute():
+        path = Path.cwd() / path
+    return str(path.resolve())
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(levelname)s %(message)s", stream=sys.stderr)
+    try:
+        if args.experiment == "ls":
+            return cmd_ls(args.project)
+        if args.eager:
+            return cmd_eager(args)
+        from cfcompile.compile import cmd_compile
+
+        return cmd_compile(args)
+    except CfcompileError as exc:
+        print(f"cfcompile: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

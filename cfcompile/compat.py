@@ -1,0 +1,35 @@
+"""Make ``import curifactory`` resolve to cfcompile inside cfcompile's own processes.
+
+Experiment files written for curifactory (``import curifactory as cf``,
+``from curifactory.caching import PickleCacher``) then compile and run unmodified: the stage
+decorators, records and cachers they use are cfcompile's, which is what the tracer and the job
+runtime need. The alias is installed by the CLI and the job runtime before any project module is
+imported, and it wins even when curifactory itself is installed (that installation is simply
+not used by cfcompile's processes; a plain ``python`` or ``experiment`` keeps using it).
+"""
+
+from __future__ import annotations
+
+import sys
+
+ALIASES = {
+    "curifactory": "cfcompile",
+    "curifactory.caching": "cfcompile.caching",
+    "curifactory.reporting": "cfcompile.reporting",
+    "curifactory.params": "cfcompile.params",
+    "curifactory.record": "cfcompile.record",
+    "curifactory.staging": "cfcompile.stages",
+    "curifactory.hashing": "cfcompile.hashing",
+    "curifactory.manager": "cfcompile.record",
+}
+
+
+def install() -> None:
+    import importlib
+
+    for alias, target in ALIASES.items():
+        sys.modules[alias] = importlib.import_module(target)
+
+
+def installed() -> bool:
+    return sys.modules.get("curifactory") is sys.modules.get("cfcompile")

@@ -1,0 +1,258 @@
+"""Finding and loading a project's experiments and parameter sets, as curifactory's CLI does.
+
+A project is a directory holding ``experiments/`` (modules with ``run(param_sets, manager)``)
+and ``params/`` (modules with ``get_params()``). The project root goes first on ``sys.path`` so
+that ``from params import Params`` works exactly as under curifactory.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import logging
+import os
+import sys
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from cfcompile.errors import ParamsError, ProjectError
+
+log = logging.getLogger("cfcompile")
+
+EXPERIMENTS = "experiments"
+PARAMS = "params"
+
+
+@dataclass
+class ModuleInfo:
+    kind: str  # "experiments" or "params"
+    name: str
+    path: Path
+    doc: str
+    has_run: bool
+    has_get_params: bool
+    error: str | None
+
+
+class Project:
+    """One project directory; ``activate()`` makes its modules importable."""
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root).resolve()
+        if not (self.root / EXPERIMENTS).is_dir():
+            raise ProjectError(
+                f"{self.root} has no '{EXPERIMENTS}/' folder: a project keeps experiment modules "
+                f"there (and parameter modules in '{PARAMS}/'). Pass --project DIR."
+            )
+
+    @classmethod
+    def find(cls, start: str | os.PathLike | None = None) -> Project:
+        """``start`` itself if given, else the nearest directory upward holding experiments/."""
+        if start is not None:
+            return cls(start)
+        here = Path.cwd().resolve()
+        for candidate in (here, *here.parents):
+            if (candidate / EXPERIMENTS).is_dir():
+                return cls(candidate)
+        raise ProjectError(
+            f"no '{EXPERIMENTS}/' folder in {here} or any parent: run cfcompile from a project "
+            "directory or pass --project DIR"
+        )
+
+    def activate(self, compat: bool = True) -> None:
+        """Put the project first on sys.path; alias ``curifactory`` to cfcompile if asked."""
+        root = str(self.root)
+        if root in sys.path:
+            sys.path.remove(root)
+        sys.path.insert(0, root)
+        if compat:
+            from cfcompile import compat as _compat
+
+            _compat.install()
+
+    # -- listing ---------------------------------------------------------------------------
+    def module_files(self, kind: str) -> dict[str, Path]:
+        folder = self.root / kind
+        if not folder.is_dir():
+            return {}
+        return {
+            p.stem: p
+            for p in sorted(folder.glob("*.py"))
+            if not p.stem.startswith("_") and p.stem.isidentifier()
+        }
+
+    def describe(self, kind: str) -> list[ModuleInfo]:
+        """Every module of a kind, imported, with its docstring or the error importing it."""
+        self.activate()
+        infos = []
+        for name, path in self.module_files(kind).items():
+            doc, error, has_run, has_params = _static_doc(path), None, False, False
+            try:
+                module = importlib.import_module(f"{kind}.{name}")
+                has_run = callable(getattr(module, "run", None))
+                has_params = callable(getattr(module, "get_params", None))
+                doc = (module.__doc__ or doc or "").strip()
+            except BaseException as exc:  # noqa: BLE001 - ls reports, never crashes
+                error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+            infos.append(ModuleInfo(kind, name, path, doc, has_run, has_params, error))
+        return infos
+
+    # -- loading ---------------------------------------------------------------------------
+    def load(self, kind: str, name: str) -> ModuleType:
+        files = self.module_files(kind)
+        if name not in files:
+            have = ", ".join(files) or "none"
+            raise ProjectError(
+                f"no {kind[:-1]} module '{name}': looked for {self.root / kind / (name + '.py')}; "
+                f"available in {kind}/: {have}"
+            )
+        self.activate()
+        try:
+            return importlib.import_module(f"{kind}.{name}")
+        except Exception as exc:
+            detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+            raise ProjectError(f"importing {files[name]} failed: {detail}") from exc
+
+    def experiment(self, name: str) -> ModuleType:
+        module = self.load(EXPERIMENTS, name)
+        if not callable(getattr(module, "run", None)):
+            raise ProjectError(
+                f"{module.__file__} has no run(param_sets, manager) function: an experiment "
+                "module must define one"
+            )
+        return module
+
+    def params_module(self, name: str) -> ModuleType:
+        """A parameter module: ``params/NAME.py``, else an experiment file's own get_params()."""
+        if name in self.module_files(PARAMS):
+            module = self.load(PARAMS, name)
+        elif name in self.module_files(EXPERIMENTS):
+            module = self.load(EXPERIMENTS, name)
+        else:
+            have = sorted(
+                set(self.module_files(PARAMS))
+                | {
+                    n
+                    for n, p in self.module_files(EXPERIMENTS).items()
+                    if "get_params" in p.read_text(errors="replace")
+                }
+            )
+            raise ProjectError(
+                f"no parameter module '{name}' in {self.root / PARAMS} or "
+                f"{self.root / EXPERIMENTS}; available: {', '.join(have) or 'none'}"
+            )
+        if not callable(getattr(module, "get_params", None)):
+            raise ProjectError(
+                f"{module.__file__} has no get_params() function: a parameter module must define "
+                "one that returns a list of parameter sets"
+            )
+        return module
+
+    def param_sets(
+        self,
+        experiment: str,
+        param_names: list[str] | None = None,
+        names: list[str] | None = None,
+        indices: list[str] | None = None,
+    ) -> list[Any]:
+        """``-p`` modules' get_params() combined in order, then the --names/--indices filters."""
+        if not param_names:
+            module = self.load(EXPERIMENTS, experiment)
+            if not callable(getattr(module, "get_params", None)):
+                raise ProjectError(
+                    f"experiment '{experiment}' ({module.__file__}) has no get_params() of its "
+                    f"own: pass -p NAME (available: "
+                    f"{', '.join(self.module_files(PARAMS)) or 'none'})"
+                )
+            param_names = [experiment]
+        sets: list[Any] = []
+        for pname in param_names:
+            module = self.params_module(pname)
+            sets.extend(checked_params(module.get_params(), module.__file__))
+        if names:
+            wanted = set(names)
+            unknown = wanted - {p.name for p in sets}
+            if unknown:
+                raise ParamsError(
+                    f"--names {sorted(unknown)} match no parameter set; available: "
+                    f"{[p.name for p in sets]}"
+                )
+            sets = [p for p in sets if p.name in wanted]
+        if indices:
+            chosen = parse_indices(indices, len(sets))
+            sets = [sets[i] for i in chosen]
+        if not sets:
+            raise ParamsError(f"no parameter sets to run for experiment '{experiment}'")
+        warn_duplicates(sets)
+        return sets
+
+
+def checked_params(value: Any, source: str) -> list[Any]:
+    """The list get_params() returned, or an error naming the file and the bad entry."""
+    from cfcompile.params import ExperimentParameters
+
+    if not isinstance(value, list | tuple):
+        raise ParamsError(
+            f"{source}: get_params() returned {type(value).__name__}, not a list of "
+            "ExperimentParameters"
+        )
+    for i, item in enumerate(value):
+        if not isinstance(item, ExperimentParameters):
+            raise ParamsError(
+                f"{source}: get_params() item {i} is a {type(item).__name__} ({item!r:.80}), "
+                "not an ExperimentParameters instance; subclass cf.ExperimentParameters with "
+                "@dataclass"
+            )
+    return list(value)
+
+
+def parse_indices(specs: list[str], count: int) -> list[int]:
+    """``3``, ``1-4`` (inclusive) or ``5:`` style selections, in the order given."""
+    chosen: list[int] = []
+    for spec in specs:
+        for part in str(spec).split(","):
+            part = part.strip()
+            try:
+                if "-" in part or ":" in part:
+                    lo_s, hi_s = part.replace(":", "-").split("-", 1)
+                    lo = int(lo_s) if lo_s else 0
+                    hi = int(hi_s) if hi_s else count - 1
+                    rng = range(lo, hi + 1)
+                else:
+                    rng = range(int(part), int(part) + 1)
+            except ValueError:
+                raise ParamsError(f"--indices: '{part}' is not N, N-M or N:") from None
+            for i in rng:
+                if not 0 <= i < count:
+                    raise ParamsError(f"--indices: {i} is out of range (there are {count} sets)")
+                if i not in chosen:
+                    chosen.append(i)
+    return chosen
+
+
+def warn_duplicates(sets: list[Any]) -> None:
+    """Same hash with different names shares cache files; the researcher should know."""
+    from cfcompile.hashing import params_hash
+
+    by_hash: dict[str, Any] = {}
+    for p in sets:
+        h = params_hash(p)
+        other = by_hash.setdefault(h, p)
+        if other is not p and other.name != p.name:
+            log.warning(
+                "parameter sets '%s' and '%s' have the same hash %s: they share cache files "
+                "(give them a differing parameter, or drop one)",
+                other.name,
+                p.name,
+                h,
+            )
+
+
+def _static_doc(path: Path) -> str:
+    try:
+        return ast.get_docstring(ast.parse(path.read_text())) or ""
+    except (SyntaxError, OSError, ValueError):
+        return ""

@@ -1,0 +1,175 @@
+"""Records (one parameter set's state through a chain of stages) and the artifact manager."""
+
+from __future__ import annotations
+
+import copy
+import os
+from typing import Any
+
+from cfcompile import hashing
+from cfcompile.caching import Lazy
+from cfcompile.reporting import Reportable
+
+
+class State(dict):
+    """A dict that loads ``Lazy`` artifacts from their cache when read."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.resolve = True
+
+    def __getitem__(self, key: str) -> Any:
+        item = super().__getitem__(key)
+        if isinstance(item, Lazy) and self.resolve and item.resolve and item.cacher is not None:
+            return item.cacher.load()
+        return item
+
+    def raw(self, key: str) -> Any:
+        """The stored object itself (a ``Lazy`` stays lazy): how stages pass artifacts on."""
+        return dict.__getitem__(self, key)
+
+
+class ArtifactManager:
+    """One experiment run: its records, reportables, cache location and execution engine.
+
+    The engine decides what calling a stage means (run now, record a graph node, ...); it is
+    chosen here, once, so that stage decorators never need to know which mode is active.
+    """
+
+    def __init__(
+        self,
+        experiment_name: str = "experiment",
+        cache_path: str = "data/cache",
+        prefix: str | None = None,
+        overwrite: bool = False,
+        overwrite_stages: list[str] | None = None,
+        engine: Any = None,
+        run_info: dict | None = None,
+    ):
+        from cfcompile.eager import EagerEngine
+
+        self.experiment_name = experiment_name
+        self.cache_path = cache_path
+        self.prefix = prefix
+        self.overwrite = overwrite
+        self.overwrite_stages = list(overwrite_stages or [])
+        self.engine = engine if engine is not None else EagerEngine()
+        self.run_info = dict(run_info or {})
+        self.records: list[Record] = []
+        self.reportables: list[Reportable] = []
+        self.current_stage_name: str | None = None
+        self.dry = False
+
+    def get_artifact_filename(
+        self,
+        obj_name: str,
+        record: Record,
+        prefix: str | None = None,
+        stage_name: str | None = None,
+    ) -> str:
+        prefix = prefix if prefix is not None else (self.prefix or self.experiment_name)
+        stage_name = stage_name if stage_name is not None else self.current_stage_name
+        return f"{prefix}_{record.get_hash()}_{stage_name}_{obj_name}"
+
+    def get_artifact_path(
+        self,
+        obj_name: str,
+        record: Record,
+        subdir: str | None = None,
+        prefix: str | None = None,
+        stage_name: str | None = None,
+    ) -> str:
+        base = self.cache_path if subdir is None else os.path.join(self.cache_path, subdir)
+        os.makedirs(base, exist_ok=True)
+        return os.path.join(base, self.get_artifact_filename(obj_name, record, prefix, stage_name))
+
+
+class Record:
+    """The state of one parameter set as it flows through stages."""
+
+    def __init__(self, manager: ArtifactManager, param_set: Any, hide: bool = False):
+        self.manager = manager
+        self.params = param_set
+        self.state = State()
+        self.output: Any = None
+        self.stages: list[str] = []
+        self.input_records: list[Record] = []
+        self.is_aggregate = False
+        self.combo_hash: str | None = None
+        self.stage_cachers: list | None = None
+        if self.params is not None and getattr(self.params, "hash", None) is None:
+            self.params.hash = hashing.params_hash(self.params)
+        if not hide:
+            manager.records.append(self)
+
+    def get_hash(self) -> str:
+        if self.is_aggregate:
+            return self.combo_hash
+        if self.params is not None:
+            return self.params.hash
+        return "None"
+
+    def set_aggregate(self, records: list[Record]) -> None:
+        """Cache under the combo hash of this record and every record aggregated over."""
+        self.is_aggregate = True
+        own = self.params.hash if self.params is not None else None
+        self.combo_hash = hashing.combo_hash(
+            own, [r.params.hash if r.params is not None else None for r in records]
+        )
+
+    def report(self, reportable: Reportable) -> None:
+        reportable.record = self
+        reportable.stage = self.stages[-1] if self.stages else None
+        qualified = "(Aggregate)_" if self.is_aggregate else ""
+        if self.params is not None:
+            qualified += f"{self.params.name}_"
+        qualified += f"{reportable.stage}_"
+        qualified += (
+            str(len(self.manager.reportables)) if reportable.name is None else reportable.name
+        )
+        reportable.qualified_name = qualified
+        self.manager.reportables.append(reportable)
+
+    def make_copy(self, param_set: Any = None, add_to_manager: bool = True) -> Record:
+        """A new record (optionally with other parameters) that starts from this one's state."""
+        new = Record(
+            self.manager, self.params if param_set is None else param_set, not add_to_manager
+        )
+        new.input_records = [self]
+        new.state = copy.deepcopy(self.state)
+        return new
+
+    def get_path(
+        self,
+        obj_name: str,
+        subdir: str | None = None,
+        prefix: str | None = None,
+        stage_name: str | None = None,
+        track: bool = True,
+    ) -> str:
+        return self.manager.get_artifact_path(obj_name, self, subdir, prefix, stage_name)
+
+    def get_dir(
+        self,
+        dir_name_suffix: str,
+        subdir: str | None = None,
+        prefix: str | None = None,
+        stage_name: str | None = None,
+        track: bool = True,
+    ) -> str:
+        path = self.get_path(dir_name_suffix, subdir, prefix, stage_name)
+        os.makedirs(path, exist_ok=True)
+        return path
+
+    def get_record_index(self) -> int:
+        for i, record in enumerate(self.manager.records):
+            if record is self:
+                return i
+        return -1
+
+    def get_reference_name(self) -> str:
+        name = self.params.name if self.params is not None else "None"
+        return f"Record {self.get_record_index()} ({name})"
+
+    def __repr__(self) -> str:
+        return f"<Record {self.get_reference_name()} hash={self.get_hash()}>"

@@ -1,0 +1,266 @@
+"""``@stage`` and ``@aggregate``: one declaration (``StageSpec``) that every engine reads.
+
+Calling a decorated function hands the record and the spec to the engine of the record's
+manager (eager, trace, ...). An aggregate is a stage whose inputs come from many records; both
+share every code path here, differing only in how inputs are gathered.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from dataclasses import dataclass, field
+from functools import wraps
+from typing import Any
+
+from cfcompile.caching import Cacheable, Lazy, instantiate
+from cfcompile.errors import StageDefinitionError, StageInputError, StageOutputError
+
+log = logging.getLogger("cfcompile")
+
+RESOURCE_KEYS = ("mem_mb", "runtime", "gpu", "cpus_per_task", "disk_mb", "slurm_partition")
+
+
+@dataclass
+class StageSpec:
+    """Everything declared about a stage; the undecorated function is ``func``."""
+
+    func: Any
+    kind: str  # "stage" or "aggregate"
+    inputs: list[str]
+    outputs: list[str | Lazy]
+    cachers: list | None
+    suppress_missing_inputs: bool = False
+    resources: dict[str, Any] = field(default_factory=dict)
+    threads: int = 1
+    timeout: float | None = None
+    retries: int = 0
+
+    @property
+    def name(self) -> str:
+        return self.func.__name__
+
+    @property
+    def is_aggregate(self) -> bool:
+        return self.kind == "aggregate"
+
+    @property
+    def output_names(self) -> list[str]:
+        return [str(o) for o in self.outputs]
+
+    @property
+    def location(self) -> str:
+        """``file:line`` of the function, for error messages."""
+        try:
+            code = self.func.__code__
+            return f"{code.co_filename}:{code.co_firstlineno}"
+        except AttributeError:
+            return getattr(self.func, "__module__", "?")
+
+    @property
+    def import_path(self) -> str:
+        return f"{self.func.__module__}:{self.func.__qualname__}"
+
+    def invoke(self, record: Any, records: list | None, args: tuple, inputs: dict) -> Any:
+        """Call the undecorated function the way its kind expects (aggregates get records)."""
+        if self.is_aggregate:
+            return self.func(record, records, **inputs)
+        return self.func(record, *args, **inputs)
+
+    def make_cachers(self, record: Any) -> list[Cacheable] | None:
+        """Fresh cacher instances bound to ``record`` and named after this stage's outputs."""
+        if self.cachers is None:
+            return None
+        cachers = []
+        for template, output in zip(self.cachers, self.outputs, strict=True):
+            cacher = instantiate(template)
+            cacher.set_record(record)
+            cacher.stage = self.name
+            if cacher.name is None and cacher.path_override is None:
+                cacher.name = str(output)
+            cachers.append(cacher)
+        return cachers
+
+    def split_outputs(self, result: Any, params_name: str | None) -> tuple:
+        """The returned value as one value per declared output (a non-tuple is one output)."""
+        n = len(self.outputs)
+        if n == 0:
+            return ()
+        values = result if isinstance(result, tuple) else (result,)
+        if len(values) != n:
+            raise StageOutputError(
+                f"stage '{self.name}' ({self.location}), parameter set '{params_name}': declares "
+                f"{n} output(s) {self.output_names} but returned {len(values)} value(s). Return "
+                f"a tuple of {n} values in that order"
+                + (" (or `return (value,)`)." if n == 1 else ".")
+            )
+        return values
+
+
+def _validate(spec: StageSpec) -> None:
+    where = f"stage '{spec.name}' ({spec.location})"
+    for name in spec.outputs:
+        if not isinstance(name, str | Lazy):
+            raise StageDefinitionError(f"{where}: outputs must be strings or Lazy, got {name!r}")
+    if spec.cachers is not None:
+        if len(spec.cachers) == 0:
+            raise StageDefinitionError(
+                f"{where}: cachers=[] would mark the stage cached forever; use cachers=None "
+                "for no caching or give one cacher per output"
+            )
+        if len(spec.cachers) != len(spec.outputs):
+            raise StageDefinitionError(
+                f"{where}: {len(spec.cachers)} cacher(s) for {len(spec.outputs)} output(s) "
+                f"{spec.output_names}; give exactly one cacher per output, in order"
+            )
+        for cacher in spec.cachers:
+            ok = isinstance(cacher, Cacheable) or (
+                isinstance(cacher, type) and issubclass(cacher, Cacheable)
+            )
+            if not ok:
+                raise StageDefinitionError(
+                    f"{where}: {cacher!r} is not a Cacheable class or instance"
+                )
+    elif any(isinstance(o, Lazy) for o in spec.outputs):
+        raise StageDefinitionError(
+            f"{where}: Lazy outputs need cachers (they are reloaded from the cache on access)"
+        )
+    params = inspect.signature(spec.func).parameters
+    takes_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    missing = [i for i in spec.inputs if i not in params and not takes_kwargs]
+    if missing:
+        raise StageDefinitionError(
+            f"{where}: input(s) {missing} are not parameters of the function; the function must "
+            f"take them by name, e.g. def {spec.name}(record, {', '.join(spec.inputs)})"
+        )
+    if len(set(spec.output_names)) != len(spec.output_names):
+        raise StageDefinitionError(f"{where}: duplicate output names {spec.output_names}")
+
+
+def _declare(kind: str, inputs, outputs, cachers, suppress, resources, threads, timeout, retries):
+    def decorator(function: Any) -> Any:
+        spec = StageSpec(
+            func=function,
+            kind=kind,
+            inputs=list(inputs or []),
+            outputs=list(outputs or []),
+            cachers=list(cachers) if cachers is not None else None,
+            suppress_missing_inputs=suppress,
+            resources=dict(resources or {}),
+            threads=int(threads),
+            timeout=timeout,
+            retries=int(retries),
+        )
+        _validate(spec)
+
+        if kind == "stage":
+
+            @wraps(function)
+            def wrapper(record: Any, *args: Any, **kwargs: Any) -> Any:
+                return _dispatch(spec, record, None, args, kwargs)
+
+        else:
+
+            @wraps(function)
+            def wrapper(record: Any, records: list | None = None, **kwargs: Any) -> Any:
+                return _dispatch(spec, record, records, (), kwargs)
+
+        wrapper.spec = spec
+        return wrapper
+
+    return decorator
+
+
+def stage(
+    inputs: list[str] | None = None,
+    outputs: list[str | Lazy] | None = None,
+    cachers: list | None = None,
+    suppress_missing_inputs: bool = False,
+    resources: dict[str, Any] | None = None,
+    threads: int = 1,
+    timeout: float | None = None,
+    retries: int = 0,
+) -> Any:
+    """Declare a stage: inputs read from ``record.state``, outputs written back to it.
+
+    ``resources`` (mem_mb, runtime in minutes, gpu, ...) and ``threads`` reach the scheduler of a
+    compiled workflow; they do not change what the stage computes, so they are not hashed.
+    """
+    return _declare(
+        "stage",
+        inputs,
+        outputs,
+        cachers,
+        suppress_missing_inputs,
+        resources,
+        threads,
+        timeout,
+        retries,
+    )
+
+
+def aggregate(
+    inputs: list[str] | None = None,
+    outputs: list[str | Lazy] | None = None,
+    cachers: list | None = None,
+    resources: dict[str, Any] | None = None,
+    threads: int = 1,
+    timeout: float | None = None,
+    retries: int = 0,
+) -> Any:
+    """Declare a stage over many records: each input arrives as ``{record: value}``."""
+    return _declare(
+        "aggregate", inputs, outputs, cachers, False, resources, threads, timeout, retries
+    )
+
+
+def _dispatch(spec: StageSpec, record: Any, records: list | None, args: tuple, kwargs: dict):
+    from cfcompile.record import Record
+
+    if not isinstance(record, Record):
+        raise TypeError(
+            f"stage '{spec.name}' must be called with a Record as its first argument, got "
+            f"{type(record).__name__}"
+        )
+    if spec.is_aggregate:
+        if records is None:
+            records = [r for r in record.manager.records if r is not record]
+        record.input_records = list(records)
+        record.set_aggregate(records)
+    record.manager.current_stage_name = spec.name
+    record.stages.append(spec.name)
+    return record.manager.engine.call(spec, record, records, args, kwargs)
+
+
+def params_name(record: Any) -> str | None:
+    return record.params.name if record.params is not None else None
+
+
+def gather_inputs(spec: StageSpec, record: Any, records: list | None, kwargs: dict) -> dict:
+    """Input values as stored (``Lazy`` and trace references untouched), plus call kwargs."""
+    values: dict[str, Any] = {}
+    for name in spec.inputs:
+        if spec.is_aggregate:
+            per_record = {}
+            for other in records:
+                if name in other.state:
+                    per_record[other] = other.state.raw(name)
+                else:
+                    log.warning(
+                        "aggregate '%s': %s has no artifact '%s'; it is left out of that input",
+                        spec.name,
+                        other.get_reference_name(),
+                        name,
+                    )
+            values[name] = per_record
+        elif name in record.state:
+            values[name] = record.state.raw(name)
+        elif name not in kwargs and not spec.suppress_missing_inputs:
+            have = sorted(record.state) or "nothing"
+            raise StageInputError(
+                f"stage '{spec.name}' ({spec.location}), parameter set '{params_name(record)}': "
+                f"input '{name}' is not in the record's state (it holds: {have}). Run the stage "
+                "that outputs it on this record first, or pass it as a keyword argument."
+            )
+    values.update(kwargs)
+    return values
