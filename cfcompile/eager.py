@@ -153,7 +153,11 @@ class EagerEngine:
             return record
         log.info("stage %s [%s]: running", spec.name, label)
         start = time.time()
-        result = spec.invoke(record, records, args, resolve_inputs(spec, inputs))
+        try:
+            result = spec.invoke(record, records, args, resolve_inputs(spec, inputs))
+        except Exception:
+            log.error("stage %s [%s] raised; none of its outputs were cached", spec.name, label)
+            raise
         end = time.time()
         values = spec.split_outputs(result, params_name(record))
         timing = {"start": start, "end": end, "seconds": round(end - start, 6)}

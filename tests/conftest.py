@@ -1,0 +1,65 @@
+"""Shared helpers: write small real projects to disk and run the real CLI on them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+IRIS = REPO / "workflows" / "iris"
+
+
+def write_project(root: Path, files: dict[str, str]) -> Path:
+    """Create a project from {relative path: source}; sources are dedented."""
+    (root / "experiments").mkdir(parents=True, exist_ok=True)
+    (root / "params").mkdir(parents=True, exist_ok=True)
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip())
+    return root
+
+
+def run_cli(*args: str, cwd: Path, check: bool = True, env: dict | None = None, input=None):
+    """The real console entry point in a fresh interpreter (as a researcher would run it)."""
+    full_env = {**os.environ, **(env or {})}
+    proc = subprocess.run(
+        [sys.executable, "-m", "cfcompile.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        input=input,
+        timeout=600,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"cfcompile {' '.join(args)} exited {proc.returncode}\nstdout:\n{proc.stdout}\n"
+            f"stderr:\n{proc.stderr}"
+        )
+    return proc
+
+
+@pytest.fixture
+def project(tmp_path):
+    """A factory: project({path: source}) -> project root."""
+
+    def make(files: dict[str, str]) -> Path:
+        return write_project(tmp_path / "proj", files)
+
+    return make
+
+
+@pytest.fixture
+def iris_copy(tmp_path):
+    """A private copy of the bundled iris example (so tests never share caches)."""
+    import shutil
+
+    dest = tmp_path / "iris"
+    shutil.copytree(IRIS, dest, ignore=shutil.ignore_patterns("data", ".cfcompile", "__pycache__"))
+    return dest
