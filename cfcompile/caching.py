@@ -116,6 +116,7 @@ class Cacheable:
         self.extra_metadata: dict = {}
         self.stage: str | None = None
         self.transaction: Transaction | None = None
+        self.fixed_path: str | None = None  # set by the job runtime: the compiled path
         if record is not None:
             self.set_record(record)
 
@@ -146,6 +147,13 @@ class Cacheable:
 
     def final_path(self, suffix: str | None = None) -> str:
         """Where the artifact lives once published (never a staging path)."""
+        if getattr(self, "fixed_path", None) is not None:
+            if suffix is None:
+                return self.fixed_path
+            base = self.fixed_path
+            if self.extension and base.endswith(self.extension):
+                base = base[: -len(self.extension)]
+            return base + suffix
         if self.path_override is not None:
             path = self._template(self.path_override)
             if self.extension and suffix is not None and path.endswith(self.extension):

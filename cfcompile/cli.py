@@ -44,6 +44,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prefix", help="cache file prefix (default: the experiment name)")
     p.add_argument("--overwrite", action="store_true", help="rerun every stage, ignoring caches")
     p.add_argument("--eager", action="store_true", help="run in this process, like curifactory")
+    p.add_argument(
+        "-o", "--output", metavar="FILE", help="write the Snakefile here instead of stdout"
+    )
+    p.add_argument(
+        "--workflow-dir",
+        metavar="DIR",
+        help="where the manifest, node database and logs go (default PROJECT/.cfcompile/EXP)",
+    )
+    p.add_argument(
+        "--batch",
+        type=int,
+        default=0,
+        metavar="K",
+        help="run the stage chains of K parameter sets in one job (for sweeps of tiny stages)",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     p.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
     return p

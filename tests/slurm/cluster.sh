@@ -44,6 +44,7 @@ SLURMDBD_CONF=$SLURM_ETC/slurmdbd.conf
 export SLURM_CONF
 PACKAGES=(slurmctld slurmd slurm-client munge slurmdbd mariadb-server)
 DAEMONS=(munged mariadbd slurmdbd slurmctld slurmd)
+STOPPED=0
 MYDIR=$LAB/mysql
 MYCNF=$MYDIR/my.cnf
 MUNGE_DIR=$LAB/munge
@@ -471,6 +472,7 @@ stop_group() {
         fi
         sleep 0.1
     done
+    STOPPED=1
     for i in "${!pids[@]}"; do
         log "stopped ${names[$i]} (pid ${pids[$i]})"
         rm -f "$LAB/pids/${names[$i]}.pid"
@@ -496,6 +498,7 @@ do_down() {
     stop_group 5 slurmdbd
     stop_group 5 mariadbd
     stop_group 3 munged
+    ((STOPPED)) || log "nothing of ours was running"
     return 0
 }
 

@@ -1,0 +1,308 @@
+"""Write a compiled workflow: Snakefile, manifest, node database and workflow settings.
+
+The Snakefile is a security boundary. Nothing a user controls (parameter names and values,
+paths, prefixes) is ever spliced into it as code: hashes are hex, stage names are Python
+identifiers, and every other string goes in as a Python literal (``repr``) with Snakemake's
+``{}`` formatting escaped, and, inside shell commands, shell-quoted first.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import re
+import shlex
+import sqlite3
+import sys
+from importlib import resources as ilr
+from typing import Any
+
+from cfcompile.graph import StageGraph
+from cfcompile.trace import Node
+
+SNAKEFILE = "Snakefile"
+MANIFEST = "manifest.json"
+NODES_DB = "nodes.sqlite"
+WORKFLOW = "workflow.json"
+
+_HASH = re.compile(r"^(?:[0-9a-f]+|None)$")
+_RULE_RESOURCES = ("mem_mb", "runtime", "disk_mb", "gpu", "cpus_per_task")
+
+
+def brace(text: str) -> str:
+    """Escape Snakemake's ``{...}`` formatting in a literal string."""
+    return text.replace("{", "{{").replace("}", "}}")
+
+
+def lit(text: str) -> str:
+    return repr(str(text))
+
+
+def _resource_literal(resources: dict) -> str:
+    parts = []
+    for key, value in resources.items():
+        if (
+            key in _RULE_RESOURCES
+            and isinstance(value, int | float)
+            and not isinstance(value, bool)
+        ):
+            parts.append(f"{key}={value!r}")
+        elif isinstance(value, str) and key.isidentifier():
+            parts.append(f"{key}={lit(value)}")
+    return ", ".join(parts)
+
+
+def _job_command(python: str, workdir: str, args: str) -> str:
+    base = f"{shlex.quote(python)} -m cfcompile.job {shlex.quote(workdir)}"
+    return brace(base) + f" {args} > {{log:q}} 2>&1"
+
+
+def _rule_name(stage: str, taken: set[str]) -> str:
+    name = stage if stage != "all" else "stage_all"
+    i = 2
+    while name in taken:
+        name = f"{stage}_{i}"
+        i += 1
+    taken.add(name)
+    return name
+
+
+def plan_rules(sg: StageGraph, workdir: str, batch: int = 0) -> tuple[list[dict], dict, dict]:
+    """Group nodes into Snakemake rules; returns (rules, inputs per rule key, node -> job)."""
+    python = sys.executable
+    nodes = sg.nodes()
+    force_dir = os.path.join(workdir, "force")
+    rules: list[dict] = []
+    inputs: dict[str, dict[str, list[str]]] = {}
+    jobs: dict[str, list[tuple[str, str]]] = {}
+    taken: set[str] = {"all"}
+
+    def node_inputs(node: Node, exclude: set[tuple[str, str]] = frozenset()) -> list[str]:
+        paths = [i.path for i in node.inputs if i.node not in exclude]
+        if node.force:
+            paths.append(os.path.join(force_dir, f"{node.stage}_{node.hash}"))
+        return sorted(set(paths))
+
+    batched: set[str] = set()
+    if batch > 0:
+        batched = _batchable_stages(sg)
+    # -- batches: k records' chains of non-aggregate stages per job -------------------------
+    if batched:
+        by_record: dict[str, list[Node]] = {}
+        for node in nodes:
+            if node.stage in batched:
+                by_record.setdefault(node.hash, []).append(node)
+        hashes = list(by_record)
+        for start in range(0, len(hashes), batch):
+            members = [n for h in hashes[start : start + batch] for n in by_record[h]]
+            members.sort(key=lambda n: n.order)
+            member_ids = {n.id for n in members}
+            name = _rule_name(f"batch_{start // batch}", taken)
+            key = name
+            ins = sorted({p for n in members for p in node_inputs(n, member_ids)})
+            outs = [t for n in members for t in n.targets()]
+            inputs[key] = {"-": ins}
+            jobs[key] = [n.id for n in members]
+            rules.append(
+                dict(
+                    name=name,
+                    key_lit=lit(key),
+                    wildcard=False,
+                    outputs_lit=", ".join(lit(brace(o)) for o in outs),
+                    log_lit=lit(brace(os.path.join(workdir, "logs", f"{name}.log"))),
+                    threads=max(n.threads for n in members),
+                    resources=_resource_literal(_max_resources(members)),
+                    retries=max(n.retries for n in members),
+                    shell_lit=lit(_job_command(python, workdir, f"--batch {shlex.quote(key)}")),
+                )
+            )
+    # -- one wildcard rule per (stage, output pattern) --------------------------------------
+    groups: dict[tuple[str, tuple[str, ...]], list[Node]] = {}
+    for node in nodes:
+        if node.stage in batched:
+            continue
+        pattern = _pattern(node)
+        groups.setdefault((node.stage, pattern), []).append(node)
+    for (stage, pattern), members in groups.items():
+        name = _rule_name(stage, taken)
+        wildcard = pattern is not None
+        outs = list(pattern) if wildcard else [brace(t) for t in members[0].targets()]
+        if wildcard:
+            inputs[name] = {n.hash: node_inputs(n) for n in members}
+            shell = _job_command(python, workdir, f"--stage {stage} --hash {{wildcards.hash}}")
+            log = brace(os.path.join(workdir, "logs", stage)) + "/{hash}.log"
+        else:
+            node = members[0]
+            inputs[name] = {"-": node_inputs(node)}
+            shell = _job_command(python, workdir, f"--stage {stage} --hash {node.hash}")
+            log = brace(os.path.join(workdir, "logs", stage, f"{node.hash}.log"))
+        for n in members:
+            jobs.setdefault(name, []).append(n.id)
+        spec_node = members[0]
+        rules.append(
+            dict(
+                name=name,
+                key_lit=lit(name),
+                wildcard=wildcard,
+                outputs_lit=", ".join(lit(o) for o in outs),
+                log_lit=lit(log),
+                threads=spec_node.threads,
+                resources=_resource_literal(spec_node.resources),
+                retries=spec_node.retries,
+                shell_lit=lit(shell),
+            )
+        )
+    return rules, inputs, jobs
+
+
+def _pattern(node: Node) -> tuple[str, ...] | None:
+    """The node's targets with its hash as the ``{hash}`` wildcard, if that round-trips."""
+    if not _HASH.match(node.hash):
+        return None
+    out = []
+    for target in node.targets():
+        escaped = brace(target)
+        if node.hash not in escaped:
+            return None
+        pattern = escaped.replace(node.hash, "{hash}")
+        if pattern.replace("{hash}", node.hash).replace("{{", "{").replace("}}", "}") != target:
+            return None
+        out.append(pattern)
+    return tuple(out)
+
+
+def _batchable_stages(sg: StageGraph) -> set[str]:
+    """Stages whose every node is a non-aggregate fed only by non-aggregates or sources."""
+    bad: set[str] = set()
+    stages: set[str] = set()
+    for node in sg.nodes():
+        stages.add(node.stage)
+        if node.kind == "aggregate":
+            bad.add(node.stage)
+    changed = True
+    while changed:
+        changed = False
+        for node in sg.nodes():
+            if node.stage in bad:
+                continue
+            if any(i.node is not None and i.node[0] in bad for i in node.inputs):
+                bad.add(node.stage)
+                changed = True
+    return stages - bad
+
+
+def _max_resources(members: list[Node]) -> dict:
+    out: dict[str, Any] = {}
+    for n in members:
+        for k, v in n.resources.items():
+            if isinstance(v, int | float) and not isinstance(v, bool):
+                out[k] = max(out.get(k, v), v)
+            else:
+                out.setdefault(k, v)
+    return out
+
+
+def node_record(node: Node) -> dict:
+    """What the job runtime needs to run one node (JSON, stored in the node database)."""
+    return {
+        "stage": node.stage,
+        "hash": node.hash,
+        "kind": node.kind,
+        "func": node.func,
+        "params": node.params_key,
+        "params_name": node.params_name,
+        "records": node.records,
+        "inputs": [vars(i) for i in node.inputs],
+        "outputs": node.outputs,
+        "marker": node.marker,
+        "force": node.force,
+        "default_cachers": node.default_cachers,
+        "timeout": node.timeout,
+    }
+
+
+def template_text(name: str) -> str:
+    """A template from the wheel (``cfcompile.templates``) or, in a source checkout, templates/."""
+    try:
+        return ilr.files("cfcompile.templates").joinpath(name).read_text()
+    except (ModuleNotFoundError, FileNotFoundError):
+        here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        with open(os.path.join(here, "templates", name)) as f:
+            return f.read()
+
+
+def render_snakefile(rules: list[dict], manifest_path: str, experiment: str) -> str:
+    import jinja2
+
+    from cfcompile import __version__
+
+    text = template_text("Snakefile.j2")
+    env = jinja2.Environment(
+        autoescape=False, keep_trailing_newline=True, undefined=jinja2.StrictUndefined
+    )
+    return env.from_string(text).render(
+        rules=rules,
+        manifest_lit=lit(manifest_path),
+        experiment_lit=json.dumps(experiment)[1:-1].replace("\n", " "),
+        version=__version__,
+    )
+
+
+def _write_atomic(path: str, data: bytes) -> None:
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "wb") as out:
+        out.write(data)
+    os.replace(tmp, path)
+
+
+def write_workflow(sg: StageGraph, workdir: str, batch: int = 0) -> str:
+    """Write every file of the workflow into ``workdir``; returns the Snakefile text."""
+    os.makedirs(workdir, exist_ok=True)
+    rules, inputs, jobs = plan_rules(sg, workdir, batch)
+    nodes = sg.nodes()
+    targets = [t for n in nodes for t in n.targets()]
+    manifest = {"targets": targets, "inputs": inputs}
+    manifest_path = os.path.join(workdir, MANIFEST)
+    _write_atomic(manifest_path, json.dumps(manifest, separators=(",", ":")).encode())
+
+    force_dir = os.path.join(workdir, "force")
+    forced = [n for n in nodes if n.force]
+    if forced:
+        os.makedirs(force_dir, exist_ok=True)
+        for n in forced:  # a fresh mtime makes Snakemake rerun the node and its dependents
+            with open(os.path.join(force_dir, f"{n.stage}_{n.hash}"), "w") as out:
+                out.write("overwrite requested\n")
+
+    db_path = os.path.join(workdir, NODES_DB)
+    tmp = f"{db_path}.tmp{os.getpid()}"
+    if os.path.exists(tmp):
+        os.remove(tmp)
+    con = sqlite3.connect(tmp)
+    with con:
+        con.execute(
+            "CREATE TABLE nodes (stage TEXT, hash TEXT, data TEXT, PRIMARY KEY (stage, hash))"
+        )
+        con.execute("CREATE TABLE params (key TEXT PRIMARY KEY, name TEXT, blob BLOB)")
+        con.execute("CREATE TABLE jobs (name TEXT PRIMARY KEY, members TEXT)")
+        con.executemany(
+            "INSERT INTO nodes VALUES (?, ?, ?)",
+            ((n.stage, n.hash, json.dumps(node_record(n))) for n in nodes),
+        )
+        con.executemany(
+            "INSERT INTO params VALUES (?, ?, ?)",
+            ((k, p.name, pickle.dumps(p, protocol=4)) for k, p in sg.params.items()),
+        )
+        con.executemany(
+            "INSERT INTO jobs VALUES (?, ?)",
+            ((name, json.dumps(members)) for name, members in jobs.items()),
+        )
+    con.close()
+    os.replace(tmp, db_path)
+
+    info = dict(sg.info)
+    info["stages"] = {name: spec.import_path for name, spec in sg.specs.items()}
+    _write_atomic(os.path.join(workdir, WORKFLOW), json.dumps(info, indent=2, default=str).encode())
+    text = render_snakefile(rules, manifest_path, info.get("experiment", "?"))
+    _write_atomic(os.path.join(workdir, SNAKEFILE), text.encode())
+    return text

@@ -1,0 +1,239 @@
+"""The job runtime: ``python -m cfcompile.job WORKDIR --stage S --hash H`` (or ``--batch NAME``).
+
+One node = load its parameter set, load its inputs through the producing stages' cachers, call
+the undecorated stage function, publish its outputs atomically. This runs once per Snakemake or
+Slurm job, so it imports only the standard library, cfcompile's runtime modules and the
+researcher's code: never snakemake, networkx or jinja2 (tests/test_job.py checks).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import logging
+import os
+import pickle
+import socket
+import sqlite3
+import sys
+import time
+from typing import Any
+
+from cfcompile.errors import CfcompileError, RecompileError
+
+log = logging.getLogger("cfcompile.job")
+
+EXIT_FAILED = 1
+EXIT_RECOMPILE = 3
+
+
+def file_digests(paths: list[str]) -> dict[str, str | None]:
+    out = {}
+    for path in paths:
+        try:
+            with open(path, "rb") as f:
+                out[path] = hashlib.md5(f.read()).hexdigest()
+        except OSError:
+            out[path] = None
+    return out
+
+
+def import_object(path: str) -> Any:
+    module_name, _, qualname = path.partition(":")
+    obj: Any = importlib.import_module(module_name)
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+class Job:
+    """Everything shared by the nodes one process runs (one node, or a batch)."""
+
+    def __init__(self, workdir: str):
+        self.workdir = os.path.abspath(workdir)
+        with open(os.path.join(self.workdir, "workflow.json")) as f:
+            self.info = json.load(f)
+        self.db = sqlite3.connect(
+            f"file:{os.path.join(self.workdir, 'nodes.sqlite')}?mode=ro", uri=True
+        )
+        root = self.info["project_root"]
+        if root not in sys.path:
+            sys.path.insert(0, root)
+        from cfcompile import compat
+
+        compat.install()
+        from cfcompile.record import ArtifactManager
+
+        run_info = dict(self.info.get("run_info", {}))
+        run_info.update(
+            hostname=socket.gethostname(),
+            pid=os.getpid(),
+            slurm_job_id=os.environ.get("SLURM_JOB_ID"),
+            slurm_array_task_id=os.environ.get("SLURM_ARRAY_TASK_ID"),
+        )
+        self.manager = ArtifactManager(
+            experiment_name=self.info["experiment"],
+            cache_path=self.info["cache_path"],
+            prefix=self.info.get("prefix"),
+            run_info=run_info,
+        )
+        self._params: dict[str | None, Any] = {}
+        self._fresh: dict[str, Any] | None = None
+        self._changed = file_digests(list(self.info["digests"])) != self.info["digests"]
+
+    # -- parameters ------------------------------------------------------------------------
+    def params(self, key: str | None) -> Any:
+        if key is None:
+            return None
+        if key not in self._params:
+            row = self.db.execute("SELECT name, blob FROM params WHERE key = ?", (key,)).fetchone()
+            if row is None:
+                raise RecompileError(
+                    f"parameter set with hash {key} is not in this workflow: recompile"
+                )
+            params = pickle.loads(row[1])
+            if self._changed:
+                self._check_fresh(row[0], key)
+            self._params[key] = params
+        return self._params[key]
+
+    def _check_fresh(self, name: str, key: str) -> None:
+        """The parameter files changed since compile: does this set still hash the same?"""
+        if self._fresh is None:
+            from cfcompile.hashing import params_hash
+
+            self._fresh = {}
+            for module_name in self.info["param_modules"]:
+                for p in importlib.import_module(module_name).get_params():
+                    self._fresh.setdefault(p.name, params_hash(p))
+        now = self._fresh.get(name)
+        if now != key:
+            cmd = self.info.get("run_info", {}).get("cli", "cfcompile ...")
+            state = "is gone" if now is None else f"now hashes to {now}"
+            raise RecompileError(
+                f"parameter set '{name}' was compiled with hash {key} but {state}: the "
+                f"experiment or its parameters changed since compile; recompile ({cmd})"
+            )
+
+    def node(self, stage: str, h: str) -> dict:
+        row = self.db.execute(
+            "SELECT data FROM nodes WHERE stage = ? AND hash = ?", (stage, h)
+        ).fetchone()
+        if row is None:
+            raise RecompileError(f"no node {stage}/{h} in this workflow: recompile")
+        return json.loads(row[0])
+
+    def members(self, name: str) -> list[tuple[str, str]]:
+        row = self.db.execute("SELECT members FROM jobs WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            raise RecompileError(f"no job '{name}' in this workflow: recompile")
+        return [tuple(m) for m in json.loads(row[0])]
+
+    # -- running -----------------------------------------------------------------------------
+    def spec(self, stage: str) -> Any:
+        return import_object(self.info["stages"][stage]).spec
+
+    def load_input(self, inp: dict, record: Any) -> Any:
+        if inp["kind"] == "source":
+            with open(inp["path"], "rb") as f:
+                return pickle.load(f)
+        from cfcompile.caching import Lazy, PickleCacher, instantiate
+
+        producer = self.spec(inp["node"][0])
+        names = producer.output_names
+        index = names.index(inp["output"])
+        template = producer.cachers[index] if producer.cachers is not None else PickleCacher
+        cacher = instantiate(template)
+        cacher.set_record(record)
+        cacher.stage = producer.name
+        cacher.name = cacher.name or inp["output"]
+        cacher.fixed_path = inp["path"]
+        if inp.get("lazy_resolve") is False:
+            lazy = Lazy(inp["output"], resolve=False)
+            lazy.cacher = cacher
+            return lazy
+        return cacher.load()
+
+    def run_node(self, data: dict) -> None:
+        from cfcompile.caching import PickleCacher
+        from cfcompile.eager import save_outputs
+        from cfcompile.record import Record
+
+        spec = self.spec(data["stage"])
+        manager = self.manager
+        record = Record(manager, self.params(data["params"]), hide=True)
+        records = None
+        if spec.is_aggregate:
+            records = [Record(manager, self.params(k), hide=True) for k in data["records"]]
+            record.input_records = records
+            record.set_aggregate(records)
+        if record.get_hash() != data["hash"]:
+            raise RecompileError(
+                f"stage '{spec.name}' record hash is now {record.get_hash()} but was compiled as "
+                f"{data['hash']}: recompile"
+            )
+        manager.current_stage_name = spec.name
+        record.stages.append(spec.name)
+        inputs: dict[str, Any] = {n: {} for n in spec.inputs} if spec.is_aggregate else {}
+        positional: dict[int, Any] = {}
+        for inp in data["inputs"]:
+            owner = records[inp["record"]] if inp.get("record") is not None else record
+            value = self.load_input(inp, owner)
+            if inp.get("positional") is not None:
+                positional[inp["positional"]] = value
+            elif inp.get("record") is not None:
+                inputs.setdefault(inp["name"], {})[owner] = value
+            else:
+                inputs[inp["name"]] = value
+        args = tuple(positional[i] for i in sorted(positional))
+        label = data["params_name"] or "aggregate"
+        log.info("stage %s [%s] hash %s: running", spec.name, label, data["hash"])
+        start = time.time()
+        result = spec.invoke(record, records, args, inputs)
+        end = time.time()
+        values = spec.split_outputs(result, data["params_name"])
+        cachers = spec.make_cachers(record)
+        if cachers is None and spec.outputs:
+            cachers = [PickleCacher(name=n) for n in spec.output_names]
+            for c in cachers:
+                c.set_record(record)
+                c.stage = spec.name
+        for cacher, out in zip(cachers or [], data["outputs"], strict=False):
+            cacher.fixed_path = out["path"]
+        timing = {"start": start, "end": end, "seconds": round(end - start, 6)}
+        save_outputs(spec, record, cachers, values, timing)
+        if data["marker"]:
+            tmp = f"{data['marker']}.tmp{os.getpid()}"
+            with open(tmp, "w") as f:
+                json.dump({"stage": spec.name, "hash": data["hash"], "timing": timing}, f)
+            os.replace(tmp, data["marker"])
+        log.info("stage %s [%s]: done in %.3f s", spec.name, label, end - start)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m cfcompile.job")
+    parser.add_argument("workdir")
+    parser.add_argument("--stage")
+    parser.add_argument("--hash")
+    parser.add_argument("--batch")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        job = Job(args.workdir)
+        ids = job.members(args.batch) if args.batch else [(args.stage, args.hash)]
+        for stage, h in ids:
+            job.run_node(job.node(stage, h))
+    except RecompileError as exc:
+        print(f"cfcompile job: recompile needed: {exc}", file=sys.stderr)
+        return EXIT_RECOMPILE
+    except CfcompileError as exc:
+        print(f"cfcompile job: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
