@@ -18,6 +18,7 @@ import sys
 from importlib import resources as ilr
 from typing import Any
 
+from cfcompile.errors import CfcompileError
 from cfcompile.graph import StageGraph
 from cfcompile.trace import Node
 
@@ -256,8 +257,20 @@ def _write_atomic(path: str, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def check_paths(sg: StageGraph, workdir: str) -> None:
+    """Snakemake finds wildcards even inside ``{{...}}``: a brace in a path cannot be emitted."""
+    for path in (workdir, *(t for n in sg.nodes() for t in n.targets())):
+        if "{" in path or "}" in path:
+            raise CfcompileError(
+                f"path {path!r} contains '{{' or '}}', which Snakemake reads as a wildcard even "
+                "when escaped; choose a cache path, prefix, output name or workflow directory "
+                "without braces"
+            )
+
+
 def write_workflow(sg: StageGraph, workdir: str, batch: int = 0) -> str:
     """Write every file of the workflow into ``workdir``; returns the Snakefile text."""
+    check_paths(sg, workdir)
     os.makedirs(workdir, exist_ok=True)
     rules, inputs, jobs = plan_rules(sg, workdir, batch)
     nodes = sg.nodes()

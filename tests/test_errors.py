@@ -75,10 +75,7 @@ STAGE_PROJECT = {
 
 
 def _experiment(body: str) -> dict:
-    head = (
-        "import cfcompile as cf\n"
-        "from cfcompile.caching import JsonCacher, PickleCacher\n\n"
-    )
+    head = "import cfcompile as cf\nfrom cfcompile.caching import JsonCacher, PickleCacher\n\n"
     return {**STAGE_PROJECT, "experiments/bad.py": head + body}
 
 

@@ -55,9 +55,15 @@ def test_seed_values_num_gpus():
 def test_seed_values_representation_function():
     reps = {"num_gpus": None, "model_size": lambda self, obj: str(obj / self.num_gpus)}
     P, _ = _pair([("model_size", int, 9000), ("num_gpus", int, 1)], reps)
-    assert P(name="a", model_size=4500, num_gpus=1).params_hash() == "a04bd13c314c694d8f1cff76cc34d2b"
-    assert P(name="b", model_size=9000, num_gpus=2).params_hash() == "a04bd13c314c694d8f1cff76cc34d2b"
-    assert P(name="c", model_size=9000, num_gpus=1).params_hash() == "ff1275fb121412c666259c7baefbf4e9"
+    assert (
+        P(name="a", model_size=4500, num_gpus=1).params_hash() == "a04bd13c314c694d8f1cff76cc34d2b"
+    )
+    assert (
+        P(name="b", model_size=9000, num_gpus=2).params_hash() == "a04bd13c314c694d8f1cff76cc34d2b"
+    )
+    assert (
+        P(name="c", model_size=9000, num_gpus=1).params_hash() == "ff1275fb121412c666259c7baefbf4e9"
+    )
 
 
 # -- hand-picked shapes ----------------------------------------------------------------------
