@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -63,3 +64,26 @@ def iris_copy(tmp_path):
     dest = tmp_path / "iris"
     shutil.copytree(IRIS, dest, ignore=shutil.ignore_patterns("data", ".cfcompile", "__pycache__"))
     return dest
+
+
+CLUSTER = REPO / "tests" / "slurm" / "cluster.sh"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def slurm_cluster():
+    """Bring the single-node Slurm cluster up when Slurm is installed.
+
+    Besides serving the Slurm tests, this matters for every Snakemake call: the slurm executor
+    plugin runs ``scontrol show config`` at import, which hangs ~9 s per Snakemake start when
+    Slurm is installed but its controller is down. Yields True when the cluster is up.
+    """
+    if not shutil.which("scontrol"):
+        yield False
+        return
+    proc = subprocess.run(["bash", str(CLUSTER), "up"], capture_output=True, text=True)
+    started = proc.returncode == 0 and "already up" not in proc.stdout
+    if proc.returncode != 0:
+        print(f"\nslurm cluster not started (exit {proc.returncode}): {proc.stdout[-500:]}")
+    yield proc.returncode == 0
+    if started:
+        subprocess.run(["bash", str(CLUSTER), "down"], capture_output=True, text=True)
