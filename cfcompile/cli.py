@@ -59,6 +59,25 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="K",
         help="run the stage chains of K parameter sets in one job (for sweeps of tiny stages)",
     )
+    run = p.add_argument_group("running (arguments after -- go to snakemake)")
+    run.add_argument("--run", action="store_true", help="compile, then run it with Snakemake")
+    run.add_argument("--cores", default=None, help="with --run: local cores (default: all)")
+    run.add_argument(
+        "--profile",
+        metavar="DIR",
+        help="Snakemake profile: a directory, or 'local' / 'slurm' for the bundled ones",
+    )
+    run.add_argument(
+        "--submit",
+        choices=("slurm", "local"),
+        help="submit job arrays through submitit and exit (local: run them here)",
+    )
+    run.add_argument("--status", action="store_true", help="done/queued/running/failed per node")
+    run.add_argument("--partition", help="--submit: Slurm partition (sbatch -p)")
+    run.add_argument("--account", help="--submit: Slurm account (sbatch -A)")
+    run.add_argument("--time", type=int, metavar="MIN", help="--submit: time limit per task")
+    run.add_argument("--mem-mb", type=int, help="--submit: memory per task")
+    run.add_argument("--gpus", type=int, help="--submit: GPUs per task")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     p.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
     return p
@@ -126,7 +145,12 @@ def default_cache(project_root: Path, cache_path: str | None) -> str:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
+    extra: list[str] = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, extra = argv[:cut], argv[cut + 1 :]
     args = parser.parse_args(argv)
+    args.snakemake_args = extra
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     logging.basicConfig(level=level, format="%(levelname)s %(message)s", stream=sys.stderr)
     try:
@@ -134,9 +158,17 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_ls(args.project)
         if args.eager:
             return cmd_eager(args)
-        from cfcompile.compile import cmd_compile
+        from cfcompile import compile as commands
 
-        return cmd_compile(args)
+        if args.run:
+            return commands.cmd_run(args)
+        if args.submit:
+            return commands.cmd_submit(args)
+        if args.status:
+            return commands.cmd_status(args)
+        if args.snakemake_args:
+            parser.error("arguments after -- are passed to snakemake and need --run")
+        return commands.cmd_compile(args)
     except CfcompileError as exc:
         print(f"cfcompile: error: {exc}", file=sys.stderr)
         return 2

@@ -62,9 +62,7 @@ def default_workdir(project: Project, experiment: str) -> str:
     return str(project.root / ".cfcompile" / experiment)
 
 
-def cmd_compile(args: argparse.Namespace) -> int:
-    from cfcompile.emit import write_workflow
-
+def _trace(args: argparse.Namespace):
     project = Project.find(args.project)
     workdir = os.path.abspath(args.workflow_dir or default_workdir(project, args.experiment))
     sg = trace_project(
@@ -78,6 +76,13 @@ def cmd_compile(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         workdir=workdir,
     )
+    return project, workdir, sg
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    from cfcompile.emit import write_workflow
+
+    _, workdir, sg = _trace(args)
     text = write_workflow(sg, workdir, batch=args.batch)
     if args.output:
         out = Path(args.output)
@@ -93,4 +98,85 @@ def cmd_compile(args: argparse.Namespace) -> int:
             f"cfcompile: {sg.graph.number_of_nodes()} nodes; workflow files in {workdir}",
             file=sys.stderr,
         )
+    return 0
+
+
+def resolve_profile(profile: str) -> str:
+    """A profile directory, or the name of a bundled one (local, slurm)."""
+    if os.path.isdir(profile):
+        return os.path.abspath(profile)
+    here = Path(__file__).resolve().parent
+    for base in (here / "cluster_profiles", here.parent / "cluster_profiles"):
+        if (base / profile / "config.yaml").exists():
+            return str(base / profile)
+    from cfcompile.errors import CfcompileError
+
+    raise CfcompileError(f"no Snakemake profile '{profile}': give a directory or 'local'/'slurm'")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Compile, then run Snakemake on the written Snakefile; its exit code is ours."""
+    import subprocess
+
+    from cfcompile.emit import SNAKEFILE, write_workflow
+
+    project, workdir, sg = _trace(args)
+    write_workflow(sg, workdir, batch=args.batch)
+    cmd = [sys.executable, "-m", "snakemake", "-s", os.path.join(workdir, SNAKEFILE)]
+    if args.profile:
+        cmd += ["--profile", resolve_profile(args.profile)]
+    if args.cores or not args.profile:
+        cmd += ["--cores", str(args.cores or "all")]
+    cmd += list(args.snakemake_args)
+    print(f"cfcompile: {' '.join(cmd)}", file=sys.stderr, flush=True)
+    return subprocess.call(cmd, cwd=project.root)
+
+
+def _profile_defaults(profile: str | None) -> dict:
+    """slurm_partition / slurm_account / mem_mb / runtime from a profile's default-resources."""
+    if not profile:
+        return {}
+    import yaml
+
+    with open(os.path.join(resolve_profile(profile), "config.yaml")) as f:
+        config = yaml.safe_load(f) or {}
+    out = {}
+    for item in config.get("default-resources", []) or []:
+        key, _, value = str(item).partition("=")
+        key = {"slurm_partition": "partition", "slurm_account": "account"}.get(key, key)
+        out[key] = value.strip("'\"")
+    return out
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    from cfcompile.backends import submitit as backend
+    from cfcompile.emit import write_workflow
+
+    _, workdir, sg = _trace(args)
+    write_workflow(sg, workdir, batch=args.batch)
+    overrides = _profile_defaults(args.profile)
+    for key in ("partition", "account"):
+        if getattr(args, key):
+            overrides[key] = getattr(args, key)
+    overrides.update(force_runtime=args.time, force_mem_mb=args.mem_mb, force_gpus=args.gpus)
+    arrays = backend.submit(sg, workdir, cluster=args.submit, overrides=overrides)
+    if not arrays:
+        print("cfcompile: nothing to submit: every node is cached", file=sys.stderr)
+        return 0
+    for arr in arrays:
+        deps = ",".join(arrays[d].job_id or "?" for d in sorted(arr.depends)) or "-"
+        print(
+            f"{arr.job_id}\tlevel {arr.level} {arr.kind}: {len(arr.tasks)} task(s), "
+            f"{sum(len(t) for t in arr.tasks)} node(s), after {deps}"
+        )
+    if args.submit == "slurm":
+        print(f"cfcompile: submitted {len(arrays)} array(s); check with --status", file=sys.stderr)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from cfcompile.status import format_status, node_status
+
+    _, workdir, sg = _trace(args)
+    print(format_status(node_status(sg, workdir)))
     return 0

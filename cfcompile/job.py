@@ -237,3 +237,12 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def run_task(workdir: str, node_ids: list[list[str]]) -> int:
+    """Run several nodes in order in this process: one array task of ``--submit``."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    job = Job(workdir)
+    for stage, h in node_ids:
+        job.run_node(job.node(stage, h))
+    return len(node_ids)
