@@ -1,0 +1,202 @@
+"""On the real single-node Slurm cluster (tests/slurm/cluster.sh): both routes, failures, resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from conftest import REPO, run_cli
+from test_eager import CHAIN
+
+pytestmark = pytest.mark.slurm
+
+FAST = [  # the bundled profile, with the test cluster's quick status checks
+    "--default-resources",
+    "slurm_account=root",
+    "mem_mb=400",
+    "runtime=10",
+    "--slurm-init-seconds-before-status-checks",
+    "2",
+    "--seconds-between-status-checks",
+    "2",
+]
+
+
+def sacct_states(job_ids: list[str]) -> dict[str, str]:
+    out = subprocess.run(
+        ["sacct", "-n", "-P", "-X", "-j", ",".join(job_ids), "-o", "JobID,State"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return dict(line.split("|", 1) for line in out.splitlines() if "|" in line)
+
+
+def wait_for(job_ids: list[str], tasks: int, timeout: float = 240) -> dict[str, str]:
+    """Until sacct lists all ``tasks`` array tasks and none is pending or running.
+
+    sacct can lag a few seconds behind squeue, so the count matters, not only the states.
+    """
+    from cfcompile.backends.submitit import _expand
+
+    busy = ("PENDING", "RUNNING", "COMPLETING")
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        queued = subprocess.run(
+            ["squeue", "-h", "-j", ",".join(job_ids)], capture_output=True, text=True
+        ).stdout.strip()
+        states = {t: s for jid, s in sacct_states(job_ids).items() for t in _expand(jid)}
+        if (
+            not queued
+            and len(states) == tasks
+            and not any(s.startswith(busy) for s in states.values())
+        ):
+            return states
+        time.sleep(2)
+    raise AssertionError(f"jobs {job_ids} still queued after {timeout} s: {sacct_states(job_ids)}")
+
+
+def submitted_ids(stdout: str) -> list[str]:
+    return [line.split("\t")[0] for line in stdout.splitlines() if "\t" in line]
+
+
+def eager_reference(iris_copy: Path, tmp_path: Path) -> Path:
+    ref = tmp_path / "eager"
+    shutil.copytree(iris_copy, ref)
+    run_cli("iris", "-p", "base", "--eager", cwd=ref)
+    return ref / "data" / "cache"
+
+
+def same_results(ours: Path, ref: Path) -> None:
+    assert sorted(p.name for p in ours.iterdir()) == sorted(p.name for p in ref.iterdir())
+    for p in ours.glob("*.json"):
+        if "metadata" not in p.name and "reportables" not in p.name:
+            assert json.loads(p.read_text()) == json.loads((ref / p.name).read_text()), p.name
+
+
+def test_iris_through_snakemake_slurm_profile(slurm, iris_copy, tmp_path):
+    pytest.importorskip("sklearn")
+    ref = eager_reference(iris_copy, tmp_path)
+    proc = run_cli(
+        "iris",
+        "-p",
+        "base",
+        "--run",
+        "--profile",
+        str(REPO / "cluster_profiles" / "slurm"),
+        "--",
+        *FAST,
+        cwd=iris_copy,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    same_results(iris_copy / "data" / "cache", ref)
+    run_id = re.search(r"SLURM run ID: (\S+)", proc.stderr + proc.stdout).group(1)
+    out = subprocess.run(  # the plugin names every job after its run id
+        ["sacct", "-n", "-P", "-X", "--name", run_id, "-o", "JobID,State"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert len(out) == 19  # one Slurm job per node (the all rule is local)
+    assert {line.split("|")[1] for line in out} == {"COMPLETED"}
+
+
+def test_iris_through_submitit_arrays(slurm, iris_copy, tmp_path):
+    pytest.importorskip("sklearn")
+    ref = eager_reference(iris_copy, tmp_path)
+    proc = run_cli("iris", "-p", "base", "--submit", "slurm", "--account", "root", cwd=iris_copy)
+    ids = submitted_ids(proc.stdout)
+    assert len(ids) == 2 and "after -" in proc.stdout and f"after {ids[0]}" in proc.stdout
+    states = wait_for(ids, tasks=7)  # 6 chain tasks + 1 aggregate
+    assert set(states.values()) == {"COMPLETED"}
+    same_results(iris_copy / "data" / "cache", ref)
+    status = run_cli("iris", "-p", "base", "--status", cwd=iris_copy).stdout
+    assert "totals: done 19" in status
+
+
+FAILING = CHAIN["experiments/chain.py"].replace(
+    '_log(f"second {record.params.name}")',
+    '_log(f"second {record.params.name}")\n            assert record.params.x != 1, "boom"',
+)
+
+
+def test_failure_is_isolated_dependents_cancelled_and_resume_submits_only_missing(
+    slurm, project, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("CHAIN_LOG", str(tmp_path / "log"))
+    root = project({**CHAIN, "experiments/chain.py": FAILING})
+    proc = run_cli("chain", "-p", "few", "--submit", "slurm", "--account", "root", cwd=root)
+    chains, agg = submitted_ids(proc.stdout)
+    states = wait_for([chains, agg], tasks=4)
+    assert sorted(states.values()) == ["CANCELLED", "COMPLETED", "COMPLETED", "FAILED"]
+    assert states[agg] == "CANCELLED"
+    cache = root / "data" / "cache"
+    assert len(list(cache.glob("chain_*_second_b.json"))) == 2
+    status = run_cli("chain", "-p", "few", "--status", cwd=root).stdout
+    failed = [ln for ln in status.splitlines() if "  failed  [job" in ln]
+    assert len(failed) == 1 and "second" in failed[0] and "s1" in failed[0] and "log:" in failed[0]
+    log_path = failed[0].split("log: ")[1].strip()
+    assert "boom" in Path(log_path).read_text()
+    assert "cancelled (upstream failed or scancel) 1, done 5, failed 1" in status
+
+    fixed = textwrap.dedent(CHAIN["experiments/chain.py"]).lstrip()
+    (root / "experiments" / "chain.py").write_text(fixed)
+    again = run_cli("chain", "-p", "few", "--submit", "slurm", "--account", "root", cwd=root)
+    assert "level 0 chains: 1 task(s), 1 node(s)" in again.stdout  # only second/s1
+    assert "level 1 aggregates: 1 task(s), 1 node(s)" in again.stdout
+    states = wait_for(submitted_ids(again.stdout), tasks=2)
+    assert set(states.values()) == {"COMPLETED"}
+    total = next(cache.glob("chain_*_total_total.json"))
+    assert json.loads(total.read_text()) == 33
+    assert "totals: done 7" in run_cli("chain", "-p", "few", "--status", cwd=root).stdout
+
+
+def test_200_node_graph_uses_no_more_sbatch_calls_than_stage_waves(
+    slurm, project, tmp_path, monkeypatch
+):
+    """Counts real sbatch calls through a logging pass-through on PATH."""
+    shim = tmp_path / "bin"
+    shim.mkdir()
+    real = shutil.which("sbatch")
+    calls = tmp_path / "sbatch_calls"
+    (shim / "sbatch").write_text(f'#!/bin/sh\necho "$@" >> "{calls}"\nexec "{real}" "$@"\n')
+    (shim / "sbatch").chmod(0o755)
+    files = dict(CHAIN)
+    files["params/many.py"] = """
+        from params import Params
+
+        def get_params():
+            return [Params(name=f"m{i}", x=i) for i in range(99)]
+    """
+    files["experiments/wide.py"] = (
+        CHAIN["experiments/chain.py"]
+        .replace(
+            "total(cf.Record(manager, None))",
+            "total(cf.Record(manager, None))\n            total(cf.Record(manager, params[0]))",
+        )
+        .replace(
+            "def run(param_sets, manager):",
+            "def run(param_sets, manager):\n            params = param_sets",
+        )
+    )
+    root = project(files)
+    monkeypatch.setenv("CHAIN_LOG", str(tmp_path / "log"))
+    env = {"PATH": f"{shim}:{os.environ['PATH']}"}
+    proc = run_cli(
+        "wide", "-p", "many", "--submit", "slurm", "--account", "root", cwd=root, env=env
+    )
+    ids = submitted_ids(proc.stdout)
+    nodes = sum(int(m) for m in re.findall(r"(\d+) node\(s\)", proc.stdout))
+    assert nodes == 99 * 2 + 2 == 200  # the graph is 200 nodes and all of them are submitted
+    n_calls = len(calls.read_text().splitlines())
+    stage_waves = 3  # first -> second -> total
+    assert n_calls == len(ids) <= stage_waves
+    subprocess.run(["scancel", *ids], check=False)

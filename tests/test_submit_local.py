@@ -1,0 +1,75 @@
+"""--run and --submit local, and the array planner (no cluster needed)."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import run_cli
+from test_eager import CHAIN
+
+
+def test_run_passes_snakemake_exit_code(project, tmp_path, monkeypatch):
+    monkeypatch.setenv("CHAIN_LOG", str(tmp_path / "log"))
+    root = project(CHAIN)
+    proc = run_cli("chain", "-p", "few", "--run", "--cores", "2", cwd=root)
+    assert "snakemake" in proc.stderr
+    total = next((root / "data" / "cache").glob("chain_*_total_total.json"))
+    assert json.loads(total.read_text()) == 33
+    bad = run_cli("chain", "-p", "few", "--run", "--", "--no-such-flag", cwd=root, check=False)
+    assert bad.returncode != 0 and "no-such-flag" in bad.stderr  # snakemake's own exit code
+
+
+def test_submit_local_runs_the_plan_and_status_reports_it(project, tmp_path, monkeypatch):
+    monkeypatch.setenv("CHAIN_LOG", str(tmp_path / "log"))
+    root = project(CHAIN)
+    out = run_cli("chain", "-p", "few", "--submit", "local", cwd=root).stdout
+    assert "level 0 chains: 3 task(s), 6 node(s)" in out
+    assert "level 1 aggregates: 1 task(s), 1 node(s)" in out
+    total = next((root / "data" / "cache").glob("chain_*_total_total.json"))
+    assert json.loads(total.read_text()) == 33
+    status = run_cli("chain", "-p", "few", "--status", cwd=root).stdout
+    assert "totals: done 7" in status
+    again = run_cli("chain", "-p", "few", "--submit", "local", cwd=root)
+    assert "nothing to submit" in again.stderr
+
+
+def test_plan_arrays_levels(tmp_path):
+    import cfcompile as cf
+    from cfcompile import graph
+    from cfcompile.backends.submitit import _expand, plan_arrays
+    from cfcompile.caching import JsonCacher
+    from cfcompile.trace import TraceEngine
+
+    @cf.stage(outputs=["a"], cachers=[JsonCacher])
+    def a(record):
+        return 1
+
+    @cf.stage(inputs=["a"], outputs=["b"], cachers=[JsonCacher])
+    def b(record, a):
+        return 1
+
+    @cf.aggregate(inputs=["b"], outputs=["m"], cachers=[JsonCacher])
+    def m(record, records, b):
+        return 1
+
+    @cf.stage(inputs=["m"], outputs=["after"], cachers=[JsonCacher])
+    def after(record, m):
+        return 1
+
+    def run(sets, manager):
+        for p in sets:
+            b(a(cf.Record(manager, p)))
+        after(m(cf.Record(manager, None)))
+
+    engine = TraceEngine(str(tmp_path / "src"))
+    manager = cf.ArtifactManager("x", cache_path=str(tmp_path / "c"), engine=engine)
+    params = [cf.ExperimentParameters(name=f"p{i}") for i in range(3)]
+    for i, p in enumerate(params):
+        p.hash = f"{i:x}"  # distinct hashes for otherwise identical sets
+    run(params, manager)
+    arrays = plan_arrays(graph.build(engine.nodes, engine.params, engine.specs, {}))
+    shape = [(arr.level, arr.kind, len(arr.tasks), sorted(arr.depends)) for arr in arrays]
+    # chains of a+b per set; the aggregate after them; the stage after the aggregate last
+    assert shape == [(0, "chains", 3, []), (1, "aggregates", 1, [0]), (2, "chains", 1, [1])]
+    assert _expand("12_[0-2,5%4]") == ["12_0", "12_1", "12_2", "12_5"]
+    assert _expand("7_3") == ["7_3"]
