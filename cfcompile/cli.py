@@ -78,6 +78,27 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--time", type=int, metavar="MIN", help="--submit: time limit per task")
     run.add_argument("--mem-mb", type=int, help="--submit: memory per task")
     run.add_argument("--gpus", type=int, help="--submit: GPUs per task")
+    look = p.add_argument_group("looking before you spend")
+    look.add_argument(
+        "--dry-run", action="store_true", help="what would run and why (no Snakemake)"
+    )
+    look.add_argument("--json", action="store_true", help="with --dry-run: the plan as JSON")
+    look.add_argument(
+        "--dag",
+        nargs="?",
+        const="dot",
+        choices=("dot", "mermaid", "svg", "png"),
+        help="the stage DAG (default dot); svg/png are written to -o or the workflow dir",
+    )
+    look.add_argument(
+        "--dag-level",
+        choices=("auto", "full", "stages"),
+        default="auto",
+        help="full node graph, one box per stage, or auto (stages above 150 nodes)",
+    )
+    look.add_argument(
+        "--report", action="store_true", help="write a self-contained HTML report (-o FILE)"
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     p.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
     return p
@@ -159,7 +180,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.eager:
             return cmd_eager(args)
         from cfcompile import compile as commands
+        from cfcompile import viewcmd
 
+        if args.dry_run:
+            return viewcmd.cmd_dry_run(args)
+        if args.dag:
+            return viewcmd.cmd_dag(args)
+        if args.report:
+            return viewcmd.cmd_report(args)
         if args.run:
             return commands.cmd_run(args)
         if args.submit:

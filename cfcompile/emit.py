@@ -292,6 +292,9 @@ def write_workflow(sg: StageGraph, workdir: str, batch: int = 0) -> str:
     if os.path.exists(tmp):
         os.remove(tmp)
     con = sqlite3.connect(tmp)
+    # no journal: the file is built aside and renamed into place whole
+    con.execute("PRAGMA journal_mode = OFF")
+    con.execute("PRAGMA synchronous = OFF")
     with con:
         con.execute(
             "CREATE TABLE nodes (stage TEXT, hash TEXT, data TEXT, PRIMARY KEY (stage, hash))"

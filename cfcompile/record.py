@@ -59,6 +59,7 @@ class ArtifactManager:
         self.reportables: list[Reportable] = []
         self.current_stage_name: str | None = None
         self.dry = False
+        self._made_dirs: set[str] = set()
 
     def get_artifact_filename(
         self,
@@ -80,7 +81,9 @@ class ArtifactManager:
         stage_name: str | None = None,
     ) -> str:
         base = self.cache_path if subdir is None else os.path.join(self.cache_path, subdir)
-        os.makedirs(base, exist_ok=True)
+        if base not in self._made_dirs:  # once per folder: tracing 10,000s of nodes calls this
+            os.makedirs(base, exist_ok=True)
+            self._made_dirs.add(base)
         return os.path.join(base, self.get_artifact_filename(obj_name, record, prefix, stage_name))
 
 

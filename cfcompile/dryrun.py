@@ -1,0 +1,125 @@
+"""``--dry-run``: what would run, why, and what it would cost, without starting Snakemake."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from cfcompile.graph import StageGraph
+from cfcompile.plan import CACHED, RUN, NodePlan
+
+EXAMPLES = 5
+
+
+def summarize(sg: StageGraph, plans: dict[tuple[str, str], NodePlan]) -> dict[str, Any]:
+    """The plan as data (``--json``): per stage, totals, and every node."""
+    stages: dict[str, dict[str, Any]] = {}
+    nodes = []
+    totals = Counter()
+    core_h = gpu_h = 0.0
+    no_runtime = 0
+    for node in sg.nodes():
+        p = plans[node.id]
+        st = stages.setdefault(
+            node.stage,
+            {"nodes": 0, "cached": 0, "run": 0, "reasons": {}, "core_hours": 0.0, "gpu_hours": 0.0},
+        )
+        st["nodes"] += 1
+        st[p.status] += 1
+        totals[p.status] += 1
+        who = node.params_name if node.params_name is not None else f"aggregate {node.hash}"
+        if p.status == RUN:
+            st["reasons"].setdefault(p.reason, []).append(who)
+            runtime = node.resources.get("runtime")
+            if runtime is None:
+                no_runtime += 1
+            else:
+                hours = float(runtime) / 60.0
+                st["core_hours"] += hours * max(1, int(node.threads))
+                st["gpu_hours"] += hours * float(node.resources.get("gpu", 0) or 0)
+        nodes.append(
+            {
+                "stage": node.stage,
+                "params": node.params_name,
+                "hash": node.hash,
+                "status": p.status,
+                "reason": p.reason,
+                "outputs": node.targets(),
+            }
+        )
+    for st in stages.values():
+        core_h += st["core_hours"]
+        gpu_h += st["gpu_hours"]
+        st["core_hours"] = round(st["core_hours"], 4)
+        st["gpu_hours"] = round(st["gpu_hours"], 4)
+    return {
+        "experiment": sg.info.get("experiment"),
+        "stages": stages,
+        "totals": {
+            "nodes": sum(totals.values()),
+            "cached": totals[CACHED],
+            "run": totals[RUN],
+            "core_hours": round(core_h, 4),
+            "gpu_hours": round(gpu_h, 4),
+            "nodes_without_declared_runtime": no_runtime,
+        },
+        "nodes": nodes,
+    }
+
+
+def _why(reasons: dict[str, list[str]]) -> str:
+    parts = []
+    for reason, who in reasons.items():
+        shown = ", ".join(who[:EXAMPLES]) + (
+            f", +{len(who) - EXAMPLES} more" if len(who) > EXAMPLES else ""
+        )
+        parts.append(f"{reason}: {len(who)} ({shown})")
+    return "\n".join(parts) or "-"
+
+
+def print_plan(summary: dict[str, Any], file: Any = None) -> None:
+    """The plan as a rich table (plain text when not on a terminal)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(file=file)
+    if not console.is_terminal:  # piped or captured: do not wrap the reasons at 80 columns
+        console = Console(file=file, width=160)
+    t = summary["totals"]
+    table = Table(title=f"dry run: {summary['experiment']}", show_lines=True)
+    for col, just in (
+        ("stage", "left"),
+        ("nodes", "right"),
+        ("cached", "right"),
+        ("to run", "right"),
+        ("why", "left"),
+        ("core-h", "right"),
+        ("GPU-h", "right"),
+    ):
+        table.add_column(col, justify=just)
+    for name, st in summary["stages"].items():
+        table.add_row(
+            name,
+            str(st["nodes"]),
+            str(st["cached"]),
+            str(st["run"]),
+            _why(st["reasons"]),
+            f"{st['core_hours']:.2f}",
+            f"{st['gpu_hours']:.2f}",
+        )
+    table.add_row(
+        "total",
+        str(t["nodes"]),
+        str(t["cached"]),
+        str(t["run"]),
+        "",
+        f"{t['core_hours']:.2f}",
+        f"{t['gpu_hours']:.2f}",
+        style="bold",
+    )
+    console.print(table)
+    if t["nodes_without_declared_runtime"]:
+        console.print(
+            f"{t['nodes_without_declared_runtime']} node(s) to run declare no runtime "
+            '(@stage(resources={"runtime": MINUTES})) and are not in the hour totals'
+        )
