@@ -36,7 +36,8 @@ def trace_project(
     workdir = workdir or default_workdir(project, experiment)
     engine = TraceEngine(os.path.join(workdir, "sources"), overwrite=overwrite)
     manager = ArtifactManager(experiment, cache_path=cache, prefix=prefix, engine=engine)
-    module.run(sets, manager)
+    with trace_progress(engine, len(sets)):
+        module.run(sets, manager)
     used = param_names or [experiment]
     param_modules = [
         f"{PARAMS}.{n}" if n in project.module_files(PARAMS) else f"{EXPERIMENTS}.{n}" for n in used
@@ -56,6 +57,38 @@ def trace_project(
         "param_sets": [[p.name, p.hash] for p in sets],
     }
     return graph.build(engine.nodes, engine.params, engine.specs, info)
+
+
+class trace_progress:
+    """A rich progress bar over parameter sets while run() is traced (terminals, big sweeps)."""
+
+    MIN_SETS = 2000
+
+    def __init__(self, engine, total: int):
+        self.engine, self.total, self.progress = engine, total, None
+
+    def __enter__(self):
+        if self.total < self.MIN_SETS or not sys.stderr.isatty():
+            return self
+        from rich.progress import Progress
+
+        self.progress = Progress(transient=True)
+        self.progress.start()
+        task = self.progress.add_task("tracing run()", total=self.total)
+        step = max(1, self.total // 200)
+
+        def update(count: int) -> None:
+            if count % step == 0:
+                self.progress.update(task, completed=min(count, self.total))
+
+        self.engine.on_params = update
+        return self
+
+    def __exit__(self, *exc):
+        if self.progress is not None:
+            self.progress.stop()
+        self.engine.on_params = None
+        return False
 
 
 def default_workdir(project: Project, experiment: str) -> str:

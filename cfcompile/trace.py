@@ -175,13 +175,17 @@ class TraceEngine:
         self.overwrite_stages = set(overwrite_stages)
         self._sources: dict[bytes, str] = {}
         self.specs: dict[str, StageSpec] = {}
+        self.on_params = None  # callback(count) when a new parameter set is first traced
 
     # -- helpers -------------------------------------------------------------------------
     def _params_key(self, record: Any) -> str | None:
         if record.params is None:
             return None
         key = record.params.hash
-        self.params.setdefault(key, record.params)
+        if key not in self.params:
+            self.params[key] = record.params
+            if self.on_params is not None:
+                self.on_params(len(self.params))
         return key
 
     def _source(self, value: Any, what: str) -> str:
