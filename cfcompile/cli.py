@@ -99,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     look.add_argument(
         "--report", action="store_true", help="write a self-contained HTML report (-o FILE)"
     )
+    look.add_argument("--results", action="store_true", help="collect and print the results table")
+    look.add_argument("--sort", metavar="COLUMN", help="with --results: sort by this column")
+    look.add_argument("--desc", action="store_true", help="with --results: largest first")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     p.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
     return p
@@ -188,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
             return viewcmd.cmd_dag(args)
         if args.report:
             return viewcmd.cmd_report(args)
+        if args.results:
+            return viewcmd.cmd_results(args)
         if args.run:
             return commands.cmd_run(args)
         if args.submit:

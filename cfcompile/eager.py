@@ -153,8 +153,14 @@ class EagerEngine:
             return record
         log.info("stage %s [%s]: running", spec.name, label)
         start = time.time()
+        from cfcompile.limits import call_with_timeout
+
         try:
-            result = spec.invoke(record, records, args, resolve_inputs(spec, inputs))
+            result = call_with_timeout(
+                spec.timeout,
+                lambda: spec.invoke(record, records, args, resolve_inputs(spec, inputs)),
+                f"stage '{spec.name}' ({label})",
+            )
         except Exception:
             log.error("stage %s [%s] raised; none of its outputs were cached", spec.name, label)
             raise

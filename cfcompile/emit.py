@@ -149,7 +149,7 @@ def plan_rules(sg: StageGraph, workdir: str, batch: int = 0) -> tuple[list[dict]
                 outputs_lit=", ".join(lit(o) for o in outs),
                 log_lit=lit(log),
                 threads=spec_node.threads,
-                resources=_resource_literal(spec_node.resources),
+                resources=_resource_literal(spec_node.job_resources()),
                 retries=spec_node.retries,
                 shell_lit=lit(shell),
             )
@@ -196,7 +196,7 @@ def _batchable_stages(sg: StageGraph) -> set[str]:
 def _max_resources(members: list[Node]) -> dict:
     out: dict[str, Any] = {}
     for n in members:
-        for k, v in n.resources.items():
+        for k, v in n.job_resources().items():
             if isinstance(v, int | float) and not isinstance(v, bool):
                 out[k] = max(out.get(k, v), v)
             else:
@@ -233,7 +233,7 @@ def template_text(name: str) -> str:
             return f.read()
 
 
-def render_snakefile(rules: list[dict], manifest_path: str, experiment: str) -> str:
+def render_snakefile(rules: list[dict], manifest_path: str, experiment: str, workdir: str) -> str:
     import jinja2
 
     from cfcompile import __version__
@@ -247,6 +247,11 @@ def render_snakefile(rules: list[dict], manifest_path: str, experiment: str) -> 
         manifest_lit=lit(manifest_path),
         experiment_lit=json.dumps(experiment)[1:-1].replace("\n", " "),
         version=__version__,
+        results_log_lit=lit(brace(os.path.join(workdir, "logs", "results.log"))),
+        results_shell_lit=lit(
+            brace(f"{shlex.quote(sys.executable)} -m cfcompile.results {shlex.quote(workdir)}")
+            + " > {log:q} 2>&1"
+        ),
     )
 
 
@@ -259,7 +264,9 @@ def _write_atomic(path: str, data: bytes) -> None:
 
 def check_paths(sg: StageGraph, workdir: str) -> None:
     """Snakemake finds wildcards even inside ``{{...}}``: a brace in a path cannot be emitted."""
-    for path in (workdir, *(t for n in sg.nodes() for t in n.targets())):
+    from cfcompile.results import results_dir
+
+    for path in (workdir, results_dir(sg.info), *(t for n in sg.nodes() for t in n.targets())):
         if "{" in path or "}" in path:
             raise CfcompileError(
                 f"path {path!r} contains '{{' or '}}', which Snakemake reads as a wildcard even "
@@ -275,7 +282,10 @@ def write_workflow(sg: StageGraph, workdir: str, batch: int = 0) -> str:
     rules, inputs, jobs = plan_rules(sg, workdir, batch)
     nodes = sg.nodes()
     targets = [t for n in nodes for t in n.targets()]
-    manifest = {"targets": targets, "inputs": inputs}
+    from cfcompile.results import results_dir
+
+    results = os.path.join(results_dir(sg.info), f"{sg.info['experiment']}.jsonl")
+    manifest = {"targets": targets, "inputs": inputs, "results": results}
     manifest_path = os.path.join(workdir, MANIFEST)
     _write_atomic(manifest_path, json.dumps(manifest, separators=(",", ":")).encode())
 
@@ -319,6 +329,6 @@ def write_workflow(sg: StageGraph, workdir: str, batch: int = 0) -> str:
     info = dict(sg.info)
     info["stages"] = {name: spec.import_path for name, spec in sg.specs.items()}
     _write_atomic(os.path.join(workdir, WORKFLOW), json.dumps(info, indent=2, default=str).encode())
-    text = render_snakefile(rules, manifest_path, info.get("experiment", "?"))
+    text = render_snakefile(rules, manifest_path, info.get("experiment", "?"), workdir)
     _write_atomic(os.path.join(workdir, SNAKEFILE), text.encode())
     return text

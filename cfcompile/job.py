@@ -189,8 +189,18 @@ class Job:
         args = tuple(positional[i] for i in sorted(positional))
         label = data["params_name"] or "aggregate"
         log.info("stage %s [%s] hash %s: running", spec.name, label, data["hash"])
+        from cfcompile.limits import call_with_timeout, clear_failure, record_failure
+
         start = time.time()
-        result = spec.invoke(record, records, args, inputs)
+        try:
+            result = call_with_timeout(
+                spec.timeout,
+                lambda: spec.invoke(record, records, args, inputs),
+                f"stage '{spec.name}' ({label})",
+            )
+        except BaseException as exc:
+            record_failure(self.workdir, spec.name, data["hash"], exc, start)
+            raise
         end = time.time()
         values = spec.split_outputs(result, data["params_name"])
         cachers = spec.make_cachers(record)
@@ -208,6 +218,7 @@ class Job:
             with open(tmp, "w") as f:
                 json.dump({"stage": spec.name, "hash": data["hash"], "timing": timing}, f)
             os.replace(tmp, data["marker"])
+        clear_failure(self.workdir, spec.name, data["hash"])
         log.info("stage %s [%s]: done in %.3f s", spec.name, label, end - start)
 
 
@@ -244,5 +255,14 @@ def run_task(workdir: str, node_ids: list[list[str]]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     job = Job(workdir)
     for stage, h in node_ids:
-        job.run_node(job.node(stage, h))
+        data = job.node(stage, h)
+        retries = job.spec(stage).retries
+        for attempt in range(retries + 1):  # Snakemake retries its rules itself; arrays do not
+            try:
+                job.run_node(data)
+                break
+            except Exception:
+                if attempt == retries:
+                    raise
+                log.warning("stage %s [%s]: attempt %d failed, retrying", stage, h, attempt + 1)
     return len(node_ids)

@@ -35,6 +35,7 @@ class StageSpec:
     threads: int = 1
     timeout: float | None = None
     retries: int = 0
+    metrics: list[str] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -133,11 +134,16 @@ def _validate(spec: StageSpec) -> None:
             f"{where}: input(s) {missing} are not parameters of the function; the function must "
             f"take them by name, e.g. def {spec.name}(record, {', '.join(spec.inputs)})"
         )
+    unknown = [m for m in spec.metrics if m not in spec.output_names]
+    if unknown:
+        raise StageDefinitionError(f"{where}: metrics {unknown} are not outputs of the stage")
     if len(set(spec.output_names)) != len(spec.output_names):
         raise StageDefinitionError(f"{where}: duplicate output names {spec.output_names}")
 
 
-def _declare(kind: str, inputs, outputs, cachers, suppress, resources, threads, timeout, retries):
+def _declare(
+    kind: str, inputs, outputs, cachers, suppress, resources, threads, timeout, retries, metrics
+):
     def decorator(function: Any) -> Any:
         spec = StageSpec(
             func=function,
@@ -150,6 +156,7 @@ def _declare(kind: str, inputs, outputs, cachers, suppress, resources, threads, 
             threads=int(threads),
             timeout=timeout,
             retries=int(retries),
+            metrics=list(metrics or []),
         )
         _validate(spec)
 
@@ -180,11 +187,14 @@ def stage(
     threads: int = 1,
     timeout: float | None = None,
     retries: int = 0,
+    metrics: list[str] | None = None,
 ) -> Any:
     """Declare a stage: inputs read from ``record.state``, outputs written back to it.
 
     ``resources`` (mem_mb, runtime in minutes, gpu, ...) and ``threads`` reach the scheduler of a
     compiled workflow; they do not change what the stage computes, so they are not hashed.
+    ``timeout`` (seconds) stops a stage that runs too long; ``retries`` reruns a failed one;
+    ``metrics`` names outputs that go into the results table whatever their cacher.
     """
     return _declare(
         "stage",
@@ -196,6 +206,7 @@ def stage(
         threads,
         timeout,
         retries,
+        metrics,
     )
 
 
@@ -207,10 +218,11 @@ def aggregate(
     threads: int = 1,
     timeout: float | None = None,
     retries: int = 0,
+    metrics: list[str] | None = None,
 ) -> Any:
     """Declare a stage over many records: each input arrives as ``{record: value}``."""
     return _declare(
-        "aggregate", inputs, outputs, cachers, False, resources, threads, timeout, retries
+        "aggregate", inputs, outputs, cachers, False, resources, threads, timeout, retries, metrics
     )
 
 

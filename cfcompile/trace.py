@@ -160,6 +160,13 @@ class Node:
     def id(self) -> tuple[str, str]:
         return (self.stage, self.hash)
 
+    def job_resources(self) -> dict:
+        """Declared resources; a stage timeout also bounds the scheduler's runtime (minutes)."""
+        res = dict(self.resources)
+        if self.timeout and "runtime" not in res:
+            res["runtime"] = int(-(-float(self.timeout) // 60)) + 1
+        return res
+
     def targets(self) -> list[str]:
         return [o["path"] for o in self.outputs] or [self.marker]
 

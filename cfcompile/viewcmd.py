@@ -75,3 +75,50 @@ def cmd_report(args: argparse.Namespace) -> int:
     print(f"cfcompile: wrote {path}", file=sys.stderr)
     print(path)
     return 0
+
+
+def cmd_results(args: argparse.Namespace) -> int:
+    """Compile (so the table covers exactly these parameter sets), collect, write, print."""
+    from cfcompile.emit import write_workflow
+    from cfcompile.errors import CfcompileError
+    from cfcompile.results import collect, results_dir, write
+
+    _, workdir, sg = _graph_and_plan(args)[:3]
+    write_workflow(sg, workdir, batch=args.batch)
+    table = collect(workdir)
+    paths = write(table, results_dir(sg.info), sg.info["experiment"])
+    if args.sort:
+        if not any(args.sort in row for row in table):
+            columns = sorted({k for row in table for k in row})
+            raise CfcompileError(f"--sort {args.sort}: no such column; columns: {columns}")
+        present = [r for r in table if r.get(args.sort) is not None]
+        absent = [r for r in table if r.get(args.sort) is None]
+        table = sorted(present, key=lambda r: r[args.sort], reverse=args.desc) + absent
+    print_table(table)
+    print(f"cfcompile: wrote {', '.join(paths)}", file=sys.stderr)
+    return 0
+
+
+def print_table(table: list[dict]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=250)
+    hidden = {"hash", "git_commit", "git_dirty", "start", "end", "host", "slurm_job_id"}
+    columns = [c for c in dict.fromkeys(k for row in table for k in row) if c not in hidden]
+    t = Table(title=f"{len(table)} parameter set(s)")
+    for c in columns:
+        t.add_column(c)
+    for row in table:
+        t.add_row(*(_cell(row.get(c)) for c in columns))
+    console.print(t)
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)

@@ -83,10 +83,11 @@ def _array_resources(sg: StageGraph, arr: Array) -> dict:
     mem = cpus = gpus = runtime = 0
     for task in arr.tasks:
         nodes = [sg.node(n) for n in task]
-        mem = max(mem, *(int(n.resources.get("mem_mb", 0)) for n in nodes))
+        res = [n.job_resources() for n in nodes]
+        mem = max(mem, *(int(r.get("mem_mb", 0)) for r in res))
         cpus = max(cpus, *(int(n.threads) for n in nodes))
-        gpus = max(gpus, *(int(n.resources.get("gpu", 0)) for n in nodes))
-        runtime = max(runtime, sum(int(n.resources.get("runtime", 0)) for n in nodes))
+        gpus = max(gpus, *(int(r.get("gpu", 0)) for r in res))
+        runtime = max(runtime, sum(int(r.get("runtime", 0)) for r in res))
     return {"mem_mb": mem, "cpus": cpus, "gpus": gpus, "runtime": runtime}
 
 

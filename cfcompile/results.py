@@ -1,0 +1,196 @@
+"""One table of results: ``results/<experiment>.jsonl`` plus parquet (or CSV without pyarrow).
+
+A row per parameter set: its parameters (flattened, nested dataclasses dotted), its metrics
+(every JSON-cached output that is a number or a dict of numbers, and any output a stage
+declares with ``metrics=[...]``), per-stage wall times (``time_<stage>``), and provenance (git
+commit and dirty flag, host, Slurm job id, start/end). It runs as the compiled workflow's final
+rule (``python -m cfcompile.results WORKDIR``) and behind ``--results``; like a job, it never
+imports snakemake, networkx or jinja2.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+from dataclasses import fields, is_dataclass
+from typing import Any
+
+SKIP = ("hash", "overwrite", "hash_representations")
+
+
+def flatten_params(params: Any, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for f in fields(params):
+        if f.name in SKIP:
+            continue
+        value = getattr(params, f.name)
+        key = prefix + f.name
+        if is_dataclass(value) and not isinstance(value, type):
+            out.update(flatten_params(value, key + "."))
+        elif value is None or isinstance(value, bool | int | float | str):
+            out[key] = value
+        elif isinstance(value, type) or callable(value):
+            out[key] = getattr(value, "__qualname__", repr(value))
+        else:
+            out[key] = repr(value)
+    return out
+
+
+def _numbers(value: Any) -> dict[str, float] | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return {"": value}
+    if (
+        isinstance(value, dict)
+        and value
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value.values())
+    ):
+        return {str(k): v for k, v in value.items()}
+    return None
+
+
+def _metadata(path: str) -> dict:
+    base, ext = os.path.splitext(path)
+    for candidate in (base + "_metadata.json", path if path.endswith("_done.json") else None):
+        if candidate and os.path.exists(candidate):
+            with open(candidate) as f:
+                return json.load(f)
+    return {}
+
+
+def collect(workdir: str) -> list[dict[str, Any]]:
+    from cfcompile.job import Job
+    from cfcompile.limits import load_failure
+
+    job = Job(workdir)
+    rows = job.db.execute("SELECT data FROM nodes").fetchall()
+    by_params: dict[str, list[dict]] = {}
+    for (data,) in rows:
+        node = json.loads(data)
+        if node["kind"] != "aggregate" and node["params"] is not None:
+            by_params.setdefault(node["params"], []).append(node)
+    table = []
+    for name, key in job.info["param_sets"]:
+        if key not in by_params:
+            continue
+        params = job.params(key)
+        row: dict[str, Any] = {"name": name, "hash": key, **flatten_params(params)}
+        row.pop("name", None)
+        row = {"name": name, "hash": key, "status": "done", **row}
+        metrics: dict[str, Any] = {}
+        starts, ends, hosts, slurm_ids = [], [], set(), set()
+        for node in by_params[key]:
+            stage = node["stage"]
+            targets = [o["path"] for o in node["outputs"]] or [node["marker"]]
+            if not all(os.path.exists(t) for t in targets):
+                failure = load_failure(workdir, stage, node["hash"])
+                status = "missing"
+                if failure:
+                    status = "timed out" if failure["kind"] == "timeout" else "failed"
+                if row["status"] in ("done", "missing") and status != "missing":
+                    row["status"] = f"{status} ({stage})"
+                elif row["status"] == "done":
+                    row["status"] = f"missing ({stage})"
+                continue
+            meta = _metadata(targets[0])
+            timing = meta.get("timing", {})
+            if "seconds" in timing:
+                row[f"time_{stage}"] = timing["seconds"]
+                starts.append(timing["start"])
+                ends.append(timing["end"])
+            run = meta.get("manager_run_info", {})
+            if run.get("hostname"):
+                hosts.add(run["hostname"])
+            if run.get("slurm_job_id"):
+                slurm_ids.add(str(run["slurm_job_id"]))
+            row.setdefault("git_commit", run.get("git_commit"))
+            row.setdefault("git_dirty", run.get("git_dirty"))
+            declared = set(job.spec(stage).metrics) if stage in job.info["stages"] else set()
+            for out in node["outputs"]:
+                if out["name"] in declared:
+                    inp = {
+                        "kind": "artifact",
+                        "node": [stage, node["hash"]],
+                        "output": out["name"],
+                        "path": out["path"],
+                    }
+                    value = job.load_input(inp, None)
+                elif out["path"].endswith(".json"):
+                    with open(out["path"]) as f:
+                        value = json.load(f)
+                else:
+                    continue
+                nums = _numbers(value)
+                if nums is not None:
+                    for k, v in nums.items():
+                        metrics.setdefault(k or out["name"], []).append((out["name"], v))
+        for k, found in metrics.items():
+            if len(found) == 1 and k not in row:
+                row[k] = found[0][1]
+            else:
+                for output, v in found:
+                    row[f"{output}.{k}"] = v
+        row["host"] = ",".join(sorted(hosts)) or None
+        row["slurm_job_id"] = ",".join(sorted(slurm_ids)) or None
+        row["start"] = min(starts) if starts else None
+        row["end"] = max(ends) if ends else None
+        table.append(row)
+    return table
+
+
+def write(table: list[dict], directory: str, experiment: str) -> list[str]:
+    """JSON lines, and parquet (pyarrow) or CSV; each written aside and renamed into place."""
+    os.makedirs(directory, exist_ok=True)
+    base = os.path.join(directory, experiment)
+    written = []
+    tmp = f"{base}.jsonl.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        for row in table:
+            f.write(json.dumps(row, default=str) + "\n")
+    os.replace(tmp, base + ".jsonl")
+    written.append(base + ".jsonl")
+    columns = list(dict.fromkeys(k for row in table for k in row))
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        data = {c: [_plain(row.get(c)) for row in table] for c in columns}
+        tmp = f"{base}.parquet.tmp{os.getpid()}"
+        pq.write_table(pa.table(data), tmp)
+        os.replace(tmp, base + ".parquet")
+        written.append(base + ".parquet")
+    except ImportError:
+        tmp = f"{base}.csv.tmp{os.getpid()}"
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows(table)
+        os.replace(tmp, base + ".csv")
+        written.append(base + ".csv")
+    return written
+
+
+def _plain(value: Any) -> Any:
+    return value if value is None or isinstance(value, bool | int | float | str) else str(value)
+
+
+def results_dir(info: dict) -> str:
+    return os.path.join(info["project_root"], "results")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    workdir = argv[0]
+    table = collect(workdir)
+    with open(os.path.join(workdir, "workflow.json")) as f:
+        info = json.load(f)
+    for path in write(table, results_dir(info), info["experiment"]):
+        print(f"cfcompile results: wrote {path} ({len(table)} rows)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
