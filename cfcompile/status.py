@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 
 from cfcompile.graph import StageGraph
@@ -23,6 +24,7 @@ SLURM_FAILED = {
 def node_status(sg: StageGraph, workdir: str) -> dict[tuple[str, str], dict]:
     """Status per node: the cache decides "done"; the latest submission decides the rest."""
     from cfcompile.backends.submitit import load_submissions, slurm_states
+    from cfcompile.limits import load_failure
 
     plans = plan(sg)
     latest: dict[tuple[str, str], dict] = {}
@@ -49,7 +51,12 @@ def node_status(sg: StageGraph, workdir: str) -> dict[tuple[str, str], dict]:
         if plans[node.id].status == CACHED and not node.force:
             entry["status"] = "done"
         elif sub is None:
-            entry["status"] = "not submitted"
+            failure = load_failure(workdir, node.stage, node.hash)
+            if failure is None:
+                entry["status"] = "not submitted"
+            else:  # a Snakemake (or --eager-less local) run recorded why this node failed
+                entry["status"] = "timed out" if failure["kind"] == "timeout" else "failed"
+                entry["log"] = os.path.join(workdir, "logs", node.stage, f"{node.hash}.log")
         else:
             state = states.get(sub["job_id"], "UNKNOWN") if sub["executor"] == "slurm" else "LOCAL"
             entry["job_id"] = sub["job_id"]

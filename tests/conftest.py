@@ -103,3 +103,12 @@ def slurm(slurm_cluster):
     if not slurm_cluster["up"]:
         pytest.skip(f"no Slurm cluster here: {slurm_cluster['reason']}")
     return slurm_cluster
+
+
+@pytest.fixture(autouse=True)
+def cfcompile_logging_enabled():
+    """curifactory (imported in process by the oracle tests) may disable existing loggers."""
+    import logging
+
+    logging.getLogger("cfcompile").disabled = False
+    yield

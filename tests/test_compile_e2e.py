@@ -89,6 +89,7 @@ def test_iris_compiled_equals_eager_and_reruns_minimally(iris_copy, tmp_path):
     dry = snakemake("-s", "/dev/stdin", "-n", cwd=iris_copy, stdin=snakefile)
     assert job_counts(dry.stdout) == {
         "all": 1,
+        "cfcompile_results": 1,
         "compare_models": 1,
         "test_model": 1,
         "train_model": 1,
@@ -100,10 +101,12 @@ def test_output_file_dry_run_and_dag(project, tmp_path):
     env = {"CHAIN_LOG": str(tmp_path / "log")}
     run_cli("chain", "-p", "few", "-o", "Snakefile", cwd=root, env=env)
     dry = snakemake("-n", cwd=root)
-    assert job_counts(dry.stdout) == {"all": 1, "first": 3, "second": 3, "total": 1}
+    expected = {"all": 1, "cfcompile_results": 1, "first": 3, "second": 3, "total": 1}
+    assert job_counts(dry.stdout) == expected
     dag = snakemake("--dag", cwd=root).stdout
-    # first->second (3), second->total (3), every node -> all (7)
-    assert dag.count("->") == 3 + 3 + 7 and "digraph" in dag
+    # first->second (3), second->total (3), every node -> all and -> results (7 + 7),
+    # results -> all (1)
+    assert dag.count("->") == 3 + 3 + 7 + 7 + 1 and "digraph" in dag
     snakefile = run_cli("chain", "-p", "few", cwd=root, env=env).stdout
     assert "digraph" in snakemake("-s", "/dev/stdin", "--dag", cwd=root, stdin=snakefile).stdout
     snakemake("--cores", "2", cwd=root)
@@ -222,7 +225,13 @@ def test_batching_runs_k_sets_per_job_with_the_same_results(project, tmp_path):
     env = {"CHAIN_LOG": str(tmp_path / "log")}
     snakefile = run_cli("chain", "-p", "few", "--batch", "2", cwd=root, env=env).stdout
     dry = snakemake("-s", "/dev/stdin", "-n", cwd=root, stdin=snakefile)
-    assert job_counts(dry.stdout) == {"all": 1, "batch_0": 1, "batch_1": 1, "total": 1}
+    assert job_counts(dry.stdout) == {
+        "all": 1,
+        "batch_0": 1,
+        "batch_1": 1,
+        "cfcompile_results": 1,
+        "total": 1,
+    }
     snakemake("-s", "/dev/stdin", "--cores", "2", cwd=root, stdin=snakefile)
     assert len((tmp_path / "log").read_text().splitlines()) == 7
     total = next((root / "data" / "cache").glob("chain_*_total_total.json"))
