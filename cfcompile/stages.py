@@ -77,7 +77,9 @@ class StageSpec:
             cacher = instantiate(template)
             cacher.set_record(record)
             cacher.stage = self.name
-            if cacher.name is None and cacher.path_override is None:
+            # curifactory's two rules, kept as they are: a stage always names the cacher after
+            # its output; an aggregate only when it has neither a name nor a path override
+            if not self.is_aggregate or (cacher.name is None and cacher.path_override is None):
                 cacher.name = str(output)
             cachers.append(cacher)
         return cachers

@@ -172,9 +172,9 @@ values = st.recursive(
     max_leaves=6,
 )
 field_names = st.from_regex(r"[a-z][a-z0-9_]{0,6}", fullmatch=True).filter(
-    lambda n: n not in hashing.IGNORED_FIELDS
-    and n not in ("params_hash",)
-    and not keyword.iskeyword(n)
+    lambda n: (
+        n not in hashing.IGNORED_FIELDS and n not in ("params_hash",) and not keyword.iskeyword(n)
+    )
 )
 
 

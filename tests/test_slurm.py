@@ -100,13 +100,17 @@ def test_iris_through_snakemake_slurm_profile(slurm, iris_copy, tmp_path):
     same_results(iris_copy / "data" / "cache", ref)
     run_id = re.search(r"SLURM run ID: (\S+)", proc.stderr + proc.stdout).group(1)
     out = subprocess.run(  # the plugin names every job after its run id
-        ["sacct", "-n", "-P", "-X", "--name", run_id, "-o", "JobID,State"],
+        ["sacct", "-n", "-P", "-X", "--name", run_id, "-o", "JobID,State,Timelimit,ReqMem"],
         capture_output=True,
         text=True,
         check=True,
     ).stdout.split()
-    assert len(out) == 19  # one Slurm job per node (the all rule is local)
-    assert {line.split("|")[1] for line in out} == {"COMPLETED"}
+    assert len(out) == 19  # one Slurm job per node (the all and results rules are local)
+    rows = [line.split("|") for line in out]
+    assert {r[1] for r in rows} == {"COMPLETED"}
+    # train_model declares mem_mb=600, runtime=5; the others get the profile's defaults
+    limits = sorted((r[2], r[3]) for r in rows)
+    assert limits.count(("00:05:00", "600M")) == 6 and limits.count(("00:10:00", "400M")) == 13
 
 
 def test_iris_through_submitit_arrays(slurm, iris_copy, tmp_path):
@@ -117,6 +121,13 @@ def test_iris_through_submitit_arrays(slurm, iris_copy, tmp_path):
     assert len(ids) == 2 and "after -" in proc.stdout and f"after {ids[0]}" in proc.stdout
     states = wait_for(ids, tasks=7)  # 6 chain tasks + 1 aggregate
     assert set(states.values()) == {"COMPLETED"}
+    limits = subprocess.run(
+        ["sacct", "-n", "-P", "-X", "-j", ids[0], "-o", "Timelimit,ReqMem"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert set(limits) == {"00:05:00|600M"}  # the chain's declared memory and summed runtime
     same_results(iris_copy / "data" / "cache", ref)
     status = run_cli("iris", "-p", "base", "--status", cwd=iris_copy).stdout
     assert "totals: done 19" in status

@@ -66,6 +66,12 @@ def test_dry_run_reasons_and_costs(chain):
     assert re.search(r"total\s*│\s*7\s*│\s*2\s*│\s*5", text), text
 
 
+def test_declared_resources_reach_the_snakefile(chain):
+    snakefile = run_cli("chain", "-p", "few", cwd=chain).stdout
+    rule = snakefile[snakefile.index("rule second:") :].split("\nrule ")[0]
+    assert "threads: 2" in rule and "resources: runtime=30, gpu=1" in rule
+
+
 def test_dry_run_overwrite_reason(chain):
     run_cli("chain", "-p", "few", "--eager", cwd=chain)
     (chain / "params" / "ow.py").write_text(

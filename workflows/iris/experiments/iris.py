@@ -20,7 +20,12 @@ def load_data(record):
     return (x_train, y_train), (x_test, y_test)
 
 
-@cf.stage(inputs=["training_data"], outputs=["model"], cachers=[PickleCacher])
+@cf.stage(
+    inputs=["training_data"],
+    outputs=["model"],
+    cachers=[PickleCacher],
+    resources={"mem_mb": 600, "runtime": 5},  # reaches sbatch as --mem / --time
+)
 def train_model(record, training_data):
     params = record.params
     kwargs = {"random_state": params.seed}
