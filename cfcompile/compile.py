@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -181,6 +182,9 @@ def _profile_defaults(profile: str | None) -> dict:
     return out
 
 
+SLURM_NAME = re.compile(r"[A-Za-z0-9_.,:+-]+")
+
+
 def cmd_submit(args: argparse.Namespace) -> int:
     from cfcompile.backends import submitit as backend
     from cfcompile.emit import write_workflow
@@ -191,6 +195,15 @@ def cmd_submit(args: argparse.Namespace) -> int:
     for key in ("partition", "account"):
         if getattr(args, key):
             overrides[key] = getattr(args, key)
+    for key in ("partition", "account"):
+        value = overrides.get(key)
+        if value and not SLURM_NAME.fullmatch(str(value)):
+            from cfcompile.errors import CfcompileError
+
+            raise CfcompileError(
+                f"Slurm {key} {value!r} is not a plain name (letters, digits, . _ - , :); it "
+                "goes into an sbatch script, where anything else could inject directives"
+            )
     overrides.update(force_runtime=args.time, force_mem_mb=args.mem_mb, force_gpus=args.gpus)
     arrays = backend.submit(sg, workdir, cluster=args.submit, overrides=overrides)
     if not arrays:

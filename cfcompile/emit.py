@@ -267,6 +267,11 @@ def check_paths(sg: StageGraph, workdir: str) -> None:
     from cfcompile.results import results_dir
 
     for path in (workdir, results_dir(sg.info), *(t for n in sg.nodes() for t in n.targets())):
+        if any(ord(ch) < 32 or ord(ch) == 127 for ch in path):
+            raise CfcompileError(
+                f"path {path!r} contains a control character (newline, tab, ...): it would break "
+                "out of a line of the Snakefile or an sbatch script; rename it"
+            )
         if "{" in path or "}" in path:
             raise CfcompileError(
                 f"path {path!r} contains '{{' or '}}', which Snakemake reads as a wildcard even "

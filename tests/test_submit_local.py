@@ -73,3 +73,31 @@ def test_plan_arrays_levels(tmp_path):
     assert shape == [(0, "chains", 3, []), (1, "aggregates", 1, [0]), (2, "chains", 1, [1])]
     assert _expand("12_[0-2,5%4]") == ["12_0", "12_1", "12_2", "12_5"]
     assert _expand("7_3") == ["7_3"]
+
+
+def test_submit_refuses_injection_through_partition_and_paths(project, tmp_path, monkeypatch):
+    monkeypatch.setenv("CHAIN_LOG", str(tmp_path / "log"))
+    root = project(CHAIN)
+    bad = run_cli(
+        "chain",
+        "-p",
+        "few",
+        "--submit",
+        "slurm",
+        "--partition",
+        "debug\ntouch PWNED",
+        cwd=root,
+        check=False,
+    )
+    assert bad.returncode == 2 and "not a plain name" in bad.stderr
+    weird = run_cli(
+        "chain",
+        "-p",
+        "few",
+        "--workflow-dir",
+        str(tmp_path / "wf\ntouch PWNED"),
+        cwd=root,
+        check=False,
+    )
+    assert weird.returncode == 2 and "control character" in weird.stderr
+    assert not list(tmp_path.rglob("PWNED")) and not (root / "PWNED").exists()
