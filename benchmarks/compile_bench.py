@@ -72,11 +72,12 @@ sys.exit(rc)
 """
 
 
-def make_project(root: Path, lib: str) -> Path:
+def make_project(root: Path, lib: str, name: str = "bench", experiment: str = EXPERIMENT) -> Path:
+    """The sweep project written for ``lib`` (cfcompile or curifactory): same code, two imports."""
     for rel, text in {
         "params/__init__.py": PARAMS.format(lib=lib),
         "params/sweep.py": SWEEP,
-        "experiments/bench.py": EXPERIMENT.format(lib=lib),
+        f"experiments/{name}.py": experiment.format(lib=lib),
     }.items():
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)

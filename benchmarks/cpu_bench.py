@@ -17,25 +17,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from pathlib import Path
 
-PARAMS = """
-from dataclasses import dataclass
-import {lib} as cf
+sys.path.insert(0, str(Path(__file__).parent))
+import compile_bench  # noqa: E402
 
-@dataclass
-class Params(cf.ExperimentParameters):
-    x: int = 0
-"""
-SWEEP = """
-import os
-from params import Params
-
-def get_params():
-    return [Params(name=f"p{{i}}", x=i) for i in range(int(os.environ["BENCH_N"]))]
-"""
 EXPERIMENT = """
 import os
 import {lib} as cf
@@ -78,15 +65,7 @@ def calibrate(seconds: float) -> int:
 
 
 def make_project(root: Path, lib: str) -> Path:
-    for rel, text in {
-        "params/__init__.py": PARAMS.format(lib=lib),
-        "params/sweep.py": SWEEP,
-        "experiments/cpu.py": EXPERIMENT.format(lib=lib),
-    }.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text).lstrip())
-    return root
+    return compile_bench.make_project(root, lib, name="cpu", experiment=EXPERIMENT)
 
 
 def run(cmd: list[str], cwd: Path, env: dict, stdin: str | None = None) -> float:

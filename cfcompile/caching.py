@@ -1,9 +1,8 @@
 """Cachers: how stage outputs reach disk, with curifactory's file names and metadata.
 
-Saving is transactional. A stage's cachers write into a hidden staging directory beside the
-cache and every file is renamed into place only after all of them succeeded, so a crash, a
-failing ``save`` or a killed job can never leave a file that a later run would take for a
-finished artifact. A cacher's ``check`` only ever sees complete files.
+Saving is transactional (``publish.Transaction``): inside a save, ``get_path`` points into a
+hidden staging folder, and nothing is renamed into place until every output succeeded. A
+cacher's ``check`` therefore only ever sees complete files.
 """
 
 from __future__ import annotations
@@ -12,16 +11,14 @@ import copy
 import json
 import os
 import pickle
-import shutil
-import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
+    from cfcompile.publish import Transaction
     from cfcompile.record import Record
 
 TIMESTAMP_FORMAT = "%Y-%m-%d-T%H%M%S"
-STAGING_PREFIX = ".cfcompile-tmp-"
 
 
 class Lazy:
@@ -40,51 +37,6 @@ class Lazy:
 
     def __repr__(self) -> str:
         return f'Lazy("{self.name}")'
-
-
-class Transaction:
-    """Collects the files of one stage in staging directories and publishes them together."""
-
-    def __init__(self) -> None:
-        self._staged: list[tuple[str, str]] = []  # (staged path, final path)
-        self._dirs: dict[str, str] = {}  # final directory -> its staging directory
-        self.token = uuid.uuid4().hex[:12]
-
-    def stage_path(self, final: str) -> str:
-        final = os.path.abspath(final)
-        for staged, done in self._staged:
-            if done == final:
-                return staged
-        parent = os.path.dirname(final)
-        staging = self._dirs.get(parent)
-        if staging is None:
-            staging = os.path.join(parent, STAGING_PREFIX + self.token)
-            os.makedirs(staging, exist_ok=True)
-            self._dirs[parent] = staging
-        staged = os.path.join(staging, os.path.basename(final))
-        self._staged.append((staged, final))
-        return staged
-
-    def commit(self) -> list[str]:
-        """Rename every staged file into place; returns the published paths."""
-        published = []
-        for staged, final in self._staged:
-            if not os.path.lexists(staged):
-                continue  # asked for a path but wrote nothing there (e.g. a metadata probe)
-            if os.path.isdir(staged) and not os.path.islink(staged) and os.path.isdir(final):
-                shutil.rmtree(final)
-            os.replace(staged, final)
-            published.append(final)
-        self._cleanup()
-        return published
-
-    def abort(self) -> None:
-        self._cleanup()
-
-    def _cleanup(self) -> None:
-        for staging in self._dirs.values():
-            shutil.rmtree(staging, ignore_errors=True)
-        self._dirs.clear()
 
 
 class Cacheable:

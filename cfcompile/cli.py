@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from pathlib import Path
 
 from cfcompile.errors import CfcompileError
 
@@ -136,34 +135,18 @@ def cmd_ls(project_dir: str | None) -> int:
 
 
 def cmd_eager(args: argparse.Namespace) -> int:
+    from cfcompile.compile import selection
     from cfcompile.project import Project
     from cfcompile.run import eager_run
 
     project = Project.find(args.project)
-    result = eager_run(
-        project,
-        args.experiment,
-        args.params,
-        names=args.names,
-        indices=args.indices,
-        cache_path=args.cache_path,
-        prefix=args.prefix,
-        overwrite=args.overwrite,
-    )
+    result = eager_run(project, args.experiment, args.params, **selection(args))
     print(
         f"eager run of '{args.experiment}': {len(result.ran)} stage(s) ran, "
         f"{len(result.cached)} cached; cache: {result.cache_path}",
         file=sys.stderr,
     )
     return 0
-
-
-def default_cache(project_root: Path, cache_path: str | None) -> str:
-    """Absolute cache folder: compiled jobs may run from any working directory."""
-    path = Path(cache_path) if cache_path else project_root / "data" / "cache"
-    if not path.is_absolute():
-        path = Path.cwd() / path
-    return str(path.resolve())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -185,20 +168,18 @@ def main(argv: list[str] | None = None) -> int:
         from cfcompile import compile as commands
         from cfcompile import viewcmd
 
-        if args.dry_run:
-            return viewcmd.cmd_dry_run(args)
-        if args.dag:
-            return viewcmd.cmd_dag(args)
-        if args.report:
-            return viewcmd.cmd_report(args)
-        if args.results:
-            return viewcmd.cmd_results(args)
-        if args.run:
-            return commands.cmd_run(args)
-        if args.submit:
-            return commands.cmd_submit(args)
-        if args.status:
-            return commands.cmd_status(args)
+        modes = (  # the first mode asked for wins; compiling is the default
+            (args.dry_run, viewcmd.cmd_dry_run),
+            (args.dag, viewcmd.cmd_dag),
+            (args.report, viewcmd.cmd_report),
+            (args.results, viewcmd.cmd_results),
+            (args.run, commands.cmd_run),
+            (args.submit, commands.cmd_submit),
+            (args.status, commands.cmd_status),
+        )
+        for wanted, command in modes:
+            if wanted:
+                return command(args)
         if args.snakemake_args:
             parser.error("arguments after -- are passed to snakemake and need --run")
         return commands.cmd_compile(args)

@@ -24,16 +24,14 @@ def trace_project(
 ):
     """Run the experiment's run() under the tracer; returns the StageGraph."""
     from cfcompile import graph
-    from cfcompile.cli import default_cache
     from cfcompile.job import file_digests
     from cfcompile.project import EXPERIMENTS, PARAMS
     from cfcompile.provenance import run_info
     from cfcompile.record import ArtifactManager
     from cfcompile.trace import TraceEngine
 
-    module = project.experiment(experiment)
-    sets = project.param_sets(experiment, param_names, names, indices)
-    cache = default_cache(project.root, cache_path)
+    module, sets = project.select(experiment, param_names, names, indices)
+    cache = project.cache_path(cache_path)
     workdir = workdir or default_workdir(project, experiment)
     engine = TraceEngine(os.path.join(workdir, "sources"), overwrite=overwrite)
     manager = ArtifactManager(experiment, cache_path=cache, prefix=prefix, engine=engine)
@@ -96,20 +94,21 @@ def default_workdir(project: Project, experiment: str) -> str:
     return str(project.root / ".cfcompile" / experiment)
 
 
-def _trace(args: argparse.Namespace):
-    project = Project.find(args.project)
-    workdir = os.path.abspath(args.workflow_dir or default_workdir(project, args.experiment))
-    sg = trace_project(
-        project,
-        args.experiment,
-        args.params,
+def selection(args: argparse.Namespace) -> dict:
+    """The command-line choice of parameter sets and cache, as keyword arguments."""
+    return dict(
         names=args.names,
         indices=args.indices,
         cache_path=args.cache_path,
         prefix=args.prefix,
         overwrite=args.overwrite,
-        workdir=workdir,
     )
+
+
+def _trace(args: argparse.Namespace):
+    project = Project.find(args.project)
+    workdir = os.path.abspath(args.workflow_dir or default_workdir(project, args.experiment))
+    sg = trace_project(project, args.experiment, args.params, workdir=workdir, **selection(args))
     return project, workdir, sg
 
 

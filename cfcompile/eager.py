@@ -12,7 +12,8 @@ import pickle
 import time
 from typing import Any
 
-from cfcompile.caching import FileReferenceCacher, Lazy, Transaction
+from cfcompile.caching import FileReferenceCacher, Lazy
+from cfcompile.publish import Transaction
 from cfcompile.stages import StageSpec, gather_inputs, params_name
 
 log = logging.getLogger("cfcompile")

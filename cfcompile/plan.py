@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from cfcompile.caching import STAGING_PREFIX
 from cfcompile.graph import StageGraph
+from cfcompile.publish import STAGING_PREFIX
 
 CACHED = "cached"
 RUN = "run"

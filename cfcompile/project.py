@@ -189,6 +189,24 @@ class Project:
         warn_duplicates(sets)
         return sets
 
+    def select(
+        self,
+        experiment: str,
+        param_names: list[str] | None,
+        names: list[str] | None = None,
+        indices: list[str] | None = None,
+    ) -> tuple[ModuleType, list[Any]]:
+        """The experiment module and its chosen parameter sets: what eager and compile share."""
+        module = self.experiment(experiment)
+        return module, self.param_sets(experiment, param_names, names, indices)
+
+    def cache_path(self, cache_path: str | None) -> str:
+        """Absolute cache folder: compiled jobs may run from any working directory."""
+        path = Path(cache_path) if cache_path else self.root / "data" / "cache"
+        if not path.is_absolute():
+            path = Path.cwd() / path
+        return str(path.resolve())
+
 
 def checked_params(value: Any, source: str) -> list[Any]:
     """The list get_params() returned, or an error naming the file and the bad entry."""

@@ -25,13 +25,11 @@ def eager_run(
     prefix: str | None = None,
     overwrite: bool = False,
 ) -> EagerResult:
-    from cfcompile.cli import default_cache
     from cfcompile.provenance import run_info
     from cfcompile.record import ArtifactManager
 
-    module = project.experiment(experiment)
-    sets = project.param_sets(experiment, param_names, names, indices)
-    cache = default_cache(project.root, cache_path)
+    module, sets = project.select(experiment, param_names, names, indices)
+    cache = project.cache_path(cache_path)
     manager = ArtifactManager(
         experiment_name=experiment,
         cache_path=cache,

@@ -58,59 +58,59 @@ def _stage_edges(sg: StageGraph) -> dict[tuple[str, str], set[str]]:
     return edges
 
 
+def elements(sg: StageGraph, plans: dict, level: str = "auto"):
+    """(boxes, arrows) of the picture, whatever its format.
+
+    boxes: (key, label, css class); arrows: (from key, to key, label), one per artifact edge in
+    the full graph and one per stage pair (labelled with every artifact) when collapsed.
+    """
+    if choose_level(sg, level) == "full":
+        ids = {nid: f"n{i}" for i, nid in enumerate(n.id for n in sg.nodes())}
+        boxes = [(key, _node_label(sg, nid), plans[nid].status) for nid, key in ids.items()]
+        arrows = [
+            (ids[u], ids[v], art)
+            for u, v, data in sg.graph.edges(data=True)
+            for art in data["artifacts"]
+        ]
+        return boxes, arrows
+    counts = _stage_counts(sg, plans)
+    ids = {stage: f"s{i}" for i, stage in enumerate(counts)}
+    boxes = [
+        (
+            ids[stage],
+            f"{stage}\n{sum(c.values())} node(s): {c[CACHED]} cached, {c['run']} to run",
+            "run" if c["run"] else CACHED,
+        )
+        for stage, c in counts.items()
+    ]
+    arrows = [
+        (ids[a], ids[b], ", ".join(sorted(arts)))
+        for (a, b), arts in sorted(_stage_edges(sg).items())
+    ]
+    return boxes, arrows
+
+
 def to_dot(sg: StageGraph, plans: dict, level: str = "auto") -> str:
-    level = choose_level(sg, level)
+    boxes, arrows = elements(sg, plans, level)
     lines = [
         "digraph cfcompile {",
         "  rankdir=LR;",
         '  node [shape=box, style="rounded,filled", fontname="sans"];',
     ]
-    if level == "full":
-        ids = {nid: f"n{i}" for i, nid in enumerate(n.id for n in sg.nodes())}
-        for nid, key in ids.items():
-            color = COLORS[plans[nid].status]
-            lines.append(
-                f"  {key} [label={dot_quote(_node_label(sg, nid))}, fillcolor={dot_quote(color)}];"
-            )
-        for u, v, data in sg.graph.edges(data=True):
-            for art in data["artifacts"]:
-                lines.append(f"  {ids[u]} -> {ids[v]} [label={dot_quote(art)}];")
-    else:
-        counts = _stage_counts(sg, plans)
-        ids = {stage: f"s{i}" for i, stage in enumerate(counts)}
-        for stage, c in counts.items():
-            total = sum(c.values())
-            label = f"{stage}\n{total} node(s): {c[CACHED]} cached, {c['run']} to run"
-            color = COLORS["run"] if c["run"] else COLORS[CACHED]
-            lines.append(
-                f"  {ids[stage]} [label={dot_quote(label)}, fillcolor={dot_quote(color)}];"
-            )
-        for (a, b), arts in sorted(_stage_edges(sg).items()):
-            lines.append(f"  {ids[a]} -> {ids[b]} [label={dot_quote(', '.join(sorted(arts)))}];")
-    lines.append("}")
-    return "\n".join(lines) + "\n"
+    for key, label, cls in boxes:
+        lines.append(f"  {key} [label={dot_quote(label)}, fillcolor={dot_quote(COLORS[cls])}];")
+    for a, b, label in arrows:
+        lines.append(f"  {a} -> {b} [label={dot_quote(label)}];")
+    return "\n".join([*lines, "}"]) + "\n"
 
 
 def to_mermaid(sg: StageGraph, plans: dict, level: str = "auto") -> str:
-    level = choose_level(sg, level)
+    boxes, arrows = elements(sg, plans, level)
     lines = ["flowchart LR"]
-    if level == "full":
-        ids = {nid: f"n{i}" for i, nid in enumerate(n.id for n in sg.nodes())}
-        for nid, key in ids.items():
-            label = _node_label(sg, nid).replace("\n", " / ")
-            lines.append(f"  {key}[{mermaid_quote(label)}]:::{plans[nid].status}")
-        for u, v, data in sg.graph.edges(data=True):
-            for art in data["artifacts"]:
-                lines.append(f"  {ids[u]} -->|{mermaid_quote(art)}| {ids[v]}")
-    else:
-        counts = _stage_counts(sg, plans)
-        ids = {stage: f"s{i}" for i, stage in enumerate(counts)}
-        for stage, c in counts.items():
-            label = f"{stage} / {sum(c.values())} node(s): {c[CACHED]} cached, {c['run']} to run"
-            cls = "run" if c["run"] else CACHED
-            lines.append(f"  {ids[stage]}[{mermaid_quote(label)}]:::{cls}")
-        for (a, b), arts in sorted(_stage_edges(sg).items()):
-            lines.append(f"  {ids[a]} -->|{mermaid_quote(', '.join(sorted(arts)))}| {ids[b]}")
+    for key, label, cls in boxes:
+        lines.append(f"  {key}[{mermaid_quote(label.replace(chr(10), ' / '))}]:::{cls}")
+    for a, b, label in arrows:
+        lines.append(f"  {a} -->|{mermaid_quote(label)}| {b}")
     lines.append(f"  classDef cached fill:{COLORS[CACHED]}")
     lines.append(f"  classDef run fill:{COLORS['run']}")
     return "\n".join(lines) + "\n"
