@@ -51,14 +51,16 @@ class CacheView:
         self._staged[folder] = staged
 
     def exists(self, path: str) -> bool:
-        folder, name = os.path.split(path)
+        folder, _, name = path.rpartition(os.sep)  # paths are absolute; cheaper than split
+        folder = folder or os.sep
         if folder not in self._dirs:
             self._load(folder)
         return name in self._dirs[folder]
 
     def staged(self, path: str) -> bool:
         """A file of this name sits in a staging folder: a save was interrupted."""
-        folder, name = os.path.split(path)
+        folder, _, name = path.rpartition(os.sep)
+        folder = folder or os.sep
         if folder not in self._staged:
             self._load(folder)
         return name in self._staged[folder]

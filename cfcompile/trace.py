@@ -168,7 +168,11 @@ class Node:
         return res
 
     def targets(self) -> list[str]:
-        return [o["path"] for o in self.outputs] or [self.marker]
+        """Output paths (or the completion marker); built once, read many times by every view."""
+        cached = self.__dict__.get("_targets")
+        if cached is None:
+            cached = self.__dict__["_targets"] = [o["path"] for o in self.outputs] or [self.marker]
+        return cached
 
 
 class TraceEngine:
