@@ -15,6 +15,18 @@ from cfcompile.errors import CfcompileError
 log = logging.getLogger("cfcompile")
 
 
+def batch_arg(value: str) -> int | str:
+    if value == "auto":
+        return value
+    try:
+        k = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError("K must be a whole number or 'auto'") from None
+    if k < 0:
+        raise argparse.ArgumentTypeError("K must be 0 (no batching) or more")
+    return k
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="cfcompile",
@@ -53,10 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--batch",
-        type=int,
+        type=batch_arg,
         default=0,
         metavar="K",
-        help="run the stage chains of K parameter sets in one job (for sweeps of tiny stages)",
+        help="run the stage chains of K parameter sets in one job (sweeps of short stages); "
+        "'auto': about 4 jobs per local core",
     )
     run = p.add_argument_group("running (arguments after -- go to snakemake)")
     run.add_argument("--run", action="store_true", help="compile, then run it with Snakemake")

@@ -153,7 +153,7 @@ class EagerEngine:
             log.info("stage %s [%s]: cached", spec.name, label)
             return record
         log.info("stage %s [%s]: running", spec.name, label)
-        start = time.time()
+        start, cpu = time.time(), time.process_time()
         from cfcompile.limits import call_with_timeout
 
         try:
@@ -167,7 +167,12 @@ class EagerEngine:
             raise
         end = time.time()
         values = spec.split_outputs(result, params_name(record))
-        timing = {"start": start, "end": end, "seconds": round(end - start, 6)}
+        timing = {
+            "start": start,
+            "end": end,
+            "seconds": round(end - start, 6),
+            "cpu_seconds": round(time.process_time() - cpu, 6),
+        }
         save_outputs(spec, record, cachers, values, timing)
         store_in_state(spec, record, cachers, values)
         self.ran.append((spec.name, label))

@@ -69,92 +69,126 @@ def _rule_name(stage: str, taken: set[str]) -> str:
     return name
 
 
-def plan_rules(sg: StageGraph, workdir: str, batch: int = 0) -> tuple[list[dict], dict, dict]:
-    """Group nodes into Snakemake rules; returns (rules, inputs per rule key, node -> job)."""
+BATCH_RULE = "cfcompile_batch"
+
+
+def batches(sg: StageGraph, batch: int) -> dict[str, list[Node]]:
+    """Batch name -> member nodes (trace order): K parameter sets' chains of plain stages."""
+    if batch <= 0:
+        return {}
+    batched = _batchable_stages(sg)
+    by_record: dict[str, list[Node]] = {}
+    for node in sg.nodes():
+        if node.stage in batched:
+            by_record.setdefault(node.hash, []).append(node)
+    hashes = list(by_record)
+    out = {}
+    for start in range(0, len(hashes), batch):
+        members = [n for h in hashes[start : start + batch] for n in by_record[h]]
+        out[str(start // batch)] = sorted(members, key=lambda n: n.order)
+    return out
+
+
+def marker_path(workdir: str, name: str) -> str:
+    return os.path.join(workdir, "batches", f"{name}.done")
+
+
+def plan_rules(sg: StageGraph, workdir: str, batch: int = 0) -> tuple[list[dict], dict, dict, list]:
+    """Group nodes into Snakemake rules.
+
+    Returns (rules, inputs per rule and wildcard, jobs: name -> member nodes, targets of all).
+    Batched nodes are tracked through one completion marker per batch: Snakemake sees a few
+    markers instead of every cache file (listing thousands of outputs per rule makes its
+    file-to-rule matching quadratic), and the compile step removes the marker of any batch
+    with work to do (``write_workflow``).
+    """
     python = sys.executable
-    nodes = sg.nodes()
     force_dir = os.path.join(workdir, "force")
     rules: list[dict] = []
     inputs: dict[str, dict[str, list[str]]] = {}
     jobs: dict[str, list[tuple[str, str]]] = {}
-    taken: set[str] = {"all"}
+    taken: set[str] = {"all", "cfcompile_results", BATCH_RULE}
+    groups = batches(sg, batch)
+    via_marker: dict[str, str] = {}  # a batched node's output -> its batch's marker
+    owner: dict[tuple[str, str], str] = {}
+    for name, members in groups.items():
+        marker = marker_path(workdir, name)
+        for n in members:
+            owner[n.id] = name
+            for t in n.targets():
+                via_marker[t] = marker
 
-    def node_inputs(node: Node, exclude: set[tuple[str, str]] = frozenset()) -> list[str]:
-        paths = [i.path for i in node.inputs if i.node not in exclude]
+    def node_inputs(node: Node) -> list[str]:
+        paths = []
+        for i in node.inputs:
+            if i.node is not None and owner.get(i.node) is not None:
+                if owner.get(node.id) == owner[i.node]:
+                    continue  # produced inside the same batch job
+                paths.append(via_marker[i.path])
+            else:
+                paths.append(i.path)
         if node.force:
             paths.append(os.path.join(force_dir, f"{node.stage}_{node.hash}"))
         return sorted(set(paths))
 
-    batched: set[str] = set()
-    if batch > 0:
-        batched = _batchable_stages(sg)
-    # -- batches: k records' chains of non-aggregate stages per job -------------------------
-    if batched:
-        by_record: dict[str, list[Node]] = {}
-        for node in nodes:
-            if node.stage in batched:
-                by_record.setdefault(node.hash, []).append(node)
-        hashes = list(by_record)
-        for start in range(0, len(hashes), batch):
-            members = [n for h in hashes[start : start + batch] for n in by_record[h]]
-            members.sort(key=lambda n: n.order)
-            member_ids = {n.id for n in members}
-            name = _rule_name(f"batch_{start // batch}", taken)
-            key = name
-            ins = sorted({p for n in members for p in node_inputs(n, member_ids)})
-            outs = [t for n in members for t in n.targets()]
-            inputs[key] = {"-": ins}
-            jobs[key] = [n.id for n in members]
+    if groups:
+        every = [n for members in groups.values() for n in members]
+        inputs[BATCH_RULE] = {
+            name: sorted({p for n in members for p in node_inputs(n)})
+            for name, members in groups.items()
+        }
+        for name, members in groups.items():
+            jobs[f"batch_{name}"] = [n.id for n in members]
+        rules.append(
+            dict(
+                name=BATCH_RULE,
+                key_lit=lit(BATCH_RULE),
+                wildcard=True,
+                outputs_lit=lit(brace(os.path.join(workdir, "batches")) + "/{hash}.done"),
+                log_lit=lit(brace(os.path.join(workdir, "logs", "batches")) + "/{hash}.log"),
+                threads=max(n.threads for n in every),
+                resources=_resource_literal(_max_resources(every)),
+                retries=max(n.retries for n in every),
+                shell_lit=lit(_job_command(python, workdir, "--batch batch_{wildcards.hash}")),
+            )
+        )
+    # -- one wildcard rule per (stage, output pattern) --------------------------------------
+    patterns: dict[tuple[str, tuple[str, ...] | None], list[Node]] = {}
+    for node in sg.nodes():
+        if node.id not in owner:
+            patterns.setdefault((node.stage, _pattern(node)), []).append(node)
+    for (stage, pattern), members in patterns.items():
+        for concrete in [members] if pattern is not None else [[m] for m in members]:
+            name = _rule_name(stage, taken)
+            if pattern is not None:
+                inputs[name] = {n.hash: node_inputs(n) for n in concrete}
+                outs = list(pattern)
+                shell = _job_command(python, workdir, f"--stage {stage} --hash {{wildcards.hash}}")
+                log = brace(os.path.join(workdir, "logs", stage)) + "/{hash}.log"
+            else:  # paths that do not contain the hash: one concrete rule for this node
+                node = concrete[0]
+                inputs[name] = {"-": node_inputs(node)}
+                outs = [brace(t) for t in node.targets()]
+                shell = _job_command(python, workdir, f"--stage {stage} --hash {node.hash}")
+                log = brace(os.path.join(workdir, "logs", stage, f"{node.hash}.log"))
+            jobs[name] = [n.id for n in concrete]
+            first = concrete[0]
             rules.append(
                 dict(
                     name=name,
-                    key_lit=lit(key),
-                    wildcard=False,
-                    outputs_lit=", ".join(lit(brace(o)) for o in outs),
-                    log_lit=lit(brace(os.path.join(workdir, "logs", f"{name}.log"))),
-                    threads=max(n.threads for n in members),
-                    resources=_resource_literal(_max_resources(members)),
-                    retries=max(n.retries for n in members),
-                    shell_lit=lit(_job_command(python, workdir, f"--batch {shlex.quote(key)}")),
+                    key_lit=lit(name),
+                    wildcard=pattern is not None,
+                    outputs_lit=", ".join(lit(o) for o in outs),
+                    log_lit=lit(log),
+                    threads=first.threads,
+                    resources=_resource_literal(first.job_resources()),
+                    retries=first.retries,
+                    shell_lit=lit(shell),
                 )
             )
-    # -- one wildcard rule per (stage, output pattern) --------------------------------------
-    groups: dict[tuple[str, tuple[str, ...]], list[Node]] = {}
-    for node in nodes:
-        if node.stage in batched:
-            continue
-        pattern = _pattern(node)
-        groups.setdefault((node.stage, pattern), []).append(node)
-    for (stage, pattern), members in groups.items():
-        name = _rule_name(stage, taken)
-        wildcard = pattern is not None
-        outs = list(pattern) if wildcard else [brace(t) for t in members[0].targets()]
-        if wildcard:
-            inputs[name] = {n.hash: node_inputs(n) for n in members}
-            shell = _job_command(python, workdir, f"--stage {stage} --hash {{wildcards.hash}}")
-            log = brace(os.path.join(workdir, "logs", stage)) + "/{hash}.log"
-        else:
-            node = members[0]
-            inputs[name] = {"-": node_inputs(node)}
-            shell = _job_command(python, workdir, f"--stage {stage} --hash {node.hash}")
-            log = brace(os.path.join(workdir, "logs", stage, f"{node.hash}.log"))
-        for n in members:
-            jobs.setdefault(name, []).append(n.id)
-        spec_node = members[0]
-        rules.append(
-            dict(
-                name=name,
-                key_lit=lit(name),
-                wildcard=wildcard,
-                outputs_lit=", ".join(lit(o) for o in outs),
-                log_lit=lit(log),
-                threads=spec_node.threads,
-                resources=_resource_literal(spec_node.job_resources()),
-                retries=spec_node.retries,
-                shell_lit=lit(shell),
-            )
-        )
-    return rules, inputs, jobs
+    targets = [marker_path(workdir, name) for name in groups]
+    targets += [t for n in sg.nodes() if n.id not in owner for t in n.targets()]
+    return rules, inputs, jobs, targets
 
 
 def _pattern(node: Node) -> tuple[str, ...] | None:
@@ -262,6 +296,23 @@ def _write_atomic(path: str, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def _invalidate_markers(sg: StageGraph, workdir: str, batch: int) -> None:
+    """A batch with a node to run (missing output, overwrite, ...) must run again: drop its marker.
+
+    Snakemake only sees the markers of batched nodes, so this is where a deleted cache file
+    becomes visible to it. The batch job then runs only the members that need it.
+    """
+    from cfcompile.plan import RUN, plan
+
+    plans = plan(sg)
+    for name, members in batches(sg, batch).items():
+        if any(plans[n.id].status == RUN for n in members):
+            try:
+                os.remove(marker_path(workdir, name))
+            except FileNotFoundError:
+                pass
+
+
 def check_paths(sg: StageGraph, workdir: str) -> None:
     """Snakemake finds wildcards even inside ``{{...}}``: a brace in a path cannot be emitted."""
     from cfcompile.results import results_dir
@@ -280,13 +331,23 @@ def check_paths(sg: StageGraph, workdir: str) -> None:
             )
 
 
-def write_workflow(sg: StageGraph, workdir: str, batch: int = 0) -> str:
+def resolve_batch(batch: int | str, records: int) -> int:
+    """``auto``: about four batch jobs per local core, enough to balance uneven batches."""
+    if batch != "auto":
+        return int(batch)
+    per_job = -(-records // (4 * (os.cpu_count() or 1)))
+    return max(1, per_job)
+
+
+def write_workflow(sg: StageGraph, workdir: str, batch: int | str = 0) -> str:
     """Write every file of the workflow into ``workdir``; returns the Snakefile text."""
+    batch = resolve_batch(batch, len(sg.params))
     check_paths(sg, workdir)
     os.makedirs(workdir, exist_ok=True)
-    rules, inputs, jobs = plan_rules(sg, workdir, batch)
+    rules, inputs, jobs, targets = plan_rules(sg, workdir, batch)
     nodes = sg.nodes()
-    targets = [t for n in nodes for t in n.targets()]
+    if batch > 0:
+        _invalidate_markers(sg, workdir, batch)
     from cfcompile.results import results_dir
 
     results = os.path.join(results_dir(sg.info), f"{sg.info['experiment']}.jsonl")

@@ -131,6 +131,28 @@ class Job:
         return [tuple(m) for m in json.loads(row[0])]
 
     # -- running -----------------------------------------------------------------------------
+    def run_batch(self, name: str) -> None:
+        """Run a batch's members in order, skipping those already cached, then mark it done.
+
+        A member runs when one of its outputs is missing, when it is forced (overwrite), or
+        when a member it depends on ran in this job; the rest is curifactory's cache rule.
+        """
+        ran: set[tuple[str, str]] = set()
+        start = time.time()
+        for stage, h in self.members(name):
+            data = self.node(stage, h)
+            upstream = {tuple(i["node"]) for i in data["inputs"] if i.get("node")}
+            targets = [o["path"] for o in data["outputs"]] or [data["marker"]]
+            if data["force"] or upstream & ran or not all(os.path.exists(t) for t in targets):
+                self.run_node(data)
+                ran.add((stage, h))
+        marker = os.path.join(self.workdir, "batches", f"{name.removeprefix('batch_')}.done")
+        os.makedirs(os.path.dirname(marker), exist_ok=True)
+        tmp = f"{marker}.tmp{os.getpid()}"
+        with open(tmp, "w") as f:
+            json.dump({"batch": name, "ran": sorted(ran), "start": start, "end": time.time()}, f)
+        os.replace(tmp, marker)
+
     def spec(self, stage: str) -> Any:
         return import_object(self.info["stages"][stage]).spec
 
@@ -191,7 +213,7 @@ class Job:
         log.info("stage %s [%s] hash %s: running", spec.name, label, data["hash"])
         from cfcompile.limits import call_with_timeout, clear_failure, record_failure
 
-        start = time.time()
+        start, cpu = time.time(), time.process_time()
         try:
             result = call_with_timeout(
                 spec.timeout,
@@ -211,7 +233,12 @@ class Job:
                 c.stage = spec.name
         for cacher, out in zip(cachers or [], data["outputs"], strict=False):
             cacher.fixed_path = out["path"]
-        timing = {"start": start, "end": end, "seconds": round(end - start, 6)}
+        timing = {
+            "start": start,
+            "end": end,
+            "seconds": round(end - start, 6),
+            "cpu_seconds": round(time.process_time() - cpu, 6),
+        }
         save_outputs(spec, record, cachers, values, timing)
         if data["marker"]:
             tmp = f"{data['marker']}.tmp{os.getpid()}"
@@ -234,9 +261,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
         job = Job(args.workdir)
-        ids = job.members(args.batch) if args.batch else [(args.stage, args.hash)]
-        for stage, h in ids:
-            job.run_node(job.node(stage, h))
+        if args.batch:
+            job.run_batch(args.batch)
+        else:
+            job.run_node(job.node(args.stage, args.hash))
     except RecompileError as exc:
         print(f"cfcompile job: recompile needed: {exc}", file=sys.stderr)
         return EXIT_RECOMPILE

@@ -222,22 +222,40 @@ def test_curifactory_experiment_compiles_and_runs_unmodified(project):
 
 def test_batching_runs_k_sets_per_job_with_the_same_results(project, tmp_path):
     root = project(CHAIN)
-    env = {"CHAIN_LOG": str(tmp_path / "log")}
-    snakefile = run_cli("chain", "-p", "few", "--batch", "2", cwd=root, env=env).stdout
+    log = tmp_path / "log"
+    snakefile = run_cli("chain", "-p", "few", "--batch", "2", cwd=root).stdout
     dry = snakemake("-s", "/dev/stdin", "-n", cwd=root, stdin=snakefile)
     assert job_counts(dry.stdout) == {
         "all": 1,
-        "batch_0": 1,
-        "batch_1": 1,
+        "cfcompile_batch": 2,  # sets s0+s1, then s2; one marker each
         "cfcompile_results": 1,
         "total": 1,
     }
     snakemake("-s", "/dev/stdin", "--cores", "2", cwd=root, stdin=snakefile)
-    assert len((tmp_path / "log").read_text().splitlines()) == 7
-    total = next((root / "data" / "cache").glob("chain_*_total_total.json"))
+    assert len(log.read_text().splitlines()) == 7
+    cache = root / "data" / "cache"
+    total = next(cache.glob("chain_*_total_total.json"))
     assert json.loads(total.read_text()) == 33
     again = snakemake("-s", "/dev/stdin", "--cores", "2", cwd=root, stdin=snakefile)
     assert "Nothing to be done" in again.stdout + again.stderr
+
+    # one deleted file: the recompile drops that batch's marker; only that set's chain reruns
+    log.unlink()
+    h1 = json.loads((root / ".cfcompile" / "chain" / "workflow.json").read_text())["param_sets"][1][
+        1
+    ]
+    (cache / f"chain_{h1}_second_b.json").unlink()
+    snakefile = run_cli("chain", "-p", "few", "--batch", "2", cwd=root).stdout
+    dry = snakemake("-s", "/dev/stdin", "-n", cwd=root, stdin=snakefile)
+    assert job_counts(dry.stdout) == {
+        "all": 1,
+        "cfcompile_batch": 1,
+        "cfcompile_results": 1,
+        "total": 1,
+    }
+    snakemake("-s", "/dev/stdin", "--cores", "2", cwd=root, stdin=snakefile)
+    assert log.read_text().splitlines() == ["second s1", "total"]
+    assert json.loads(total.read_text()) == 33
 
 
 def test_failing_node_keeps_going_and_leaves_no_cache(project, tmp_path):

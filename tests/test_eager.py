@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -217,6 +218,8 @@ def test_iris_cache_names_match_curifactory(iris_copy, tmp_path):
     for rel in ("experiments/iris.py", "params/__init__.py"):
         path = theirs_root / rel
         text = path.read_text().replace("import cfcompile as cf", "import curifactory as cf")
+        # curifactory's @stage has no resources/threads/timeout/retries/metrics keywords
+        text = re.sub(r"^\s*(resources|threads|timeout|retries|metrics)=.*\n", "", text, flags=re.M)
         path.write_text(text.replace("from cfcompile.", "from curifactory."))
     exe = shutil.which("experiment", path=os.path.dirname(sys.executable)) or "experiment"
     subprocess.run(
