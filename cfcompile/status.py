@@ -67,7 +67,9 @@ def node_status(sg: StageGraph, workdir: str) -> dict[tuple[str, str], dict]:
             elif state.startswith("CANCELLED"):
                 entry["status"] = "cancelled (upstream failed or scancel)"
             elif state in SLURM_FAILED or state == "COMPLETED" or state == "LOCAL":
-                entry["status"] = "failed" if state != "TIMEOUT" else "timed out"
+                failure = load_failure(workdir, node.stage, node.hash)
+                timed_out = state == "TIMEOUT" or (failure or {}).get("kind") == "timeout"
+                entry["status"] = "timed out" if timed_out else "failed"
                 entry["log"] = sub["log"]
             else:
                 entry["status"] = f"unknown ({state})"

@@ -211,3 +211,21 @@ def test_200_node_graph_uses_no_more_sbatch_calls_than_stage_waves(
     stage_waves = 3  # first -> second -> total
     assert n_calls == len(ids) <= stage_waves
     subprocess.run(["scancel", *ids], check=False)
+
+
+def test_stage_timeout_holds_in_a_slurm_job(slurm, project, tmp_path):
+    from test_sweeps import TIMEOUT
+
+    root = project(TIMEOUT)
+    proc = run_cli("slow", "-p", "few", "--submit", "slurm", "--account", "root", cwd=root)
+    (array,) = submitted_ids(proc.stdout)
+    states = wait_for([array], tasks=3)
+    assert sorted(states.values()) == ["COMPLETED", "COMPLETED", "FAILED"]
+    status = run_cli("slow", "-p", "few", "--status", cwd=root).stdout
+    line = next(ln for ln in status.splitlines() if ln.split()[:2] == ["work", "s2"])
+    assert "timed out" in line and "[job" in line
+    rows = run_cli("slow", "-p", "few", "--results", cwd=root)
+    table = [json.loads(x) for x in (root / "results" / "slow.jsonl").read_text().splitlines()]
+    by_name = {r["name"]: r for r in table}
+    assert by_name["s2"]["status"] == "timed out (work)" and rows.returncode == 0
+    assert by_name["s1"]["slurm_job_id"]  # provenance: the Slurm job that produced it
