@@ -9,10 +9,10 @@ from __future__ import annotations
 import logging
 import os
 import pickle
-import time
 from typing import Any
 
 from cfcompile.caching import FileReferenceCacher, Lazy
+from cfcompile.limits import timed_call
 from cfcompile.publish import Transaction
 from cfcompile.stages import StageSpec, gather_inputs, params_name
 
@@ -153,11 +153,8 @@ class EagerEngine:
             log.info("stage %s [%s]: cached", spec.name, label)
             return record
         log.info("stage %s [%s]: running", spec.name, label)
-        start, cpu = time.time(), time.process_time()
-        from cfcompile.limits import call_with_timeout
-
         try:
-            result = call_with_timeout(
+            result, timing = timed_call(
                 spec.timeout,
                 lambda: spec.invoke(record, records, args, resolve_inputs(spec, inputs)),
                 f"stage '{spec.name}' ({label})",
@@ -165,14 +162,7 @@ class EagerEngine:
         except Exception:
             log.error("stage %s [%s] raised; none of its outputs were cached", spec.name, label)
             raise
-        end = time.time()
         values = spec.split_outputs(result, params_name(record))
-        timing = {
-            "start": start,
-            "end": end,
-            "seconds": round(end - start, 6),
-            "cpu_seconds": round(time.process_time() - cpu, 6),
-        }
         save_outputs(spec, record, cachers, values, timing)
         store_in_state(spec, record, cachers, values)
         self.ran.append((spec.name, label))

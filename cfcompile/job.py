@@ -211,11 +211,11 @@ class Job:
         args = tuple(positional[i] for i in sorted(positional))
         label = data["params_name"] or "aggregate"
         log.info("stage %s [%s] hash %s: running", spec.name, label, data["hash"])
-        from cfcompile.limits import call_with_timeout, clear_failure, record_failure
+        from cfcompile.limits import clear_failure, record_failure, timed_call
 
-        start, cpu = time.time(), time.process_time()
+        start = time.time()
         try:
-            result = call_with_timeout(
+            result, timing = timed_call(
                 spec.timeout,
                 lambda: spec.invoke(record, records, args, inputs),
                 f"stage '{spec.name}' ({label})",
@@ -223,7 +223,6 @@ class Job:
         except BaseException as exc:
             record_failure(self.workdir, spec.name, data["hash"], exc, start)
             raise
-        end = time.time()
         values = spec.split_outputs(result, data["params_name"])
         cachers = spec.make_cachers(record)
         if cachers is None and spec.outputs:
@@ -233,12 +232,6 @@ class Job:
                 c.stage = spec.name
         for cacher, out in zip(cachers or [], data["outputs"], strict=False):
             cacher.fixed_path = out["path"]
-        timing = {
-            "start": start,
-            "end": end,
-            "seconds": round(end - start, 6),
-            "cpu_seconds": round(time.process_time() - cpu, 6),
-        }
         save_outputs(spec, record, cachers, values, timing)
         if data["marker"]:
             tmp = f"{data['marker']}.tmp{os.getpid()}"
@@ -246,7 +239,7 @@ class Job:
                 json.dump({"stage": spec.name, "hash": data["hash"], "timing": timing}, f)
             os.replace(tmp, data["marker"])
         clear_failure(self.workdir, spec.name, data["hash"])
-        log.info("stage %s [%s]: done in %.3f s", spec.name, label, end - start)
+        log.info("stage %s [%s]: done in %.3f s", spec.name, label, timing["seconds"])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -38,6 +38,24 @@ def call_with_timeout(seconds: float | None, fn: Callable[[], Any], what: str) -
         signal.signal(signal.SIGALRM, previous)
 
 
+def timed_call(seconds: float | None, fn: Callable[[], Any], what: str) -> tuple[Any, dict]:
+    """Run a stage body under its time limit; return its result and the metadata timing.
+
+    The timing has wall-clock start/end/seconds and the CPU seconds of this process, which is
+    what a results table and the benchmarks' ideal (stage CPU time / cores) need.
+    """
+    start, cpu = time.time(), time.process_time()
+    result = call_with_timeout(seconds, fn, what)
+    end = time.time()
+    timing = {
+        "start": start,
+        "end": end,
+        "seconds": round(end - start, 6),
+        "cpu_seconds": round(time.process_time() - cpu, 6),
+    }
+    return result, timing
+
+
 def failure_path(workdir: str, stage: str, h: str) -> str:
     return os.path.join(workdir, "failures", f"{stage}_{h}.json")
 
