@@ -20,6 +20,7 @@ from typing import Any
 
 from cfcompile.errors import CfcompileError
 from cfcompile.graph import StageGraph
+from cfcompile.publish import replacing, write_atomic
 from cfcompile.trace import Node
 
 SNAKEFILE = "Snakefile"
@@ -289,13 +290,6 @@ def render_snakefile(rules: list[dict], manifest_path: str, experiment: str, wor
     )
 
 
-def _write_atomic(path: str, data: bytes) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "wb") as out:
-        out.write(data)
-    os.replace(tmp, path)
-
-
 def _invalidate_markers(sg: StageGraph, workdir: str, batch: int) -> None:
     """A batch with a node to run (missing output, overwrite, ...) must run again: drop its marker.
 
@@ -353,7 +347,7 @@ def write_workflow(sg: StageGraph, workdir: str, batch: int | str = 0) -> str:
     results = os.path.join(results_dir(sg.info), f"{sg.info['experiment']}.jsonl")
     manifest = {"targets": targets, "inputs": inputs, "results": results}
     manifest_path = os.path.join(workdir, MANIFEST)
-    _write_atomic(manifest_path, json.dumps(manifest, separators=(",", ":")).encode())
+    write_atomic(manifest_path, json.dumps(manifest, separators=(",", ":")).encode())
 
     force_dir = os.path.join(workdir, "force")
     forced = [n for n in nodes if n.force]
@@ -363,11 +357,21 @@ def write_workflow(sg: StageGraph, workdir: str, batch: int | str = 0) -> str:
             with open(os.path.join(force_dir, f"{n.stage}_{n.hash}"), "w") as out:
                 out.write("overwrite requested\n")
 
-    db_path = os.path.join(workdir, NODES_DB)
-    tmp = f"{db_path}.tmp{os.getpid()}"
-    if os.path.exists(tmp):
-        os.remove(tmp)
-    con = sqlite3.connect(tmp)
+    with replacing(os.path.join(workdir, NODES_DB)) as tmp:
+        _write_nodes_db(tmp, nodes, sg.params, jobs)
+
+    info = dict(sg.info)
+    info["stages"] = {name: spec.import_path for name, spec in sg.specs.items()}
+    write_atomic(os.path.join(workdir, WORKFLOW), json.dumps(info, indent=2, default=str).encode())
+    text = render_snakefile(rules, manifest_path, info.get("experiment", "?"), workdir)
+    write_atomic(os.path.join(workdir, SNAKEFILE), text.encode())
+    return text
+
+
+def _write_nodes_db(path: str, nodes: list[Node], params: dict, jobs: dict) -> None:
+    if os.path.exists(path):
+        os.remove(path)
+    con = sqlite3.connect(path)
     # no journal: the file is built aside and renamed into place whole
     con.execute("PRAGMA journal_mode = OFF")
     con.execute("PRAGMA synchronous = OFF")
@@ -383,18 +387,10 @@ def write_workflow(sg: StageGraph, workdir: str, batch: int | str = 0) -> str:
         )
         con.executemany(
             "INSERT INTO params VALUES (?, ?, ?)",
-            ((k, p.name, pickle.dumps(p, protocol=4)) for k, p in sg.params.items()),
+            ((k, p.name, pickle.dumps(p, protocol=4)) for k, p in params.items()),
         )
         con.executemany(
             "INSERT INTO jobs VALUES (?, ?)",
             ((name, json.dumps(members)) for name, members in jobs.items()),
         )
     con.close()
-    os.replace(tmp, db_path)
-
-    info = dict(sg.info)
-    info["stages"] = {name: spec.import_path for name, spec in sg.specs.items()}
-    _write_atomic(os.path.join(workdir, WORKFLOW), json.dumps(info, indent=2, default=str).encode())
-    text = render_snakefile(rules, manifest_path, info.get("experiment", "?"), workdir)
-    _write_atomic(os.path.join(workdir, SNAKEFILE), text.encode())
-    return text

@@ -21,6 +21,7 @@ import time
 from typing import Any
 
 from cfcompile.errors import CfcompileError, RecompileError
+from cfcompile.publish import write_atomic
 
 log = logging.getLogger("cfcompile.job")
 
@@ -148,10 +149,8 @@ class Job:
                 ran.add((stage, h))
         marker = os.path.join(self.workdir, "batches", f"{name.removeprefix('batch_')}.done")
         os.makedirs(os.path.dirname(marker), exist_ok=True)
-        tmp = f"{marker}.tmp{os.getpid()}"
-        with open(tmp, "w") as f:
-            json.dump({"batch": name, "ran": sorted(ran), "start": start, "end": time.time()}, f)
-        os.replace(tmp, marker)
+        done = {"batch": name, "ran": sorted(ran), "start": start, "end": time.time()}
+        write_atomic(marker, json.dumps(done))
 
     def spec(self, stage: str) -> Any:
         return import_object(self.info["stages"][stage]).spec
@@ -234,10 +233,8 @@ class Job:
             cacher.fixed_path = out["path"]
         save_outputs(spec, record, cachers, values, timing)
         if data["marker"]:
-            tmp = f"{data['marker']}.tmp{os.getpid()}"
-            with open(tmp, "w") as f:
-                json.dump({"stage": spec.name, "hash": data["hash"], "timing": timing}, f)
-            os.replace(tmp, data["marker"])
+            done = {"stage": spec.name, "hash": data["hash"], "timing": timing}
+            write_atomic(data["marker"], json.dumps(done))
         clear_failure(self.workdir, spec.name, data["hash"])
         log.info("stage %s [%s]: done in %.3f s", spec.name, label, timing["seconds"])
 

@@ -17,6 +17,8 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+from cfcompile.publish import write_atomic
+
 
 class StageTimeout(Exception):
     """Raised inside a stage that ran past its ``timeout``."""
@@ -73,10 +75,7 @@ def record_failure(workdir: str, stage: str, h: str, exc: BaseException, start: 
         "host": socket.gethostname(),
         "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
     }
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(data, f)
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(data))
 
 
 def clear_failure(workdir: str, stage: str, h: str) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from contextlib import contextmanager
 
 STAGING_PREFIX = ".cfcompile-tmp-"
 
@@ -59,3 +60,24 @@ class Transaction:
         for staging in self._dirs.values():
             shutil.rmtree(staging, ignore_errors=True)
         self._dirs.clear()
+
+
+@contextmanager
+def replacing(path: str):
+    """Yield a temporary path beside ``path``; rename it into place only if the block succeeds.
+
+    For single files (markers, manifests, databases, result tables): a reader sees the old file
+    or the new one, never half of one, and a failed write leaves nothing behind.
+    """
+    tmp = f"{path}.tmp{os.getpid()}"
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if os.path.lexists(tmp):
+            os.remove(tmp)
+
+
+def write_atomic(path: str, data: str | bytes) -> None:
+    with replacing(path) as tmp, open(tmp, "wb" if isinstance(data, bytes) else "w") as out:
+        out.write(data)

@@ -17,6 +17,8 @@ import sys
 from dataclasses import fields, is_dataclass
 from typing import Any
 
+from cfcompile.publish import replacing, write_atomic
+
 SKIP = ("hash", "overwrite", "hash_representations")
 
 
@@ -145,32 +147,23 @@ def write(table: list[dict], directory: str, experiment: str) -> list[str]:
     """JSON lines, and parquet (pyarrow) or CSV; each written aside and renamed into place."""
     os.makedirs(directory, exist_ok=True)
     base = os.path.join(directory, experiment)
-    written = []
-    tmp = f"{base}.jsonl.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        for row in table:
-            f.write(json.dumps(row, default=str) + "\n")
-    os.replace(tmp, base + ".jsonl")
-    written.append(base + ".jsonl")
+    lines = "".join(json.dumps(row, default=str) + "\n" for row in table)
+    write_atomic(base + ".jsonl", lines)
+    written = [base + ".jsonl"]
     columns = list(dict.fromkeys(k for row in table for k in row))
     try:
         import pyarrow as pa
         import pyarrow.parquet as pq
-
-        data = {c: [_plain(row.get(c)) for row in table] for c in columns}
-        tmp = f"{base}.parquet.tmp{os.getpid()}"
-        pq.write_table(pa.table(data), tmp)
-        os.replace(tmp, base + ".parquet")
-        written.append(base + ".parquet")
     except ImportError:
-        tmp = f"{base}.csv.tmp{os.getpid()}"
-        with open(tmp, "w", newline="") as f:
+        with replacing(base + ".csv") as tmp, open(tmp, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=columns)
             writer.writeheader()
             writer.writerows(table)
-        os.replace(tmp, base + ".csv")
-        written.append(base + ".csv")
-    return written
+        return [*written, base + ".csv"]
+    data = {c: [_plain(row.get(c)) for row in table] for c in columns}
+    with replacing(base + ".parquet") as tmp:
+        pq.write_table(pa.table(data), tmp)
+    return [*written, base + ".parquet"]
 
 
 def _plain(value: Any) -> Any:

@@ -17,6 +17,7 @@ from typing import Any
 
 from cfcompile.caching import Lazy, PickleCacher
 from cfcompile.errors import TraceError
+from cfcompile.publish import write_atomic
 from cfcompile.stages import StageSpec, gather_inputs, params_name
 
 _PKG_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -215,10 +216,7 @@ class TraceEngine:
             self._sources[blob] = path
             if not os.path.exists(path):
                 os.makedirs(self.source_dir, exist_ok=True)
-                tmp = f"{path}.tmp{os.getpid()}"
-                with open(tmp, "wb") as out:
-                    out.write(blob)
-                os.replace(tmp, path)
+                write_atomic(path, blob)
         return path
 
     def _input(self, name: str, value: Any, spec: StageSpec, record_index=None, pos=None):

@@ -18,6 +18,7 @@ from typing import Any
 
 from cfcompile.graph import StageGraph
 from cfcompile.plan import RUN, plan
+from cfcompile.publish import write_atomic
 
 SUBMISSIONS = "submissions.json"
 
@@ -193,10 +194,7 @@ def _blocked(sg: StageGraph, task: list, failed: set) -> bool:
 def save_submissions(workdir: str, arrays: list[dict]) -> None:
     path = os.path.join(workdir, SUBMISSIONS)
     old = load_submissions(workdir)
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(old + arrays, f, indent=1)
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(old + arrays, indent=1))
 
 
 def load_submissions(workdir: str) -> list[dict]:
