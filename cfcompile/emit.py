@@ -20,6 +20,7 @@ from typing import Any
 
 from cfcompile.errors import CfcompileError
 from cfcompile.graph import StageGraph
+from cfcompile.job import marker_path
 from cfcompile.publish import replacing, write_atomic
 from cfcompile.trace import Node
 
@@ -90,12 +91,10 @@ def batches(sg: StageGraph, batch: int) -> dict[str, list[Node]]:
     return out
 
 
-def marker_path(workdir: str, name: str) -> str:
-    return os.path.join(workdir, "batches", f"{name}.done")
-
-
-def plan_rules(sg: StageGraph, workdir: str, batch: int = 0) -> tuple[list[dict], dict, dict, list]:
-    """Group nodes into Snakemake rules.
+def plan_rules(
+    sg: StageGraph, workdir: str, groups: dict[str, list[Node]]
+) -> tuple[list[dict], dict, dict, list]:
+    """Group nodes into Snakemake rules; ``groups`` are the batches (``batches()``).
 
     Returns (rules, inputs per rule and wildcard, jobs: name -> member nodes, targets of all).
     Batched nodes are tracked through one completion marker per batch: Snakemake sees a few
@@ -109,7 +108,6 @@ def plan_rules(sg: StageGraph, workdir: str, batch: int = 0) -> tuple[list[dict]
     inputs: dict[str, dict[str, list[str]]] = {}
     jobs: dict[str, list[tuple[str, str]]] = {}
     taken: set[str] = {"all", "cfcompile_results", BATCH_RULE}
-    groups = batches(sg, batch)
     via_marker: dict[str, str] = {}  # a batched node's output -> its batch's marker
     owner: dict[tuple[str, str], str] = {}
     for name, members in groups.items():
@@ -253,8 +251,6 @@ def node_record(node: Node) -> dict:
         "outputs": node.outputs,
         "marker": node.marker,
         "force": node.force,
-        "default_cachers": node.default_cachers,
-        "timeout": node.timeout,
     }
 
 
@@ -290,7 +286,7 @@ def render_snakefile(rules: list[dict], manifest_path: str, experiment: str, wor
     )
 
 
-def _invalidate_markers(sg: StageGraph, workdir: str, batch: int) -> None:
+def _invalidate_markers(sg: StageGraph, workdir: str, groups: dict[str, list[Node]]) -> None:
     """A batch with a node to run (missing output, overwrite, ...) must run again: drop its marker.
 
     Snakemake only sees the markers of batched nodes, so this is where a deleted cache file
@@ -299,7 +295,7 @@ def _invalidate_markers(sg: StageGraph, workdir: str, batch: int) -> None:
     from cfcompile.plan import RUN, plan
 
     plans = plan(sg)
-    for name, members in batches(sg, batch).items():
+    for name, members in groups.items():
         if any(plans[n.id].status == RUN for n in members):
             try:
                 os.remove(marker_path(workdir, name))
@@ -338,10 +334,11 @@ def write_workflow(sg: StageGraph, workdir: str, batch: int | str = 0) -> str:
     batch = resolve_batch(batch, len(sg.params))
     check_paths(sg, workdir)
     os.makedirs(workdir, exist_ok=True)
-    rules, inputs, jobs, targets = plan_rules(sg, workdir, batch)
+    groups = batches(sg, batch)
+    rules, inputs, jobs, targets = plan_rules(sg, workdir, groups)
     nodes = sg.nodes()
-    if batch > 0:
-        _invalidate_markers(sg, workdir, batch)
+    if groups:
+        _invalidate_markers(sg, workdir, groups)
     from cfcompile.results import results_dir
 
     results = os.path.join(results_dir(sg.info), f"{sg.info['experiment']}.jsonl")

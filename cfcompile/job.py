@@ -40,6 +40,11 @@ def file_digests(paths: list[str]) -> dict[str, str | None]:
     return out
 
 
+def marker_path(workdir: str, batch: str) -> str:
+    """Completion marker of a batch job (``batch_N`` or ``N``): what Snakemake tracks."""
+    return os.path.join(workdir, "batches", f"{batch.removeprefix('batch_')}.done")
+
+
 def import_object(path: str) -> Any:
     module_name, _, qualname = path.partition(":")
     obj: Any = importlib.import_module(module_name)
@@ -147,7 +152,7 @@ class Job:
             if data["force"] or upstream & ran or not all(os.path.exists(t) for t in targets):
                 self.run_node(data)
                 ran.add((stage, h))
-        marker = os.path.join(self.workdir, "batches", f"{name.removeprefix('batch_')}.done")
+        marker = marker_path(self.workdir, name)
         os.makedirs(os.path.dirname(marker), exist_ok=True)
         done = {"batch": name, "ran": sorted(ran), "start": start, "end": time.time()}
         write_atomic(marker, json.dumps(done))
@@ -159,16 +164,10 @@ class Job:
         if inp["kind"] == "source":
             with open(inp["path"], "rb") as f:
                 return pickle.load(f)
-        from cfcompile.caching import Lazy, PickleCacher, instantiate
+        from cfcompile.caching import Lazy
 
         producer = self.spec(inp["node"][0])
-        names = producer.output_names
-        index = names.index(inp["output"])
-        template = producer.cachers[index] if producer.cachers is not None else PickleCacher
-        cacher = instantiate(template)
-        cacher.set_record(record)
-        cacher.stage = producer.name
-        cacher.name = cacher.name or inp["output"]
+        cacher = producer.output_cacher(record, producer.output_names.index(inp["output"]))
         cacher.fixed_path = inp["path"]
         if inp.get("lazy_resolve") is False:
             lazy = Lazy(inp["output"], resolve=False)
@@ -177,7 +176,6 @@ class Job:
         return cacher.load()
 
     def run_node(self, data: dict) -> None:
-        from cfcompile.caching import PickleCacher
         from cfcompile.eager import save_outputs
         from cfcompile.record import Record
 
@@ -223,13 +221,8 @@ class Job:
             record_failure(self.workdir, spec.name, data["hash"], exc, start)
             raise
         values = spec.split_outputs(result, data["params_name"])
-        cachers = spec.make_cachers(record)
-        if cachers is None and spec.outputs:
-            cachers = [PickleCacher(name=n) for n in spec.output_names]
-            for c in cachers:
-                c.set_record(record)
-                c.stage = spec.name
-        for cacher, out in zip(cachers or [], data["outputs"], strict=False):
+        cachers = spec.output_cachers(record)
+        for cacher, out in zip(cachers, data["outputs"], strict=True):
             cacher.fixed_path = out["path"]
         save_outputs(spec, record, cachers, values, timing)
         if data["marker"]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from functools import wraps
 from typing import Any
 
-from cfcompile.caching import Cacheable, Lazy, instantiate
+from cfcompile.caching import Cacheable, Lazy, PickleCacher, instantiate
 from cfcompile.errors import StageDefinitionError, StageInputError, StageOutputError
 
 log = logging.getLogger("cfcompile")
@@ -69,20 +69,34 @@ class StageSpec:
         return self.func(record, *args, **inputs)
 
     def make_cachers(self, record: Any) -> list[Cacheable] | None:
-        """Fresh cacher instances bound to ``record`` and named after this stage's outputs."""
+        """The declared cachers, fresh and bound to ``record``; None when none are declared.
+
+        This is the eager rule (a stage without cachers is not cached, as in curifactory).
+        """
         if self.cachers is None:
             return None
-        cachers = []
-        for template, output in zip(self.cachers, self.outputs, strict=True):
-            cacher = instantiate(template)
-            cacher.set_record(record)
-            cacher.stage = self.name
-            # curifactory's two rules, kept as they are: a stage always names the cacher after
-            # its output; an aggregate only when it has neither a name nor a path override
-            if not self.is_aggregate or (cacher.name is None and cacher.path_override is None):
-                cacher.name = str(output)
-            cachers.append(cacher)
-        return cachers
+        return [self.output_cacher(record, i) for i in range(len(self.outputs))]
+
+    def output_cacher(self, record: Any, index: int) -> Cacheable:
+        """A fresh cacher for one output, bound to ``record``.
+
+        Outputs of a stage declared without cachers still cross job boundaries in a compiled
+        workflow; they get a PickleCacher (docs/compiling.md).
+        """
+        template = self.cachers[index] if self.cachers is not None else PickleCacher
+        output = self.outputs[index]
+        cacher = instantiate(template)
+        cacher.set_record(record)
+        cacher.stage = self.name
+        # curifactory's two rules, kept as they are: a stage always names the cacher after
+        # its output; an aggregate only when it has neither a name nor a path override
+        if not self.is_aggregate or (cacher.name is None and cacher.path_override is None):
+            cacher.name = str(output)
+        return cacher
+
+    def output_cachers(self, record: Any) -> list[Cacheable]:
+        """One cacher per output, declared or default: what compiled workflows persist with."""
+        return [self.output_cacher(record, i) for i in range(len(self.outputs))]
 
     def split_outputs(self, result: Any, params_name: str | None) -> tuple:
         """The returned value as one value per declared output (a non-tuple is one output)."""

@@ -15,7 +15,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
-from cfcompile.caching import Lazy, PickleCacher
+from cfcompile.caching import Lazy
 from cfcompile.errors import TraceError
 from cfcompile.publish import write_atomic
 from cfcompile.stages import StageSpec, gather_inputs, params_name
@@ -258,16 +258,11 @@ class TraceEngine:
         for pos, value in enumerate(args):
             inputs.append(self._input(f"<arg {pos}>", value, spec, pos=pos))
 
-        cachers = spec.make_cachers(record)
-        default = cachers is None and bool(spec.outputs)
-        if default:
-            cachers = [PickleCacher(name=str(o)) for o in spec.outputs]
-            for c in cachers:
-                c.set_record(record)
-                c.stage = spec.name
+        cachers = spec.output_cachers(record)
+        default = spec.cachers is None and bool(spec.outputs)
         outputs = [
             {"name": str(o), "path": c.final_path(), "lazy": isinstance(o, Lazy)}
-            for o, c in zip(spec.outputs, cachers or [], strict=False)
+            for o, c in zip(spec.outputs, cachers, strict=True)
         ]
         marker = None
         if not outputs:
