@@ -160,7 +160,7 @@ def run_rows(tmp: Path, n: int, batch: int, timeout: float) -> list[dict]:
                 check=True,
             ).stdout
             cmd = [sys.executable, "-m", "snakemake", "-s", "/dev/stdin", "--cores", "2"]
-            cmd += ["--quiet", "all", "--scheduler", "greedy"]  # as cluster_profiles/local
+            cmd += ["--quiet", "all", "--scheduler", "greedy"]  # as the bundled local profile
             try:
                 proc = subprocess.run(
                     cmd,

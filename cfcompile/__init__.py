@@ -3,12 +3,16 @@
 ``import cfcompile as cf`` gives the experiment API (the same names curifactory has).
 """
 
+from cfcompile import eager as _eager
+from cfcompile import stages as _stages
 from cfcompile.caching import Lazy
 from cfcompile.params import ExperimentParameters, set_hash_functions
 from cfcompile.record import ArtifactManager, Record
 from cfcompile.stages import aggregate, stage
 
 __version__ = "0.1.0"
+
+_stages.set_default_engine(_eager.EagerEngine)
 
 __all__ = [
     "ArtifactManager",

@@ -14,6 +14,8 @@ import pickle
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from cfcompile.hashing import string_representations
+
 if TYPE_CHECKING:  # pragma: no cover
     from cfcompile.publish import Transaction
     from cfcompile.record import Record
@@ -146,8 +148,6 @@ class Cacheable:
     # -- metadata --------------------------------------------------------------------------
     def collect_metadata(self) -> dict:
         """curifactory's metadata keys, plus the run information the manager carries."""
-        from cfcompile.hashing import string_representations
-
         record = self.record
         run_info = dict(getattr(record.manager, "run_info", None) or {})
         run_info.pop("status", None)

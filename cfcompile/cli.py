@@ -28,6 +28,7 @@ def batch_arg(value: str) -> int | str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # one declarative list of every option (long, but splitting it would scatter the CLI)
     p = argparse.ArgumentParser(
         prog="cfcompile",
         description="Compile a curifactory-style experiment into a Snakemake workflow "
@@ -54,7 +55,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-path", metavar="DIR", help="cache folder (default: PROJECT/data/cache)")
     p.add_argument("--prefix", help="cache file prefix (default: the experiment name)")
     p.add_argument("--overwrite", action="store_true", help="rerun every stage, ignoring caches")
-    p.add_argument("--eager", action="store_true", help="run in this process, like curifactory")
     p.add_argument(
         "-o", "--output", metavar="FILE", help="write the Snakefile here instead of stdout"
     )
@@ -71,95 +71,56 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the stage chains of K parameter sets in one job (sweeps of short stages); "
         "'auto': about 4 jobs per local core",
     )
-    run = p.add_argument_group("running (arguments after -- go to snakemake)")
-    run.add_argument("--run", action="store_true", help="compile, then run it with Snakemake")
-    run.add_argument("--cores", default=None, help="with --run: local cores (default: all)")
-    run.add_argument(
-        "--profile",
-        metavar="DIR",
-        help="Snakemake profile: a directory, or 'local' / 'slurm' for the bundled ones",
-    )
-    run.add_argument(
+    modes = p.add_argument_group(
+        "modes (one at most; without one, the Snakefile is printed)"
+    ).add_mutually_exclusive_group()
+    modes.add_argument("--eager", action="store_true", help="run in this process, like curifactory")
+    modes.add_argument("--run", action="store_true", help="compile, then run it with Snakemake")
+    modes.add_argument(
         "--submit",
         choices=("slurm", "local"),
         help="submit job arrays through submitit and exit (local: run them here)",
     )
-    run.add_argument("--status", action="store_true", help="done/queued/running/failed per node")
-    run.add_argument("--partition", help="--submit: Slurm partition (sbatch -p)")
-    run.add_argument("--account", help="--submit: Slurm account (sbatch -A)")
-    run.add_argument("--time", type=int, metavar="MIN", help="--submit: time limit per task")
-    run.add_argument("--mem-mb", type=int, help="--submit: memory per task")
-    run.add_argument("--gpus", type=int, help="--submit: GPUs per task")
-    look = p.add_argument_group("looking before you spend")
-    look.add_argument(
+    modes.add_argument("--status", action="store_true", help="done/queued/running/failed per node")
+    modes.add_argument(
         "--dry-run", action="store_true", help="what would run and why (no Snakemake)"
     )
-    look.add_argument("--json", action="store_true", help="with --dry-run: the plan as JSON")
-    look.add_argument(
+    modes.add_argument(
         "--dag",
         nargs="?",
         const="dot",
         choices=("dot", "mermaid", "svg", "png"),
         help="the stage DAG (default dot); svg/png are written to -o or the workflow dir",
     )
+    modes.add_argument(
+        "--report", action="store_true", help="write a self-contained HTML report (-o FILE)"
+    )
+    modes.add_argument("--results", action="store_true", help="collect and print the results table")
+    run = p.add_argument_group("running (arguments after -- go to snakemake)")
+    run.add_argument("--cores", default=None, help="with --run: local cores (default: all)")
+    run.add_argument(
+        "--profile",
+        metavar="DIR",
+        help="Snakemake profile: a directory, or 'local' / 'slurm' for the bundled ones",
+    )
+    run.add_argument("--partition", help="--submit: Slurm partition (sbatch -p)")
+    run.add_argument("--account", help="--submit: Slurm account (sbatch -A)")
+    run.add_argument("--time", type=int, metavar="MIN", help="--submit: time limit per task")
+    run.add_argument("--mem-mb", type=int, help="--submit: memory per task")
+    run.add_argument("--gpus", type=int, help="--submit: GPUs per task")
+    look = p.add_argument_group("looking before you spend")
+    look.add_argument("--json", action="store_true", help="with --dry-run: the plan as JSON")
     look.add_argument(
         "--dag-level",
         choices=("auto", "full", "stages"),
         default="auto",
         help="full node graph, one box per stage, or auto (stages above 150 nodes)",
     )
-    look.add_argument(
-        "--report", action="store_true", help="write a self-contained HTML report (-o FILE)"
-    )
-    look.add_argument("--results", action="store_true", help="collect and print the results table")
     look.add_argument("--sort", metavar="COLUMN", help="with --results: sort by this column")
     look.add_argument("--desc", action="store_true", help="with --results: largest first")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     p.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
     return p
-
-
-def cmd_ls(project_dir: str | None) -> int:
-    from cfcompile.project import EXPERIMENTS, PARAMS, Project
-
-    project = Project.find(project_dir)
-    print(f"PROJECT: {project.root}")
-    for kind, title in ((EXPERIMENTS, "EXPERIMENTS"), (PARAMS, "PARAMS")):
-        print(f"\n{title}:")
-        infos = project.describe(kind)
-        if kind == PARAMS:  # experiment files with their own get_params() count as params too
-            infos += [i for i in project.describe(EXPERIMENTS) if i.has_get_params]
-        if not infos:
-            print("  (none)")
-        for info in infos:
-            summary = info.doc.splitlines()[0] if info.doc else ""
-            where = "" if info.kind == kind else f" ({info.kind}/)"
-            line = f"  {info.name}{where}"
-            if info.error:
-                line += f"  [import error: {info.error.splitlines()[-1]}]"
-            elif kind == EXPERIMENTS and not info.has_run:
-                line += "  [no run() function]"
-            elif kind == PARAMS and not info.has_get_params:
-                line += "  [no get_params() function]"
-            if summary:
-                line += f"  - {summary}"
-            print(line)
-    return 0
-
-
-def cmd_eager(args: argparse.Namespace) -> int:
-    from cfcompile.compile import selection
-    from cfcompile.project import Project
-    from cfcompile.run import eager_run
-
-    project = Project.find(args.project)
-    result = eager_run(project, args.experiment, args.params, **selection(args))
-    print(
-        f"eager run of '{args.experiment}': {len(result.ran)} stage(s) ran, "
-        f"{len(result.cached)} cached; cache: {result.cache_path}",
-        file=sys.stderr,
-    )
-    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -173,28 +134,26 @@ def main(argv: list[str] | None = None) -> int:
     args.snakemake_args = extra
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     logging.basicConfig(level=level, format="%(levelname)s %(message)s", stream=sys.stderr)
+    from cfcompile import commands  # after parsing: --help stays fast
+
+    modes = (  # argparse allows at most one; compiling is the default
+        (args.eager, commands.cmd_eager),
+        (args.dry_run, commands.cmd_dry_run),
+        (args.dag, commands.cmd_dag),
+        (args.report, commands.cmd_report),
+        (args.results, commands.cmd_results),
+        (args.run, commands.cmd_run),
+        (args.submit, commands.cmd_submit),
+        (args.status, commands.cmd_status),
+    )
+    if args.snakemake_args and not args.run:
+        parser.error("arguments after -- are passed to snakemake and need --run")
     try:
         if args.experiment == "ls":
-            return cmd_ls(args.project)
-        if args.eager:
-            return cmd_eager(args)
-        from cfcompile import compile as commands
-        from cfcompile import viewcmd
-
-        modes = (  # the first mode asked for wins; compiling is the default
-            (args.dry_run, viewcmd.cmd_dry_run),
-            (args.dag, viewcmd.cmd_dag),
-            (args.report, viewcmd.cmd_report),
-            (args.results, viewcmd.cmd_results),
-            (args.run, commands.cmd_run),
-            (args.submit, commands.cmd_submit),
-            (args.status, commands.cmd_status),
-        )
+            return commands.cmd_ls(args)
         for wanted, command in modes:
             if wanted:
                 return command(args)
-        if args.snakemake_args:
-            parser.error("arguments after -- are passed to snakemake and need --run")
         return commands.cmd_compile(args)
     except CfcompileError as exc:
         print(f"cfcompile: error: {exc}", file=sys.stderr)

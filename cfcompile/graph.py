@@ -6,13 +6,14 @@ Nodes are ``(stage, record hash)`` with the traced ``Node`` fields as attributes
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import networkx as nx
 
 from cfcompile.errors import TraceError
-from cfcompile.trace import Node
+from cfcompile.ir import Node, NodeId
+from cfcompile.workdir import WorkflowInfo
 
 
 @dataclass
@@ -20,9 +21,9 @@ class StageGraph:
     graph: nx.DiGraph
     params: dict[str, Any]  # params key (hash) -> parameter set
     specs: dict[str, Any]  # stage name -> StageSpec
-    info: dict[str, Any] = field(default_factory=dict)
+    info: WorkflowInfo
 
-    def node(self, node_id: tuple[str, str]) -> Node:
+    def node(self, node_id: NodeId) -> Node:
         return self.graph.nodes[node_id]["node"]
 
     def nodes(self) -> list[Node]:
@@ -36,20 +37,11 @@ class StageGraph:
         return list(seen)
 
 
-def build(nodes: dict[tuple[str, str], Node], params: dict, specs: dict, info: dict) -> StageGraph:
+def build(nodes: dict[NodeId, Node], params: dict, specs: dict, info: WorkflowInfo) -> StageGraph:
     g = nx.DiGraph()
     owner: dict[str, tuple[str, str]] = {}
     for node in nodes.values():
-        g.add_node(
-            node.id,
-            node=node,
-            stage=node.stage,
-            hash=node.hash,
-            params_name=node.params_name,
-            func=node.func,
-            outputs=[o["path"] for o in node.outputs],
-            resources=node.resources,
-        )
+        g.add_node(node.id, node=node)
         for path in node.targets():
             other = owner.setdefault(path, node.id)
             if other != node.id:

@@ -18,7 +18,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from cfcompile import compat as _compat
 from cfcompile.errors import ParamsError, ProjectError
+from cfcompile.hashing import params_hash
+from cfcompile.params import ExperimentParameters
 
 log = logging.getLogger("cfcompile")
 
@@ -69,8 +72,6 @@ class Project:
             sys.path.remove(root)
         sys.path.insert(0, root)
         if compat:
-            from cfcompile import compat as _compat
-
             _compat.install()
 
     # -- listing ---------------------------------------------------------------------------
@@ -210,8 +211,6 @@ class Project:
 
 def checked_params(value: Any, source: str) -> list[Any]:
     """The list get_params() returned, or an error naming the file and the bad entry."""
-    from cfcompile.params import ExperimentParameters
-
     if not isinstance(value, list | tuple):
         raise ParamsError(
             f"{source}: get_params() returned {type(value).__name__}, not a list of "
@@ -253,8 +252,6 @@ def parse_indices(specs: list[str], count: int) -> list[int]:
 
 def warn_duplicates(sets: list[Any]) -> None:
     """Same hash with different names shares cache files; the researcher should know."""
-    from cfcompile.hashing import params_hash
-
     by_hash: dict[str, Any] = {}
     for p in sets:
         h = params_hash(p)

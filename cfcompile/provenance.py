@@ -8,6 +8,8 @@ import socket
 import subprocess
 import sys
 
+from cfcompile import __version__
+
 
 def git_info(root: str) -> dict:
     """Commit and dirty flag of the repository holding ``root`` (None outside git)."""
@@ -29,8 +31,6 @@ def git_info(root: str) -> dict:
 
 
 def run_info(root: str, experiment: str, command: list[str] | None = None) -> dict:
-    from cfcompile import __version__
-
     info = {
         "experiment_name": experiment,
         "hostname": socket.gethostname(),

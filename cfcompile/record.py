@@ -9,6 +9,7 @@ from typing import Any
 from cfcompile import hashing
 from cfcompile.caching import Lazy
 from cfcompile.reporting import Reportable
+from cfcompile.stages import default_engine
 
 
 class State(dict):
@@ -42,23 +43,18 @@ class ArtifactManager:
         cache_path: str = "data/cache",
         prefix: str | None = None,
         overwrite: bool = False,
-        overwrite_stages: list[str] | None = None,
         engine: Any = None,
         run_info: dict | None = None,
     ):
-        from cfcompile.eager import EagerEngine
-
         self.experiment_name = experiment_name
         self.cache_path = cache_path
         self.prefix = prefix
         self.overwrite = overwrite
-        self.overwrite_stages = list(overwrite_stages or [])
-        self.engine = engine if engine is not None else EagerEngine()
+        self.engine = engine if engine is not None else default_engine()
         self.run_info = dict(run_info or {})
         self.records: list[Record] = []
         self.reportables: list[Reportable] = []
         self.current_stage_name: str | None = None
-        self.dry = False
         self._made_dirs: set[str] = set()
 
     def get_artifact_filename(
@@ -99,7 +95,6 @@ class Record:
         self.input_records: list[Record] = []
         self.is_aggregate = False
         self.combo_hash: str | None = None
-        self.stage_cachers: list | None = None
         if self.params is not None and getattr(self.params, "hash", None) is None:
             self.params.hash = hashing.params_hash(self.params)
         if not hide:
@@ -111,6 +106,16 @@ class Record:
         if self.params is not None:
             return self.params.hash
         return "None"
+
+    def overwrite_requested(self) -> bool:
+        """The one overwrite rule (eager and compiled alike): the run's ``--overwrite``, this
+        record's ``overwrite`` parameter, or for a record without parameters (an aggregate, a
+        copy) the ``overwrite`` of any record it was built from."""
+        if self.manager.overwrite:
+            return True
+        if self.params is not None:
+            return bool(self.params.overwrite)
+        return any(r.params is not None and r.params.overwrite for r in self.input_records)
 
     def set_aggregate(self, records: list[Record]) -> None:
         """Cache under the combo hash of this record and every record aggregated over."""

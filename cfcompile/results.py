@@ -17,7 +17,10 @@ import sys
 from dataclasses import fields, is_dataclass
 from typing import Any
 
+from cfcompile.ir import InputRef
+from cfcompile.job import Job
 from cfcompile.publish import replacing, write_atomic
+from cfcompile.workdir import WorkflowInfo, failure_label, load_failure
 
 SKIP = ("hash", "overwrite", "hash_representations")
 
@@ -64,83 +67,73 @@ def _metadata(path: str) -> dict:
 
 
 def collect(workdir: str) -> list[dict[str, Any]]:
-    from cfcompile.job import Job
-    from cfcompile.limits import load_failure
-
+    """One row per parameter set of the compiled workflow, read from the cache."""
     job = Job(workdir)
-    rows = job.db.execute("SELECT data FROM nodes").fetchall()
-    by_params: dict[str, list[dict]] = {}
-    for (data,) in rows:
-        node = json.loads(data)
-        if node["kind"] != "aggregate" and node["params"] is not None:
-            by_params.setdefault(node["params"], []).append(node)
+    by_params: dict[str, list] = {}
+    for node in job.store.nodes():
+        if node.kind != "aggregate" and node.params_key is not None:
+            by_params.setdefault(node.params_key, []).append(node)
     table = []
-    for name, key in job.info["param_sets"]:
-        if key not in by_params:
-            continue
-        params = job.params(key)
-        row: dict[str, Any] = {"name": name, "hash": key, **flatten_params(params)}
-        row.pop("name", None)
-        row = {"name": name, "hash": key, "status": "done", **row}
-        metrics: dict[str, Any] = {}
-        starts, ends, hosts, slurm_ids = [], [], set(), set()
-        for node in by_params[key]:
-            stage = node["stage"]
-            targets = [o["path"] for o in node["outputs"]] or [node["marker"]]
-            if not all(os.path.exists(t) for t in targets):
-                failure = load_failure(workdir, stage, node["hash"])
-                status = "missing"
-                if failure:
-                    status = "timed out" if failure["kind"] == "timeout" else "failed"
-                if row["status"] in ("done", "missing") and status != "missing":
-                    row["status"] = f"{status} ({stage})"
-                elif row["status"] == "done":
-                    row["status"] = f"missing ({stage})"
-                continue
-            meta = _metadata(targets[0])
-            timing = meta.get("timing", {})
-            if "seconds" in timing:
-                row[f"time_{stage}"] = timing["seconds"]
-                starts.append(timing["start"])
-                ends.append(timing["end"])
-            run = meta.get("manager_run_info", {})
-            if run.get("hostname"):
-                hosts.add(run["hostname"])
-            if run.get("slurm_job_id"):
-                slurm_ids.add(str(run["slurm_job_id"]))
-            row.setdefault("git_commit", run.get("git_commit"))
-            row.setdefault("git_dirty", run.get("git_dirty"))
-            declared = set(job.spec(stage).metrics) if stage in job.info["stages"] else set()
-            for out in node["outputs"]:
-                if out["name"] in declared:
-                    inp = {
-                        "kind": "artifact",
-                        "node": [stage, node["hash"]],
-                        "output": out["name"],
-                        "path": out["path"],
-                    }
-                    value = job.load_input(inp, None)
-                elif out["path"].endswith(".json"):
-                    with open(out["path"]) as f:
-                        value = json.load(f)
-                else:
-                    continue
-                nums = _numbers(value)
-                if nums is not None:
-                    for k, v in nums.items():
-                        metrics.setdefault(k or out["name"], []).append((out["name"], v))
-        for k, found in metrics.items():
-            if len(found) == 1 and k not in row:
-                row[k] = found[0][1]
-            else:
-                for output, v in found:
-                    row[f"{output}.{k}"] = v
-        row["host"] = ",".join(sorted(hosts)) or None
-        row["slurm_job_id"] = ",".join(sorted(slurm_ids)) or None
-        row["start"] = min(starts) if starts else None
-        row["end"] = max(ends) if ends else None
-        table.append(row)
+    for name, key in job.info.param_sets:
+        if key in by_params:
+            table.append(_row(job, name, key, by_params[key]))
     return table
+
+
+def _row(job: Any, name: str, key: str, nodes: list) -> dict[str, Any]:
+    params = flatten_params(job.params(key))
+    params.pop("name", None)
+    row: dict[str, Any] = {"name": name, "hash": key, "status": "done", **params}
+    metrics: dict[str, Any] = {}
+    starts, ends, hosts, slurm_ids = [], [], set(), set()
+    for node in nodes:
+        stage = node.stage
+        targets = node.targets()
+        if not all(os.path.exists(t) for t in targets):
+            status = failure_label(load_failure(job.workdir, node.id)) or "missing"
+            if row["status"] in ("done", "missing") and status != "missing":
+                row["status"] = f"{status} ({stage})"
+            elif row["status"] == "done":
+                row["status"] = f"missing ({stage})"
+            continue
+        meta = _metadata(targets[0])
+        timing = meta.get("timing", {})
+        if "seconds" in timing:
+            row[f"time_{stage}"] = timing["seconds"]
+            starts.append(timing["start"])
+            ends.append(timing["end"])
+        run = meta.get("manager_run_info", {})
+        if run.get("hostname"):
+            hosts.add(run["hostname"])
+        if run.get("slurm_job_id"):
+            slurm_ids.add(str(run["slurm_job_id"]))
+        row.setdefault("git_commit", run.get("git_commit"))
+        row.setdefault("git_dirty", run.get("git_dirty"))
+        declared = set(job.spec(node).metrics)
+        for out in node.outputs:
+            if out["name"] in declared:
+                ref = InputRef(out["name"], "artifact", out["path"], node.id, out["name"])
+                value = job.load_input(ref, None)
+            elif out["path"].endswith(".json"):
+                with open(out["path"]) as f:
+                    value = json.load(f)
+            else:
+                continue
+            nums = _numbers(value)
+            if nums is not None:
+                for k, v in nums.items():
+                    metrics.setdefault(k or out["name"], []).append((out["name"], v))
+    for k, found in metrics.items():
+        if len(found) == 1 and k not in row:
+            row[k] = found[0][1]
+        else:
+            for output, v in found:
+                row[f"{output}.{k}"] = v
+    row["host"] = ",".join(sorted(hosts)) or None
+    row["slurm_job_id"] = ",".join(sorted(slurm_ids)) or None
+    row["start"] = min(starts) if starts else None
+    row["end"] = max(ends) if ends else None
+    return row
 
 
 def write(table: list[dict], directory: str, experiment: str) -> list[str]:
@@ -170,17 +163,12 @@ def _plain(value: Any) -> Any:
     return value if value is None or isinstance(value, bool | int | float | str) else str(value)
 
 
-def results_dir(info: dict) -> str:
-    return os.path.join(info["project_root"], "results")
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     workdir = argv[0]
     table = collect(workdir)
-    with open(os.path.join(workdir, "workflow.json")) as f:
-        info = json.load(f)
-    for path in write(table, results_dir(info), info["experiment"]):
+    info = WorkflowInfo.load(workdir)
+    for path in write(table, info.results_dir, info.experiment):
         print(f"cfcompile results: wrote {path} ({len(table)} rows)")
     return 0
 

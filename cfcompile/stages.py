@@ -18,7 +18,23 @@ from cfcompile.errors import StageDefinitionError, StageInputError, StageOutputE
 
 log = logging.getLogger("cfcompile")
 
-RESOURCE_KEYS = ("mem_mb", "runtime", "gpu", "cpus_per_task", "disk_mb", "slurm_partition")
+_default_engine: Any = None
+
+
+def set_default_engine(factory: Any) -> None:
+    """Which engine a new ArtifactManager gets when none is given (the eager one).
+
+    Registered by ``cfcompile/__init__.py``, so the researcher API never imports the runtime
+    layer that implements it: the decorator only knows ``manager.engine.call(...)``.
+    """
+    global _default_engine
+    _default_engine = factory
+
+
+def default_engine() -> Any:
+    if _default_engine is None:  # pragma: no cover - cfcompile/__init__ always registers one
+        raise RuntimeError("no default stage engine registered: import cfcompile first")
+    return _default_engine()
 
 
 @dataclass
@@ -243,9 +259,7 @@ def aggregate(
 
 
 def _dispatch(spec: StageSpec, record: Any, records: list | None, args: tuple, kwargs: dict):
-    from cfcompile.record import Record
-
-    if not isinstance(record, Record):
+    if not (hasattr(record, "manager") and hasattr(record, "state")):
         raise TypeError(
             f"stage '{spec.name}' must be called with a Record as its first argument, got "
             f"{type(record).__name__}"

@@ -17,6 +17,8 @@ import random
 from dataclasses import fields, is_dataclass, replace
 from typing import Any
 
+from cfcompile.hashing import compute_hash
+
 log = logging.getLogger("cfcompile")
 
 
@@ -169,8 +171,6 @@ def repeat(params: Any, k: int = 5, field: str = "seed", start: int = 0) -> list
 
 def configuration_key(params: Any, field: str = "seed") -> str:
     """The hash of a parameter set with the repetition field left out: same key = repeats."""
-    from cfcompile.hashing import compute_hash
-
     probe = copy.deepcopy(params)
     reps = dict(getattr(probe, "hash_representations", {}) or {})
     reps[field] = None

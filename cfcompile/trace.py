@@ -11,14 +11,20 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+import sys
 import traceback
-from dataclasses import dataclass, field
 from typing import Any
 
+from cfcompile import graph
 from cfcompile.caching import Lazy
 from cfcompile.errors import TraceError
+from cfcompile.ir import InputRef, Node
+from cfcompile.project import EXPERIMENTS, PARAMS, Project
+from cfcompile.provenance import run_info
 from cfcompile.publish import write_atomic
+from cfcompile.record import ArtifactManager
 from cfcompile.stages import StageSpec, gather_inputs, params_name
+from cfcompile.workdir import SOURCES, WorkflowInfo, file_digests
 
 _PKG_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -123,68 +129,13 @@ for _op in (
     setattr(ArtifactRef, f"__{_op}__", _arith(_op))
 
 
-@dataclass
-class InputRef:
-    """How a node gets one input value when it runs."""
-
-    name: str  # the stage input (or keyword) name
-    kind: str  # "artifact" (another node's output) or "source" (a pickled value from run())
-    path: str  # the file the value is read from
-    node: tuple[str, str] | None = None  # producer, for artifacts
-    output: str | None = None
-    record: int | None = None  # index into the node's input records (aggregates)
-    lazy_resolve: bool | None = None  # producer declared Lazy(resolve=...)
-    positional: int | None = None  # index of a positional argument
-
-
-@dataclass
-class Node:
-    stage: str
-    hash: str
-    kind: str
-    func: str
-    params_key: str | None
-    params_name: str | None
-    inputs: list[InputRef]
-    outputs: list[dict]  # {"name", "path", "lazy"}
-    marker: str | None  # completion file for stages without outputs
-    records: list[str | None] = field(default_factory=list)  # aggregate inputs' params keys
-    resources: dict = field(default_factory=dict)
-    threads: int = 1
-    timeout: float | None = None
-    retries: int = 0
-    force: bool = False
-    default_cachers: bool = False
-    order: int = 0
-
-    @property
-    def id(self) -> tuple[str, str]:
-        return (self.stage, self.hash)
-
-    def job_resources(self) -> dict:
-        """Declared resources; a stage timeout also bounds the scheduler's runtime (minutes)."""
-        res = dict(self.resources)
-        if self.timeout and "runtime" not in res:
-            res["runtime"] = int(-(-float(self.timeout) // 60)) + 1
-        return res
-
-    def targets(self) -> list[str]:
-        """Output paths (or the completion marker); built once, read many times by every view."""
-        cached = self.__dict__.get("_targets")
-        if cached is None:
-            cached = self.__dict__["_targets"] = [o["path"] for o in self.outputs] or [self.marker]
-        return cached
-
-
 class TraceEngine:
     """Records stage calls as nodes; ``graph.build`` turns them into the StageGraph."""
 
-    def __init__(self, source_dir: str, overwrite: bool = False, overwrite_stages=()):
+    def __init__(self, source_dir: str):
         self.nodes: dict[tuple[str, str], Node] = {}
         self.params: dict[str, Any] = {}
         self.source_dir = source_dir
-        self.overwrite = overwrite
-        self.overwrite_stages = set(overwrite_stages)
         self._sources: dict[bytes, str] = {}
         self.specs: dict[str, StageSpec] = {}
         self.on_params = None  # callback(count) when a new parameter set is first traced
@@ -259,7 +210,6 @@ class TraceEngine:
             inputs.append(self._input(f"<arg {pos}>", value, spec, pos=pos))
 
         cachers = spec.output_cachers(record)
-        default = spec.cachers is None and bool(spec.outputs)
         outputs = [
             {"name": str(o), "path": c.final_path(), "lazy": isinstance(o, Lazy)}
             for o, c in zip(spec.outputs, cachers, strict=True)
@@ -269,11 +219,6 @@ class TraceEngine:
             marker = record.manager.get_artifact_path(
                 "cfcompile_done.json", record, stage_name=spec.name
             )
-        force = self.overwrite or spec.name in self.overwrite_stages
-        if record.params is not None:
-            force = force or bool(record.params.overwrite)
-        elif spec.is_aggregate:
-            force = force or any(r.params is not None and r.params.overwrite for r in records)
         node = Node(
             stage=spec.name,
             hash=node_id[1],
@@ -289,8 +234,7 @@ class TraceEngine:
             threads=spec.threads,
             timeout=spec.timeout,
             retries=spec.retries,
-            force=force,
-            default_cachers=default,
+            force=record.overwrite_requested(),
             order=len(self.nodes),
         )
         self.nodes[node_id] = node
@@ -306,3 +250,76 @@ class TraceEngine:
             record.state[info["name"]] = ref
             refs.append(ref)
         record.output = refs[0] if len(refs) == 1 else (tuple(refs) if refs else None)
+
+
+def trace_project(
+    project: Project,
+    experiment: str,
+    param_names: list[str],
+    workdir: str,
+    names: list[str] | None = None,
+    indices: list[str] | None = None,
+    cache_path: str | None = None,
+    prefix: str | None = None,
+    overwrite: bool = False,
+) -> graph.StageGraph:
+    """Run the experiment's run() under the tracer; returns the StageGraph."""
+    module, sets = project.select(experiment, param_names, names, indices)
+    cache = project.cache_path(cache_path)
+    engine = TraceEngine(os.path.join(workdir, SOURCES))
+    manager = ArtifactManager(
+        experiment, cache_path=cache, prefix=prefix, overwrite=overwrite, engine=engine
+    )
+    with trace_progress(engine, len(sets)):
+        module.run(sets, manager)
+    used = param_names or [experiment]
+    param_modules = [
+        f"{PARAMS}.{n}" if n in project.module_files(PARAMS) else f"{EXPERIMENTS}.{n}" for n in used
+    ]
+    watched = sorted(str(p) for p in (project.root / PARAMS).glob("*.py"))
+    watched.append(str(project.root / EXPERIMENTS / f"{experiment}.py"))
+    info = WorkflowInfo(
+        project_root=str(project.root),
+        experiment=experiment,
+        param_modules=param_modules,
+        cache_path=cache,
+        prefix=prefix,
+        python=sys.executable,
+        workdir=os.path.abspath(workdir),
+        digests=file_digests(watched),
+        run_info=run_info(str(project.root), experiment),
+        param_sets=[[p.name, p.hash] for p in sets],
+    )
+    return graph.build(engine.nodes, engine.params, engine.specs, info)
+
+
+class trace_progress:
+    """A rich progress bar over parameter sets while run() is traced (terminals, big sweeps)."""
+
+    MIN_SETS = 2000
+
+    def __init__(self, engine: TraceEngine, total: int):
+        self.engine, self.total, self.progress = engine, total, None
+
+    def __enter__(self) -> trace_progress:
+        if self.total < self.MIN_SETS or not sys.stderr.isatty():
+            return self
+        from rich.progress import Progress
+
+        self.progress = Progress(transient=True)
+        self.progress.start()
+        task = self.progress.add_task("tracing run()", total=self.total)
+        step = max(1, self.total // 200)
+
+        def update(count: int) -> None:
+            if count % step == 0:
+                self.progress.update(task, completed=min(count, self.total))
+
+        self.engine.on_params = update
+        return self
+
+    def __exit__(self, *exc: object) -> bool:
+        if self.progress is not None:
+            self.progress.stop()
+        self.engine.on_params = None
+        return False

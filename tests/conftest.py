@@ -1,49 +1,14 @@
-"""Shared helpers: write small real projects to disk and run the real CLI on them."""
+"""Fixtures: private project copies, the session's Slurm cluster, logging state."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parent.parent
-IRIS = REPO / "workflows" / "iris"
-
-
-def write_project(root: Path, files: dict[str, str]) -> Path:
-    """Create a project from {relative path: source}; sources are dedented."""
-    (root / "experiments").mkdir(parents=True, exist_ok=True)
-    (root / "params").mkdir(parents=True, exist_ok=True)
-    for rel, text in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text).lstrip())
-    return root
-
-
-def run_cli(*args: str, cwd: Path, check: bool = True, env: dict | None = None, input=None):
-    """The real console entry point in a fresh interpreter (as a researcher would run it)."""
-    full_env = {**os.environ, **(env or {})}
-    proc = subprocess.run(
-        [sys.executable, "-m", "cfcompile.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env=full_env,
-        input=input,
-        timeout=600,
-    )
-    if check and proc.returncode != 0:
-        raise AssertionError(
-            f"cfcompile {' '.join(args)} exited {proc.returncode}\nstdout:\n{proc.stdout}\n"
-            f"stderr:\n{proc.stderr}"
-        )
-    return proc
+from helpers import IRIS, REPO, write_project
 
 
 @pytest.fixture

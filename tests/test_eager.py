@@ -10,61 +10,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import run_cli
-
-CHAIN = {
-    "params/__init__.py": """
-        from dataclasses import dataclass
-        import cfcompile as cf
-
-        @dataclass
-        class Params(cf.ExperimentParameters):
-            x: int = 1
-    """,
-    "params/few.py": '''
-        """Three small sets."""
-        from params import Params
-
-        def get_params():
-            return [Params(name=f"s{i}", x=i) for i in range(3)]
-    ''',
-    "params/more.py": """
-        from params import Params
-
-        def get_params():
-            return [Params(name="m9", x=9)]
-    """,
-    "experiments/chain.py": '''
-        """A two-stage chain and an aggregate, counting every execution in a log file."""
-        import os
-        import cfcompile as cf
-        from cfcompile.caching import JsonCacher, Lazy, PickleCacher
-
-        def _log(what):
-            with open(os.environ["CHAIN_LOG"], "a") as f:
-                f.write(what + "\\n")
-
-        @cf.stage(outputs=["a", Lazy("big")], cachers=[JsonCacher, PickleCacher])
-        def first(record):
-            _log(f"first {record.params.name}")
-            return record.params.x * 10, list(range(record.params.x))
-
-        @cf.stage(inputs=["a", "big"], outputs=["b"], cachers=[JsonCacher])
-        def second(record, a, big):
-            _log(f"second {record.params.name}")
-            return a + len(big)
-
-        @cf.aggregate(inputs=["b"], outputs=["total"], cachers=[JsonCacher])
-        def total(record, records, b):
-            _log("total")
-            return sum(b.values())
-
-        def run(param_sets, manager):
-            for p in param_sets:
-                second(first(cf.Record(manager, p)))
-            total(cf.Record(manager, None))
-    ''',
-}
+from helpers import CHAIN, run_cli
 
 
 def log_lines(path):

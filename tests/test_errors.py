@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import run_cli
-from test_eager import CHAIN
+from helpers import CHAIN, run_cli
 
 PARAMS = CHAIN["params/__init__.py"]
 FEW = CHAIN["params/few.py"]

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import run_cli
-from test_eager import CHAIN
+from helpers import CHAIN, run_cli, trace_graph
 
 
 def test_run_passes_snakemake_exit_code(project, tmp_path, monkeypatch):
@@ -35,10 +34,9 @@ def test_submit_local_runs_the_plan_and_status_reports_it(project, tmp_path, mon
 
 def test_plan_arrays_levels(tmp_path):
     import cfcompile as cf
-    from cfcompile import graph
-    from cfcompile.backends.submitit import _expand, plan_arrays
     from cfcompile.caching import JsonCacher
-    from cfcompile.trace import TraceEngine
+    from cfcompile.grouping import arrays as plan_arrays
+    from cfcompile.plan import plan
 
     @cf.stage(outputs=["a"], cachers=[JsonCacher])
     def a(record):
@@ -61,18 +59,14 @@ def test_plan_arrays_levels(tmp_path):
             b(a(cf.Record(manager, p)))
         after(m(cf.Record(manager, None)))
 
-    engine = TraceEngine(str(tmp_path / "src"))
-    manager = cf.ArtifactManager("x", cache_path=str(tmp_path / "c"), engine=engine)
     params = [cf.ExperimentParameters(name=f"p{i}") for i in range(3)]
     for i, p in enumerate(params):
         p.hash = f"{i:x}"  # distinct hashes for otherwise identical sets
-    run(params, manager)
-    arrays = plan_arrays(graph.build(engine.nodes, engine.params, engine.specs, {}))
+    sg, _ = trace_graph(run, params, tmp_path)
+    arrays = plan_arrays(sg, plan(sg))
     shape = [(arr.level, arr.kind, len(arr.tasks), sorted(arr.depends)) for arr in arrays]
     # chains of a+b per set; the aggregate after them; the stage after the aggregate last
     assert shape == [(0, "chains", 3, []), (1, "aggregates", 1, [0]), (2, "chains", 1, [1])]
-    assert _expand("12_[0-2,5%4]") == ["12_0", "12_1", "12_2", "12_5"]
-    assert _expand("7_3") == ["7_3"]
 
 
 def test_submit_refuses_injection_through_partition_and_paths(project, tmp_path, monkeypatch):

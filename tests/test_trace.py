@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
+from helpers import trace_graph
 
 import cfcompile as cf
-from cfcompile import graph
 from cfcompile.caching import JsonCacher, Lazy, PickleCacher
 from cfcompile.errors import TraceError
-from cfcompile.trace import ArtifactRef, TraceEngine
+from cfcompile.trace import ArtifactRef
 
 
 @dataclass
@@ -48,11 +48,8 @@ def total(record, records, b):
     return sum(b.values())
 
 
-def trace(run, sets, tmp_path, **kw):
-    engine = TraceEngine(str(tmp_path / "sources"), **kw)
-    manager = cf.ArtifactManager("t", cache_path=str(tmp_path / "cache"), engine=engine)
-    run(sets, manager)
-    return graph.build(engine.nodes, engine.params, engine.specs, {}), manager
+def trace(run, sets, tmp_path):
+    return trace_graph(run, sets, tmp_path)
 
 
 def test_chain_aggregate_none_and_default_cachers(tmp_path):
@@ -68,7 +65,7 @@ def test_chain_aggregate_none_and_default_cachers(tmp_path):
     assert {e[0][0] for e in g.in_edges(agg.id)} == {"make_b"}
     assert len(list(g.in_edges(agg.id))) == 2
     c_node = [n for n in sg.nodes() if n.stage == "make_c"][0]
-    assert c_node.default_cachers and c_node.outputs[0]["path"].endswith("_make_c_c.pkl")
+    assert c_node.outputs[0]["path"].endswith("_make_c_c.pkl")
     b_node = [n for n in sg.nodes() if n.stage == "make_b"][0]
     assert b_node.outputs[1] == {"name": "big", "path": b_node.outputs[1]["path"], "lazy": True}
     assert g.edges[b_node.id, c_node.id]["artifacts"] == ["b"]

@@ -9,13 +9,12 @@ import subprocess
 import sys
 
 import pytest
-from conftest import run_cli
-from test_eager import CHAIN
+from helpers import CHAIN, run_cli
 
 RESOURCES = CHAIN["experiments/chain.py"].replace(
     '@cf.stage(inputs=["a", "big"], outputs=["b"], cachers=[JsonCacher])',
     '@cf.stage(inputs=["a", "big"], outputs=["b"], cachers=[JsonCacher],\n'
-    '                  resources={"runtime": 30, "gpu": 1}, threads=2)',
+    '          resources={"runtime": 30, "gpu": 1}, threads=2)',
 )
 
 

@@ -30,11 +30,11 @@ def summarize(sg: StageGraph, plans: dict[tuple[str, str], NodePlan]) -> dict[st
         who = node.params_name if node.params_name is not None else f"aggregate {node.hash}"
         if p.status == RUN:
             st["reasons"].setdefault(p.reason, []).append(who)
-            runtime = node.resources.get("runtime")
+            runtime = node.runtime_minutes()
             if runtime is None:
                 no_runtime += 1
             else:
-                hours = float(runtime) / 60.0
+                hours = runtime / 60.0
                 st["core_hours"] += hours * max(1, int(node.threads))
                 st["gpu_hours"] += hours * float(node.resources.get("gpu", 0) or 0)
         nodes.append(
@@ -53,7 +53,7 @@ def summarize(sg: StageGraph, plans: dict[tuple[str, str], NodePlan]) -> dict[st
         st["core_hours"] = round(st["core_hours"], 4)
         st["gpu_hours"] = round(st["gpu_hours"], 4)
     return {
-        "experiment": sg.info.get("experiment"),
+        "experiment": sg.info.experiment,
         "stages": stages,
         "totals": {
             "nodes": sum(totals.values()),
@@ -120,6 +120,7 @@ def print_plan(summary: dict[str, Any], file: Any = None) -> None:
     console.print(table)
     if t["nodes_without_declared_runtime"]:
         console.print(
-            f"{t['nodes_without_declared_runtime']} node(s) to run declare no runtime "
-            '(@stage(resources={"runtime": MINUTES})) and are not in the hour totals'
+            f"{t['nodes_without_declared_runtime']} node(s) to run declare neither a runtime "
+            '(@stage(resources={"runtime": MINUTES})) nor a timeout and are not in the hour '
+            "totals"
         )

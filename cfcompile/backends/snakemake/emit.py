@@ -1,0 +1,268 @@
+"""Write a compiled workflow: Snakefile, manifest, node database and workflow settings.
+
+The Snakefile is a security boundary. Nothing a user controls (parameter names and values,
+paths, prefixes) is ever spliced into it as code: hashes are hex, stage names are Python
+identifiers, and every other string goes in as a Python literal (``repr``) with Snakemake's
+``{}`` formatting escaped, and, inside shell commands, shell-quoted first.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import sys
+from importlib import resources as ilr
+
+from cfcompile import __version__
+from cfcompile.errors import CfcompileError
+from cfcompile.graph import StageGraph
+from cfcompile.ir import SCHEDULER_RESOURCES, Node, unit_resources, unit_retries, unit_threads
+from cfcompile.publish import write_atomic
+from cfcompile.workdir import (
+    MANIFEST,
+    SNAKEFILE,
+    force_path,
+    marker_path,
+    node_log,
+    unit_log,
+)
+
+_HASH = re.compile(r"^(?:[0-9a-f]+|None)$")
+
+
+def brace(text: str) -> str:
+    """Escape Snakemake's ``{...}`` formatting in a literal string."""
+    return text.replace("{", "{{").replace("}", "}}")
+
+
+def lit(text: str) -> str:
+    return repr(str(text))
+
+
+def _resource_literal(resources: dict) -> str:
+    parts = []
+    for key, value in resources.items():
+        if (
+            key in SCHEDULER_RESOURCES
+            and isinstance(value, int | float)
+            and not isinstance(value, bool)
+        ):
+            parts.append(f"{key}={value!r}")
+        elif isinstance(value, str) and key.isidentifier():
+            parts.append(f"{key}={lit(value)}")
+    return ", ".join(parts)
+
+
+def _job_command(python: str, workdir: str, args: str) -> str:
+    base = f"{shlex.quote(python)} -m cfcompile.job {shlex.quote(workdir)}"
+    return brace(base) + f" {args} > {{log:q}} 2>&1"
+
+
+def _rule_name(stage: str, taken: set[str]) -> str:
+    name = stage if stage != "all" else "stage_all"
+    i = 2
+    while name in taken:
+        name = f"{stage}_{i}"
+        i += 1
+    taken.add(name)
+    return name
+
+
+BATCH_RULE = "cfcompile_batch"
+
+
+def plan_rules(
+    sg: StageGraph, workdir: str, groups: dict[str, list[Node]]
+) -> tuple[list[dict], dict, list]:
+    """Group nodes into Snakemake rules; ``groups`` are the multi-node job units.
+
+    Returns (rules, inputs per rule and wildcard, targets of ``all``).
+    Batched nodes are tracked through one completion marker per unit: Snakemake sees a few
+    markers instead of every cache file (listing thousands of outputs per rule makes its
+    file-to-rule matching quadratic), and the compile step removes the marker of any unit
+    with work to do (``workdir.write_workflow_files``).
+    """
+    inputs = _Inputs(workdir, groups)
+    rules: list[dict] = []
+    rule_inputs: dict[str, dict[str, list[str]]] = {}
+    if groups:
+        rule_inputs[BATCH_RULE] = {
+            name: sorted({p for n in members for p in inputs(n)})
+            for name, members in groups.items()
+        }
+        rules.append(_unit_rule(workdir, groups))
+    taken: set[str] = {"all", "cfcompile_results", BATCH_RULE}
+    patterns: dict[tuple[str, tuple[str, ...] | None], list[Node]] = {}
+    for node in sg.nodes():
+        if node.id not in inputs.owner:
+            patterns.setdefault((node.stage, _pattern(node)), []).append(node)
+    for (stage, pattern), members in patterns.items():
+        for concrete in [members] if pattern is not None else [[m] for m in members]:
+            name = _rule_name(stage, taken)
+            key = {n.hash: inputs(n) for n in concrete} if pattern else {"-": inputs(concrete[0])}
+            rule_inputs[name] = key
+            rules.append(_stage_rule(workdir, name, stage, pattern, concrete))
+    targets = [marker_path(workdir, name) for name in groups]
+    targets += [t for n in sg.nodes() if n.id not in inputs.owner for t in n.targets()]
+    return rules, rule_inputs, targets
+
+
+class _Inputs:
+    """A node's input files as Snakemake sees them: a batched producer's marker stands for its
+    outputs, and a producer in the same unit is no input at all (the unit runs both)."""
+
+    def __init__(self, workdir: str, groups: dict[str, list[Node]]):
+        self.workdir = workdir
+        self.owner: dict[tuple[str, str], str] = {}
+        self.via_marker: dict[str, str] = {}
+        for name, members in groups.items():
+            marker = marker_path(workdir, name)
+            for n in members:
+                self.owner[n.id] = name
+                for t in n.targets():
+                    self.via_marker[t] = marker
+
+    def __call__(self, node: Node) -> list[str]:
+        paths = []
+        for i in node.inputs:
+            if i.node is not None and self.owner.get(i.node) is not None:
+                if self.owner.get(node.id) == self.owner[i.node]:
+                    continue  # produced inside the same unit
+                paths.append(self.via_marker[i.path])
+            else:
+                paths.append(i.path)
+        if node.force:
+            paths.append(force_path(self.workdir, node.id))
+        return sorted(set(paths))
+
+
+def _unit_rule(workdir: str, groups: dict[str, list[Node]]) -> dict:
+    every = [n for members in groups.values() for n in members]
+    return dict(
+        name=BATCH_RULE,
+        key_lit=lit(BATCH_RULE),
+        wildcard=True,
+        outputs_lit=lit(_wildcard(marker_path(workdir, "{hash}"))),
+        log_lit=lit(_wildcard(unit_log(workdir, "{hash}"))),
+        threads=unit_threads(every),
+        resources=_resource_literal(_largest_unit(groups)),
+        retries=unit_retries(every),
+        shell_lit=lit(_job_command(sys.executable, workdir, "--batch {wildcards.hash}")),
+    )
+
+
+def _stage_rule(
+    workdir: str, name: str, stage: str, pattern: tuple[str, ...] | None, nodes: list[Node]
+) -> dict:
+    """One wildcard rule for every node of a stage, or (paths without the hash) one node."""
+    if pattern is not None:
+        outs = list(pattern)
+        args = f"--stage {stage} --hash {{wildcards.hash}}"
+        log = _wildcard(node_log(workdir, (stage, "{hash}")))
+    else:
+        outs = [brace(t) for t in nodes[0].targets()]
+        args = f"--stage {stage} --hash {nodes[0].hash}"
+        log = brace(node_log(workdir, nodes[0].id))
+    return dict(
+        name=name,
+        key_lit=lit(name),
+        wildcard=pattern is not None,
+        outputs_lit=", ".join(lit(o) for o in outs),
+        log_lit=lit(log),
+        threads=unit_threads(nodes),
+        resources=_resource_literal(_largest_unit({n.hash: [n] for n in nodes})),
+        retries=unit_retries(nodes),
+        shell_lit=lit(_job_command(sys.executable, workdir, args)),
+    )
+
+
+def _wildcard(path: str) -> str:
+    """A path holding the literal ``{hash}`` placeholder, escaped for Snakemake but for it."""
+    return brace(path).replace("{{hash}}", "{hash}")
+
+
+def _largest_unit(units: dict[str, list[Node]]) -> dict:
+    """One rule serves many jobs: it asks for what its largest job needs (the unit rule per job,
+    the maximum over jobs)."""
+    out: dict = {}
+    for members in units.values():
+        for key, value in unit_resources(members).items():
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                out[key] = max(out.get(key, value), value)
+            else:
+                out.setdefault(key, value)
+    return out
+
+
+def _pattern(node: Node) -> tuple[str, ...] | None:
+    """The node's targets with its hash as the ``{hash}`` wildcard, if that round-trips."""
+    if not _HASH.match(node.hash):
+        return None
+    out = []
+    for target in node.targets():
+        escaped = brace(target)
+        if node.hash not in escaped:
+            return None
+        pattern = escaped.replace(node.hash, "{hash}")
+        if pattern.replace("{hash}", node.hash).replace("{{", "{").replace("}}", "}") != target:
+            return None
+        out.append(pattern)
+    return tuple(out)
+
+
+def template_text(name: str) -> str:
+    return ilr.files(__package__).joinpath(name).read_text()
+
+
+def render_snakefile(rules: list[dict], manifest_path: str, experiment: str, workdir: str) -> str:
+    import jinja2
+
+    text = template_text("Snakefile.j2")
+    env = jinja2.Environment(
+        autoescape=False, keep_trailing_newline=True, undefined=jinja2.StrictUndefined
+    )
+    return env.from_string(text).render(
+        rules=rules,
+        manifest_lit=lit(manifest_path),
+        experiment_lit=json.dumps(experiment)[1:-1].replace("\n", " "),
+        version=__version__,
+        results_log_lit=lit(brace(os.path.join(workdir, "logs", "results.log"))),
+        results_shell_lit=lit(
+            brace(f"{shlex.quote(sys.executable)} -m cfcompile.results {shlex.quote(workdir)}")
+            + " > {log:q} 2>&1"
+        ),
+    )
+
+
+def check_paths(sg: StageGraph, workdir: str) -> None:
+    """Snakemake finds wildcards even inside ``{{...}}``: a brace in a path cannot be emitted."""
+    for path in (workdir, sg.info.results_dir, *(t for n in sg.nodes() for t in n.targets())):
+        if any(ord(ch) < 32 or ord(ch) == 127 for ch in path):
+            raise CfcompileError(
+                f"path {path!r} contains a control character (newline, tab, ...): it would break "
+                "out of a line of the Snakefile or an sbatch script; rename it"
+            )
+        if "{" in path or "}" in path:
+            raise CfcompileError(
+                f"path {path!r} contains '{{' or '}}', which Snakemake reads as a wildcard even "
+                "when escaped; choose a cache path, prefix, output name or workflow directory "
+                "without braces"
+            )
+
+
+def write_snakefile(sg: StageGraph, workdir: str, units: dict[str, list[Node]]) -> str:
+    """Write the Snakefile and its manifest into ``workdir``; returns the Snakefile text.
+
+    The node store and workflow.json are the shared workdir files (``commands.prepare``);
+    this writes only what Snakemake reads.
+    """
+    check_paths(sg, workdir)
+    rules, inputs, targets = plan_rules(sg, workdir, units)
+    manifest = {"targets": targets, "inputs": inputs, "results": sg.info.results_path()}
+    manifest_path = os.path.join(workdir, MANIFEST)
+    write_atomic(manifest_path, json.dumps(manifest, separators=(",", ":")).encode())
+    text = render_snakefile(rules, manifest_path, sg.info.experiment, workdir)
+    write_atomic(os.path.join(workdir, SNAKEFILE), text.encode())
+    return text

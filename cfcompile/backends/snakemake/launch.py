@@ -1,0 +1,64 @@
+"""Running a written Snakefile: bundled profiles (local, slurm) and the snakemake command."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from importlib import resources as ilr
+
+from cfcompile.errors import CfcompileError
+from cfcompile.workdir import SNAKEFILE
+
+BUNDLED = ("local", "slurm")
+
+
+def resolve_profile(profile: str) -> str:
+    """A profile directory, or the name of a bundled one (``local``, ``slurm``)."""
+    if os.path.isdir(profile):
+        return os.path.abspath(profile)
+    if profile in BUNDLED:
+        return str(ilr.files(__package__).joinpath("profiles", profile))
+    raise CfcompileError(
+        f"no Snakemake profile '{profile}': give a directory holding config.yaml, or one of "
+        f"the bundled profiles {', '.join(BUNDLED)}"
+    )
+
+
+def profile_defaults(profile: str | None) -> dict:
+    """slurm_partition / slurm_account / mem_mb / runtime from a profile's default-resources.
+
+    ``--submit`` reads them too, so one profile describes a site for both Slurm routes.
+    """
+    if not profile:
+        return {}
+    import yaml  # compile-time only
+
+    with open(os.path.join(resolve_profile(profile), "config.yaml")) as f:
+        config = yaml.safe_load(f) or {}
+    out = {}
+    for item in config.get("default-resources", []) or []:
+        key, _, value = str(item).partition("=")
+        key = {"slurm_partition": "partition", "slurm_account": "account"}.get(key, key)
+        out[key] = value.strip("'\"")
+    return out
+
+
+def snakemake_command(
+    workdir: str, profile: str | None, cores: str | None, extra: list[str]
+) -> list[str]:
+    cmd = [sys.executable, "-m", "snakemake", "-s", os.path.join(workdir, SNAKEFILE)]
+    if profile:
+        cmd += ["--profile", resolve_profile(profile)]
+    if cores or not profile:
+        cmd += ["--cores", str(cores or "all")]
+    return cmd + list(extra)
+
+
+def run_snakemake(
+    workdir: str, cwd: str, profile: str | None, cores: str | None, extra: list[str]
+) -> int:
+    """Run Snakemake on the compiled workflow; its exit status is the command's."""
+    cmd = snakemake_command(workdir, profile, cores, extra)
+    print(f"cfcompile: {' '.join(cmd)}", file=sys.stderr, flush=True)
+    return subprocess.call(cmd, cwd=cwd)

@@ -1,0 +1,144 @@
+"""The node of a compiled workflow and the rules that belong to one node.
+
+A leaf: every layer above (tracer, graph, plan, grouping, backends, views, job runtime) imports
+``Node`` from here, so a node's targets, its scheduler resources and its stored row are each
+written once. It imports only the standard library, so the job runtime can afford it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+NodeId = tuple[str, str]
+"""``(stage, record hash)``: the identity of a node in the StageGraph."""
+
+SCHEDULER_RESOURCES = ("mem_mb", "runtime", "disk_mb", "gpu", "cpus_per_task")
+"""Numeric resources a scheduler understands; anything else is passed through as a string."""
+
+
+@dataclass
+class InputRef:
+    """How a node gets one input value when it runs."""
+
+    name: str  # the stage input (or keyword) name
+    kind: str  # "artifact" (another node's output) or "source" (a pickled value from run())
+    path: str  # the file the value is read from
+    node: NodeId | None = None  # producer, for artifacts
+    output: str | None = None
+    record: int | None = None  # index into the node's input records (aggregates)
+    lazy_resolve: bool | None = None  # producer declared Lazy(resolve=...)
+    positional: int | None = None  # index of a positional argument
+
+    @classmethod
+    def from_dict(cls, data: dict) -> InputRef:
+        node = data.get("node")
+        return cls(**{**data, "node": tuple(node) if node is not None else None})
+
+
+@dataclass
+class Node:
+    """One stage applied to one record: what the tracer saw and what a job needs to run it."""
+
+    stage: str
+    hash: str
+    kind: str  # "stage" or "aggregate"
+    func: str  # import path "module:qualname" of the undecorated function's wrapper
+    params_key: str | None
+    params_name: str | None
+    inputs: list[InputRef]
+    outputs: list[dict]  # {"name", "path", "lazy"}
+    marker: str | None  # completion file for stages without outputs
+    records: list[str | None] = field(default_factory=list)  # aggregate inputs' params keys
+    resources: dict = field(default_factory=dict)
+    threads: int = 1
+    timeout: float | None = None
+    retries: int = 0
+    force: bool = False
+    order: int = 0
+
+    @property
+    def id(self) -> NodeId:
+        return (self.stage, self.hash)
+
+    @property
+    def label(self) -> str:
+        """How people name this node: its parameter set, or ``aggregate`` and a short hash."""
+        if self.params_name is not None:
+            return self.params_name
+        return f"aggregate {self.hash[:8]}" if self.kind == "aggregate" else "None"
+
+    def job_resources(self) -> dict:
+        """Declared resources; a stage timeout also bounds the scheduler's runtime (minutes).
+
+        The runtime of a stage with only ``timeout=`` is the timeout rounded up to minutes plus
+        one minute of start-up: the scheduler must not kill a stage its own limit would allow.
+        """
+        res = dict(self.resources)
+        if self.timeout and "runtime" not in res:
+            res["runtime"] = math.ceil(float(self.timeout) / 60) + 1
+        return res
+
+    def runtime_minutes(self) -> float | None:
+        """The scheduler runtime of this node, or None when neither runtime nor timeout is set."""
+        value = self.job_resources().get("runtime")
+        return None if value is None else float(value)
+
+    def targets(self) -> list[str]:
+        """Output paths (or the completion marker); built once, read many times by every view."""
+        cached = self.__dict__.get("_targets")
+        if cached is None:
+            cached = self.__dict__["_targets"] = [o["path"] for o in self.outputs] or [self.marker]
+        return cached
+
+    def upstream(self) -> set[NodeId]:
+        """Nodes whose artifacts this node reads."""
+        return {i.node for i in self.inputs if i.node is not None}
+
+    # -- the stored row: what the node store keeps and the job runtime reads ------------------
+    def to_row(self) -> str:
+        data = {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
+        data["inputs"] = [vars(i) for i in self.inputs]
+        return json.dumps(data, separators=(",", ":"))
+
+    @classmethod
+    def from_row(cls, row: str) -> Node:
+        data = json.loads(row)
+        data["inputs"] = [InputRef.from_dict(i) for i in data["inputs"]]
+        return cls(**data)
+
+
+def unit_resources(nodes: list[Node]) -> dict[str, Any]:
+    """Resources of a job that runs ``nodes`` one after another.
+
+    Runtime is summed (the nodes run in sequence), memory, GPUs and other numbers take the
+    largest value (one node runs at a time), threads the largest too. A runtime is only given
+    when at least one node declares one; strings (a partition) keep the first value.
+    """
+    out: dict[str, Any] = {}
+    runtime = 0.0
+    has_runtime = False
+    for n in nodes:
+        for key, value in n.job_resources().items():
+            if key == "runtime":
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    runtime += float(value)
+                    has_runtime = True
+                    out.setdefault("runtime", 0)  # keeps the declared order of keys
+            elif isinstance(value, int | float) and not isinstance(value, bool):
+                out[key] = max(out.get(key, value), value)
+            else:
+                out.setdefault(key, value)
+    if has_runtime:
+        out["runtime"] = int(math.ceil(runtime))
+    return out
+
+
+def unit_threads(nodes: list[Node]) -> int:
+    return max((int(n.threads) for n in nodes), default=1)
+
+
+def unit_retries(nodes: list[Node]) -> int:
+    return max((int(n.retries) for n in nodes), default=0)

@@ -1,0 +1,293 @@
+"""The compiled workflow folder: every file name in it, and the readers and writers of each.
+
+```
+WORKDIR/                     (default PROJECT/.cfcompile/EXPERIMENT)
+  Snakefile manifest.json    the Snakemake backend's files
+  nodes.sqlite               one row per node, the pickled parameter sets, the job units
+  workflow.json              WorkflowInfo: project, experiment, cache, digests, provenance
+  sources/                   values run() put into record.state (content-addressed pickles)
+  force/STAGE_HASH           trigger files of nodes that must rerun (overwrite)
+  batches/N.done             completion marker of a multi-node job unit
+  failures/STAGE_HASH.json   why a node failed (message, timeout or error)
+  logs/STAGE/HASH.log        log of a one-node job; logs/batches/N.log of a unit
+  submissions.json           arrays submitted through submitit
+```
+
+Backends, views and the job runtime import the names from here; none builds a path itself.
+Standard library only: the job runtime reads this module on every node.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import socket
+import sqlite3
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from cfcompile.ir import Node, NodeId
+from cfcompile.publish import replacing, write_atomic
+
+SNAKEFILE = "Snakefile"
+MANIFEST = "manifest.json"
+NODES_DB = "nodes.sqlite"
+WORKFLOW = "workflow.json"
+SUBMISSIONS = "submissions.json"
+SOURCES = "sources"
+
+TIMED_OUT = "timed out"
+FAILED = "failed"
+
+
+def default_workdir(project_root: str, experiment: str) -> str:
+    return os.path.join(str(project_root), ".cfcompile", experiment)
+
+
+# -- small files and their names -----------------------------------------------------------
+def force_path(workdir: str, node_id: NodeId) -> str:
+    return os.path.join(workdir, "force", f"{node_id[0]}_{node_id[1]}")
+
+
+def marker_path(workdir: str, unit: str) -> str:
+    """Completion marker of a multi-node job unit (``batch_N`` or ``N``): what Snakemake tracks."""
+    return os.path.join(workdir, "batches", f"{unit.removeprefix('batch_')}.done")
+
+
+def node_log(workdir: str, node_id: NodeId) -> str:
+    return os.path.join(workdir, "logs", node_id[0], f"{node_id[1]}.log")
+
+
+def unit_log(workdir: str, unit: str) -> str:
+    return os.path.join(workdir, "logs", "batches", f"{unit.removeprefix('batch_')}.log")
+
+
+def log_path(workdir: str, node_id: NodeId, unit: str | None) -> str:
+    """Where a node's output went: its unit's log when it ran inside one, else its own."""
+    return unit_log(workdir, unit) if unit else node_log(workdir, node_id)
+
+
+def results_dir(project_root: str) -> str:
+    return os.path.join(str(project_root), "results")
+
+
+def file_digests(paths: list[str]) -> dict[str, str | None]:
+    """md5 per file (None when unreadable): how a job notices edited parameter files."""
+    out = {}
+    for path in paths:
+        try:
+            with open(path, "rb") as f:
+                out[path] = hashlib.md5(f.read()).hexdigest()
+        except OSError:
+            out[path] = None
+    return out
+
+
+# -- failure records --------------------------------------------------------------------------
+def failure_path(workdir: str, node_id: NodeId) -> str:
+    return os.path.join(workdir, "failures", f"{node_id[0]}_{node_id[1]}.json")
+
+
+def record_failure(
+    workdir: str, node_id: NodeId, exc: BaseException, start: float, timed_out: bool
+) -> None:
+    """Write why a node failed, so status and results can say it after the job is gone."""
+    path = failure_path(workdir, node_id)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    data = {
+        "stage": node_id[0],
+        "hash": node_id[1],
+        "kind": "timeout" if timed_out else "error",
+        "message": "".join(traceback.format_exception_only(type(exc), exc)).strip(),
+        "start": start,
+        "end": time.time(),
+        "host": socket.gethostname(),
+        "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+    }
+    write_atomic(path, json.dumps(data))
+
+
+def clear_failure(workdir: str, node_id: NodeId) -> None:
+    try:
+        os.remove(failure_path(workdir, node_id))
+    except FileNotFoundError:
+        pass
+
+
+def load_failure(workdir: str, node_id: NodeId) -> dict | None:
+    try:
+        with open(failure_path(workdir, node_id)) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def failure_label(failure: dict | None) -> str | None:
+    """The one word status, results and reports use for a recorded failure."""
+    if failure is None:
+        return None
+    return TIMED_OUT if failure.get("kind") == "timeout" else FAILED
+
+
+# -- workflow.json ----------------------------------------------------------------------------
+@dataclass
+class WorkflowInfo:
+    """What every process of a compiled workflow needs to know about where it came from."""
+
+    project_root: str
+    experiment: str
+    param_modules: list[str]
+    cache_path: str
+    prefix: str | None
+    python: str
+    workdir: str
+    digests: dict[str, str | None] = field(default_factory=dict)
+    run_info: dict[str, Any] = field(default_factory=dict)
+    param_sets: list[list[str]] = field(default_factory=list)  # [name, hash] in order
+
+    @property
+    def results_dir(self) -> str:
+        return results_dir(self.project_root)
+
+    def results_path(self) -> str:
+        return os.path.join(self.results_dir, f"{self.experiment}.jsonl")
+
+    def save(self) -> None:
+        path = os.path.join(self.workdir, WORKFLOW)
+        write_atomic(path, json.dumps(asdict(self), indent=2, default=str))
+
+    @classmethod
+    def load(cls, workdir: str) -> WorkflowInfo:
+        with open(os.path.join(workdir, WORKFLOW)) as f:
+            data = json.load(f)
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+# -- the node store ---------------------------------------------------------------------------
+class NodeStore:
+    """``nodes.sqlite``: nodes, pickled parameter sets and job units, read by key.
+
+    One file instead of a file per node: a 50,000-node sweep would otherwise put 50,000 files
+    on a shared filesystem, and a job reads one row by its primary key.
+    """
+
+    def __init__(self, workdir: str):
+        path = os.path.join(workdir, NODES_DB)
+        self.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+
+    @staticmethod
+    def write(workdir: str, nodes: list[Node], params: dict, units: dict[str, list[Node]]) -> None:
+        """Build the database aside and rename it into place whole (readers never see half)."""
+        with replacing(os.path.join(workdir, NODES_DB)) as tmp:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            con = sqlite3.connect(tmp)
+            con.execute("PRAGMA journal_mode = OFF")
+            con.execute("PRAGMA synchronous = OFF")
+            with con:
+                con.execute(
+                    "CREATE TABLE nodes (stage TEXT, hash TEXT, data TEXT, "
+                    "PRIMARY KEY (stage, hash))"
+                )
+                con.execute("CREATE TABLE params (key TEXT PRIMARY KEY, name TEXT, blob BLOB)")
+                con.execute("CREATE TABLE units (name TEXT PRIMARY KEY, members TEXT)")
+                con.executemany(
+                    "INSERT INTO nodes VALUES (?, ?, ?)",
+                    ((n.stage, n.hash, n.to_row()) for n in nodes),
+                )
+                con.executemany(
+                    "INSERT INTO params VALUES (?, ?, ?)",
+                    ((k, p.name, pickle.dumps(p, protocol=4)) for k, p in params.items()),
+                )
+                con.executemany(
+                    "INSERT INTO units VALUES (?, ?)",
+                    ((name, json.dumps([n.id for n in ms])) for name, ms in units.items()),
+                )
+            con.close()
+
+    def node(self, node_id: NodeId) -> Node | None:
+        row = self.db.execute(
+            "SELECT data FROM nodes WHERE stage = ? AND hash = ?", tuple(node_id)
+        ).fetchone()
+        return None if row is None else Node.from_row(row[0])
+
+    def nodes(self) -> list[Node]:
+        rows = self.db.execute("SELECT data FROM nodes").fetchall()
+        return sorted((Node.from_row(r[0]) for r in rows), key=lambda n: n.order)
+
+    def params(self, key: str) -> tuple[str, bytes] | None:
+        """(name, pickled parameter set) of a parameter-set hash."""
+        return self.db.execute("SELECT name, blob FROM params WHERE key = ?", (key,)).fetchone()
+
+    def members(self, unit: str) -> list[NodeId] | None:
+        row = self.db.execute("SELECT members FROM units WHERE name = ?", (unit,)).fetchone()
+        return None if row is None else [tuple(m) for m in json.loads(row[0])]
+
+    @classmethod
+    def units_in(cls, workdir: str) -> dict[NodeId, str]:
+        """``unit_of`` of a compiled folder, or {} where nothing was compiled yet."""
+        if not os.path.exists(os.path.join(workdir, NODES_DB)):
+            return {}
+        return cls(workdir).unit_of()
+
+    def unit_of(self) -> dict[NodeId, str]:
+        """Node -> the multi-node unit it runs in (nodes that run alone are absent)."""
+        out: dict[NodeId, str] = {}
+        for name, members in self.db.execute("SELECT name, members FROM units"):
+            for m in json.loads(members):
+                out[tuple(m)] = name
+        return out
+
+
+# -- submissions.json -------------------------------------------------------------------------
+def load_submissions(workdir: str) -> list[dict]:
+    path = os.path.join(workdir, SUBMISSIONS)
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return json.load(f)
+
+
+def save_submissions(workdir: str, arrays: list[dict]) -> None:
+    """Append the arrays of one submission to the record of every submission."""
+    write_atomic(
+        os.path.join(workdir, SUBMISSIONS),
+        json.dumps(load_submissions(workdir) + arrays, indent=1),
+    )
+
+
+def write_workflow_files(
+    info: WorkflowInfo,
+    nodes: list[Node],
+    params: dict,
+    units: dict[str, list[Node]],
+    to_run: set[NodeId],
+) -> None:
+    """The files every backend's jobs read: node store, workflow.json, force files, markers.
+
+    A unit with a node to run loses its completion marker: Snakemake only sees the markers of
+    batched nodes, so this is where a deleted cache file becomes visible to it (the unit's job
+    then runs only the members that need it). A forced node gets a fresh trigger file, whose
+    new mtime makes Snakemake rerun it and its dependents.
+    """
+    workdir = info.workdir
+    os.makedirs(workdir, exist_ok=True)
+    for name, members in units.items():
+        if any(n.id in to_run for n in members):
+            try:
+                os.remove(marker_path(workdir, name))
+            except FileNotFoundError:
+                pass
+    forced = [n for n in nodes if n.force]
+    if forced:
+        os.makedirs(os.path.dirname(force_path(workdir, forced[0].id)), exist_ok=True)
+        for n in forced:
+            with open(force_path(workdir, n.id), "w") as out:
+                out.write("overwrite requested\n")
+    NodeStore.write(workdir, nodes, params, units)
+    info.save()

@@ -1,0 +1,89 @@
+"""Helpers every test module shares: real projects on disk and the real CLI in a subprocess.
+
+Test projects live as real files under ``tests/projects/NAME``; ``project_files(NAME)`` reads
+one as {relative path: source} so a test can change a file before writing its own copy.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+IRIS = REPO / "workflows" / "iris"
+PROJECTS = REPO / "tests" / "projects"
+
+
+def project_files(name: str) -> dict[str, str]:
+    """A test project under tests/projects as {relative path: source}."""
+    root = PROJECTS / name
+    return {
+        str(p.relative_to(root)): p.read_text()
+        for p in sorted(root.rglob("*.py"))
+        if "__pycache__" not in p.parts
+    }
+
+
+CHAIN = project_files("chain")
+
+
+def workflow_info(tmp_path: Path, experiment: str = "t"):
+    """A WorkflowInfo for graphs built directly from a TraceEngine in unit tests."""
+    from cfcompile.workdir import WorkflowInfo
+
+    return WorkflowInfo(
+        project_root=str(tmp_path),
+        experiment=experiment,
+        param_modules=[],
+        cache_path=str(tmp_path / "cache"),
+        prefix=None,
+        python=sys.executable,
+        workdir=str(tmp_path / "wf"),
+    )
+
+
+def trace_graph(run, sets, tmp_path: Path, experiment: str = "t"):
+    """Trace ``run(sets, manager)`` in process; returns (StageGraph, manager)."""
+    import cfcompile as cf
+    from cfcompile import graph
+    from cfcompile.trace import TraceEngine
+
+    engine = TraceEngine(str(tmp_path / "sources"))
+    manager = cf.ArtifactManager(experiment, cache_path=str(tmp_path / "cache"), engine=engine)
+    run(sets, manager)
+    info = workflow_info(tmp_path, experiment)
+    return graph.build(engine.nodes, engine.params, engine.specs, info), manager
+
+
+def write_project(root: Path, files: dict[str, str]) -> Path:
+    """Create a project from {relative path: source}; sources are dedented."""
+    (root / "experiments").mkdir(parents=True, exist_ok=True)
+    (root / "params").mkdir(parents=True, exist_ok=True)
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip())
+    return root
+
+
+def run_cli(*args: str, cwd: Path, check: bool = True, env: dict | None = None, input=None):
+    """The real console entry point in a fresh interpreter (as a researcher would run it)."""
+    full_env = {**os.environ, **(env or {})}
+    proc = subprocess.run(
+        [sys.executable, "-m", "cfcompile.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        input=input,
+        timeout=600,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"cfcompile {' '.join(args)} exited {proc.returncode}\nstdout:\n{proc.stdout}\n"
+            f"stderr:\n{proc.stderr}"
+        )
+    return proc
