@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import traceback
 
 from cfcompile.errors import CfcompileError
 
@@ -156,8 +157,43 @@ def main(argv: list[str] | None = None) -> int:
                 return command(args)
         return commands.cmd_compile(args)
     except CfcompileError as exc:
-        print(f"cfcompile: error: {exc}", file=sys.stderr)
-        return 2
+        return failed(args, f"cfcompile: error: {exc}")
+    except OSError as exc:  # an unwritable, missing or full folder: name it, no traceback
+        where = exc.filename or "a file"
+        return failed(args, f"cfcompile: error: cannot use {where}: {exc.strerror or exc}")
+    except Exception as exc:  # noqa: BLE001 - the researcher's code raised while traced
+        traceback.print_exc()
+        return failed(args, f"cfcompile: error: {type(exc).__name__}: {exc} (traceback above)")
+
+
+def failed(args: argparse.Namespace, message: str) -> int:
+    """Report a failure; in the documented pipe, make Snakemake fail with the same message.
+
+    ``cfcompile X | snakemake -s /dev/stdin`` would otherwise read an empty Snakefile, say
+    "Nothing to be done" and exit 0 after a compile error. The message goes in as a Python
+    string literal (repr), so nothing in it can become Snakefile code.
+    """
+    print(message, file=sys.stderr)
+    compiling = not any(
+        (
+            args.eager,
+            args.dry_run,
+            args.dag,
+            args.report,
+            args.results,
+            args.run,
+            args.submit,
+            args.status,
+            args.experiment == "ls",
+        )
+    )
+    if compiling and not args.output and not sys.stdout.isatty():
+        sys.stdout.write(
+            "# cfcompile could not compile this workflow (its message is on stderr too).\n"
+            f"raise Exception({message!r})\n"
+        )
+        sys.stdout.flush()
+    return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

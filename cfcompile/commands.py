@@ -7,9 +7,12 @@ its result to one backend or one view. The CLI parses arguments and picks one of
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +32,14 @@ from cfcompile.views.dryrun import print_plan, summarize
 from cfcompile.views.report import build_report
 from cfcompile.views.results_table import print_table, sort_rows
 from cfcompile.views.status import node_status, print_status
-from cfcompile.workdir import default_workdir, write_workflow_files
+from cfcompile.workdir import (
+    SNAKEFILE,
+    check_name_lengths,
+    compile_lock,
+    default_workdir,
+    load_failure,
+    write_workflow_files,
+)
 
 
 @dataclass
@@ -40,6 +50,7 @@ class Built:
     workdir: str
     sg: StageGraph
     plans: dict[NodeId, NodePlan]
+    planned_at: float
 
 
 def selection(args: argparse.Namespace) -> dict:
@@ -53,27 +64,64 @@ def selection(args: argparse.Namespace) -> dict:
     )
 
 
+@contextlib.contextmanager
+def researcher_output_to_stderr() -> Iterator[None]:
+    """Send whatever the researcher's code prints to stderr, never to stdout.
+
+    stdout may be the Snakefile (``cfcompile X | snakemake -s /dev/stdin``): a ``print()`` in
+    run(), get_params() or at import would become Snakefile code. Python-level prints are
+    redirected, and file descriptor 1 itself points at stderr meanwhile, so C extensions and
+    subprocesses cannot write there either.
+    """
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def build(args: argparse.Namespace) -> Built:
     project = Project.find(args.project)
     workdir = os.path.abspath(
         args.workflow_dir or default_workdir(str(project.root), args.experiment)
     )
-    sg = trace_project(project, args.experiment, args.params, workdir, **selection(args))
-    return Built(project, workdir, sg, plan(sg))
+    with researcher_output_to_stderr():
+        sg = trace_project(project, args.experiment, args.params, workdir, **selection(args))
+    planned_at = time.time()
+    return Built(project, workdir, sg, plan(sg), planned_at)
 
 
-def prepare(b: Built, batch: int | str) -> dict[str, list[Node]]:
-    """Write the workflow folder every backend's jobs read; returns the job units."""
+@dataclass
+class Prepared:
+    units: dict[str, list[Node]]
+    version: str  # the compiled version folder jobs read
+
+
+def prepare(b: Built, batch: int | str, emit_snakefile: bool = True) -> Prepared:
+    """Write the workflow folder every backend's jobs read (and the Snakefile), under the
+    compile lock, so two compiles of one workflow never interleave their writes."""
+    check_name_lengths([t for n in b.sg.nodes() for t in n.targets()])
     units = batch_units(b.sg, resolve_batch(batch, len(b.sg.params)))
     to_run = {nid for nid, p in b.plans.items() if p.status == RUN}
-    write_workflow_files(b.sg.info, b.sg.nodes(), b.sg.params, units, to_run)
-    return units
+    with compile_lock(b.workdir):
+        version = write_workflow_files(
+            b.sg.info, b.sg.nodes(), b.sg.params, units, to_run, b.planned_at
+        )
+        if emit_snakefile:
+            snakemake.write_snakefile(b.sg, b.workdir, version, units)
+    return Prepared(units, version)
 
 
 # -- compile and run -------------------------------------------------------------------------
 def cmd_compile(args: argparse.Namespace) -> int:
     b = build(args)
-    text = snakemake.write_snakefile(b.sg, b.workdir, prepare(b, args.batch))
+    version = prepare(b, args.batch).version
+    text = Path(version, SNAKEFILE).read_text()
     count = b.sg.graph.number_of_nodes()
     if args.output:
         Path(args.output).write_text(text)
@@ -88,9 +136,9 @@ def cmd_compile(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     """Compile, then run Snakemake on the written Snakefile; its exit code is ours."""
     b = build(args)
-    snakemake.write_snakefile(b.sg, b.workdir, prepare(b, args.batch))
+    version = prepare(b, args.batch).version
     return snakemake.run_snakemake(
-        b.workdir, str(b.project.root), args.profile, args.cores, args.snakemake_args
+        version, str(b.project.root), args.profile, args.cores, args.snakemake_args
     )
 
 
@@ -102,21 +150,35 @@ def cmd_submit(args: argparse.Namespace) -> int:
     submitit.check_overrides(overrides)  # before any work: a bad name is refused at once
     overrides.update(force_runtime=args.time, force_mem_mb=args.mem_mb, force_gpus=args.gpus)
     b = build(args)
-    prepare(b, args.batch)
+    version = prepare(b, args.batch, emit_snakefile=False).version
     batch = max(1, resolve_batch(args.batch, len(b.sg.params)))
-    arrays = submitit.submit(b.sg, b.plans, b.workdir, args.submit, overrides, batch)
+    arrays, failures = submitit.submit(
+        b.sg, b.plans, b.workdir, version, args.submit, overrides, batch
+    )
     if not arrays:
         print("cfcompile: nothing to submit: every node is cached", file=sys.stderr)
         return 0
     for arr in arrays:
-        deps = ",".join(arrays[d].job_id or "?" for d in sorted(arr.depends)) or "-"
+        deps = ",".join(arrays[d].job_id or "-" for d in sorted(arr.depends)) or "-"
         print(
-            f"{arr.job_id}\tlevel {arr.level} {arr.kind}: {len(arr.tasks)} task(s), "
-            f"{sum(len(t) for t in arr.tasks)} node(s), after {deps}"
+            f"{arr.job_id or 'skipped'}\tlevel {arr.level} {arr.kind}: {len(arr.tasks)} "
+            f"task(s), {sum(len(t) for t in arr.tasks)} node(s), after {deps}"
         )
     if args.submit == "slurm":
         print(f"cfcompile: submitted {len(arrays)} array(s); check with --status", file=sys.stderr)
-    return 0
+        return 0
+    for task, message in failures:
+        recorded = [(nid, load_failure(b.workdir, nid)) for nid in task]
+        nid, failure = next(((n, f) for n, f in recorded if f), (task[0], None))
+        text = failure["message"] if failure else message
+        print(f"cfcompile: failed: {nid[0]} [{b.sg.node(nid).label}]: {text}", file=sys.stderr)
+    if failures:
+        print(
+            f"cfcompile: {len(failures)} task(s) failed; their dependents were skipped. "
+            "See --status for each node and its log.",
+            file=sys.stderr,
+        )
+    return 1 if failures else 0
 
 
 def cmd_eager(args: argparse.Namespace) -> int:
@@ -205,8 +267,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_results(args: argparse.Namespace) -> int:
     """Compile (so the table covers exactly these parameter sets), collect, write, print."""
     b = build(args)
-    prepare(b, args.batch)
-    table = collect(b.workdir)
+    table = collect(prepare(b, args.batch, emit_snakefile=False).version)
     paths = write(table, b.sg.info.results_dir, b.sg.info.experiment)
     print_table(sort_rows(table, args.sort, args.desc))
     print(f"cfcompile: wrote {', '.join(paths)}", file=sys.stderr)

@@ -20,7 +20,7 @@ from cfcompile.workdir import WorkflowInfo
 class StageGraph:
     graph: nx.DiGraph
     params: dict[str, Any]  # params key (hash) -> parameter set
-    specs: dict[str, Any]  # stage name -> StageSpec
+    specs: dict[str, Any]  # import path -> StageSpec
     info: WorkflowInfo
 
     def node(self, node_id: NodeId) -> Node:

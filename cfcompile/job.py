@@ -1,4 +1,8 @@
-"""The job runtime: ``python -m cfcompile.job WORKDIR --stage S --hash H`` (or ``--batch NAME``).
+"""The job runtime: ``python -m cfcompile.job VERSION --stage S --hash H`` (or ``--batch UNIT``).
+
+VERSION is a compiled version folder (``WORKDIR/v/DIGEST``): the job reads the nodes and the
+parameter sets it was compiled with, and writes markers, logs and failure records into the
+shared WORKDIR.
 
 One node = load its parameter set, load its inputs through the producing stages' cachers, call
 the undecorated stage function, publish its outputs atomically. This runs once per Snakemake or
@@ -32,6 +36,7 @@ from cfcompile.workdir import (
     NodeStore,
     WorkflowInfo,
     clear_failure,
+    done_path,
     file_digests,
     marker_path,
     record_failure,
@@ -46,10 +51,11 @@ EXIT_RECOMPILE = 3
 class Job:
     """Everything shared by the nodes one process runs (one node, or a unit of several)."""
 
-    def __init__(self, workdir: str):
-        self.workdir = os.path.abspath(workdir)
-        self.info = WorkflowInfo.load(self.workdir)
-        self.store = NodeStore(self.workdir)
+    def __init__(self, version: str):
+        self.version = os.path.abspath(version)
+        self.info = WorkflowInfo.load(self.version)
+        self.store = NodeStore(self.version)
+        self.workdir = self.info.workdir
         if self.info.project_root not in sys.path:
             sys.path.insert(0, self.info.project_root)
         compat.install()
@@ -203,6 +209,9 @@ class Job:
             done = {"stage": spec.name, "hash": node.hash, "timing": timing}
             write_atomic(node.marker, json.dumps(done))
         clear_failure(self.workdir, node.id)
+        marker = done_path(self.workdir, node.id)  # last: what Snakemake waits for
+        os.makedirs(os.path.dirname(marker), exist_ok=True)
+        write_atomic(marker, "")
         log.info("stage %s [%s]: done in %.3f s", spec.name, node.label, timing["seconds"])
 
 
@@ -210,14 +219,14 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m cfcompile.job")
-    parser.add_argument("workdir")
+    parser.add_argument("version", help="a compiled version folder, WORKDIR/v/DIGEST")
     parser.add_argument("--stage")
     parser.add_argument("--hash")
     parser.add_argument("--batch", help="run a multi-node job unit")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
-        job = Job(args.workdir)
+        job = Job(args.version)
         if args.batch:
             job.run_unit(args.batch)
         else:
@@ -231,10 +240,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def run_task(workdir: str, node_ids: list[list[str]]) -> int:
+def run_task(version: str, node_ids: list[list[str]]) -> int:
     """Run several nodes in order in this process: one array task of ``--submit``."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    job = Job(workdir)
+    job = Job(version)
     for stage, h in node_ids:
         node = job.node((stage, h))
         retries = node.retries

@@ -66,9 +66,9 @@ def _metadata(path: str) -> dict:
     return {}
 
 
-def collect(workdir: str) -> list[dict[str, Any]]:
-    """One row per parameter set of the compiled workflow, read from the cache."""
-    job = Job(workdir)
+def collect(version: str) -> list[dict[str, Any]]:
+    """One row per parameter set of a compiled version, read from the cache."""
+    job = Job(version)
     by_params: dict[str, list] = {}
     for node in job.store.nodes():
         if node.kind != "aggregate" and node.params_key is not None:
@@ -165,9 +165,9 @@ def _plain(value: Any) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    workdir = argv[0]
-    table = collect(workdir)
-    info = WorkflowInfo.load(workdir)
+    version = argv[0]
+    table = collect(version)
+    info = WorkflowInfo.load(version)
     for path in write(table, info.results_dir, info.experiment):
         print(f"cfcompile results: wrote {path} ({len(table)} rows)")
     return 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+import pkgutil
 import sys
 import traceback
 from typing import Any
@@ -188,11 +189,39 @@ class TraceEngine:
         )
 
     # -- the engine protocol --------------------------------------------------------------
+    def _check_importable(self, spec: StageSpec) -> None:
+        """A job finds the stage again by its import path: it must lead back to this stage."""
+        if self.specs.get(spec.import_path) is spec:
+            return
+        where = f"stage '{spec.name}' ({spec.location})"
+        if "<locals>" in spec.func.__qualname__:
+            raise TraceError(
+                f"{where} is defined inside a function, so a workflow job (another process) "
+                "cannot import it. Define it at the top level of a module, or use --eager."
+            )
+        try:
+            found = pkgutil.resolve_name(spec.import_path)
+        except (ImportError, AttributeError, ValueError):
+            found = None
+        if getattr(found, "spec", None) is not spec:
+            raise TraceError(
+                f"{where}: importing {spec.import_path} does not give this stage back (was it "
+                "defined in a script run as __main__, or is its name reassigned?), so a "
+                "workflow job could not call it. Keep stages in an importable module."
+            )
+        self.specs[spec.import_path] = spec
+
     def call(self, spec: StageSpec, record: Any, records: list | None, args: tuple, kwargs: dict):
-        self.specs.setdefault(spec.name, spec)
+        self._check_importable(spec)
         node_id = (spec.name, record.get_hash())
         existing = self.nodes.get(node_id)
         if existing is not None:
+            if existing.func != spec.import_path:
+                raise TraceError(
+                    f"{_user_line()}\n  two different stages named '{spec.name}' "
+                    f"({existing.func} and {spec.import_path}) run on the same record (hash "
+                    f"{node_id[1]}): they would write the same cache files. Rename one."
+                )
             self._publish(spec, record, existing)
             return record
         values = gather_inputs(spec, record, records, kwargs)

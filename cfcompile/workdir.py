@@ -2,10 +2,15 @@
 
 ```
 WORKDIR/                     (default PROJECT/.cfcompile/EXPERIMENT)
-  Snakefile manifest.json    the Snakemake backend's files
-  nodes.sqlite               one row per node, the pickled parameter sets, the job units
-  workflow.json              WorkflowInfo: project, experiment, cache, digests, provenance
+  v/DIGEST/                  one compiled version, never changed once written:
+    Snakefile manifest.json    the Snakemake backend's files
+    nodes.sqlite               one row per node, the pickled parameter sets, the job units
+    workflow.json              WorkflowInfo: project, experiment, cache, digests, provenance
+  current                    the digest of the newest version
+  Snakefile                  a copy of the newest version's Snakefile
+  lock, run.lock             compiles serialise on lock; a running Snakemake holds run.lock
   sources/                   values run() put into record.state (content-addressed pickles)
+  done/STAGE/HASH            completion marker of a node: what Snakemake tracks
   force/STAGE_HASH           trigger files of nodes that must rerun (overwrite)
   batches/N.done             completion marker of a multi-node job unit
   failures/STAGE_HASH.json   why a node failed (message, timeout or error)
@@ -13,20 +18,30 @@ WORKDIR/                     (default PROJECT/.cfcompile/EXPERIMENT)
   submissions.json           arrays submitted through submitit
 ```
 
+Jobs read the version they were started with, so compiling again (another ``-p``, an edit)
+while a run goes on never changes what its jobs read. Snakemake tracks nodes through their
+``done/`` markers, never the cache files: it deletes a job's outputs before running it, and a
+failed rerun must not take the last good result with it.
+
 Backends, views and the job runtime import the names from here; none builds a path itself.
 Standard library only: the job runtime reads this module on every node.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import pickle
+import shutil
 import socket
 import sqlite3
+import sys
 import time
 import traceback
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -39,6 +54,11 @@ NODES_DB = "nodes.sqlite"
 WORKFLOW = "workflow.json"
 SUBMISSIONS = "submissions.json"
 SOURCES = "sources"
+VERSIONS = "v"
+CURRENT = "current"
+LOCK = "lock"
+RUN_LOCK = "run.lock"
+KEEP_VERSIONS = 8
 
 TIMED_OUT = "timed out"
 FAILED = "failed"
@@ -51,6 +71,11 @@ def default_workdir(project_root: str, experiment: str) -> str:
 # -- small files and their names -----------------------------------------------------------
 def force_path(workdir: str, node_id: NodeId) -> str:
     return os.path.join(workdir, "force", f"{node_id[0]}_{node_id[1]}")
+
+
+def done_path(workdir: str, node_id: NodeId) -> str:
+    """Completion marker of one node, written by the job after its outputs are published."""
+    return os.path.join(workdir, "done", node_id[0], node_id[1])
 
 
 def marker_path(workdir: str, unit: str) -> str:
@@ -85,6 +110,34 @@ def file_digests(paths: list[str]) -> dict[str, str | None]:
         except OSError:
             out[path] = None
     return out
+
+
+def check_name_lengths(paths: list[str]) -> None:
+    """Refuse at compile time a cache file name the filesystem cannot hold.
+
+    A long ``--prefix`` or output name otherwise fails every job after its stage has run (the
+    save is the first to touch the file). The metadata file beside each output is the longest.
+    """
+    from cfcompile.errors import CfcompileError
+
+    limits: dict[str, int] = {}
+    for path in paths:
+        folder = os.path.dirname(path)
+        if folder not in limits:
+            probe = folder
+            while probe and not os.path.isdir(probe):
+                probe = os.path.dirname(probe)
+            try:
+                limits[folder] = os.pathconf(probe or "/", "PC_NAME_MAX")
+            except (OSError, ValueError):
+                limits[folder] = 255
+        longest = len(os.fsencode(os.path.basename(path))) + len("_metadata.json")
+        if longest > limits[folder]:
+            raise CfcompileError(
+                f"cache file name {os.path.basename(path)!r} is too long for the filesystem "
+                f"({longest} bytes with its metadata suffix, limit {limits[folder]}): use a "
+                "shorter --prefix, stage name or output name"
+            )
 
 
 # -- failure records --------------------------------------------------------------------------
@@ -156,13 +209,14 @@ class WorkflowInfo:
     def results_path(self) -> str:
         return os.path.join(self.results_dir, f"{self.experiment}.jsonl")
 
-    def save(self) -> None:
-        path = os.path.join(self.workdir, WORKFLOW)
+    def save(self, folder: str) -> None:
+        path = os.path.join(folder, WORKFLOW)
         write_atomic(path, json.dumps(asdict(self), indent=2, default=str))
 
     @classmethod
-    def load(cls, workdir: str) -> WorkflowInfo:
-        with open(os.path.join(workdir, WORKFLOW)) as f:
+    def load(cls, folder: str) -> WorkflowInfo:
+        """The workflow.json of a version folder (or of an older flat workdir)."""
+        with open(os.path.join(folder, WORKFLOW)) as f:
             data = json.load(f)
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in data.items() if k in known})
@@ -230,10 +284,11 @@ class NodeStore:
 
     @classmethod
     def units_in(cls, workdir: str) -> dict[NodeId, str]:
-        """``unit_of`` of a compiled folder, or {} where nothing was compiled yet."""
-        if not os.path.exists(os.path.join(workdir, NODES_DB)):
+        """``unit_of`` of the newest compiled version, or {} where nothing was compiled yet."""
+        version = current_version(workdir)
+        if version is None or not os.path.exists(os.path.join(version, NODES_DB)):
             return {}
-        return cls(workdir).unit_of()
+        return cls(version).unit_of()
 
     def unit_of(self) -> dict[NodeId, str]:
         """Node -> the multi-node unit it runs in (nodes that run alone are absent)."""
@@ -261,33 +316,115 @@ def save_submissions(workdir: str, arrays: list[dict]) -> None:
     )
 
 
+# -- versions and locks -----------------------------------------------------------------------
+def current_version(workdir: str) -> str | None:
+    """The folder of the newest compiled version, or None."""
+    try:
+        with open(os.path.join(workdir, CURRENT)) as f:
+            digest = f.read().strip()
+    except OSError:
+        return None
+    return os.path.join(workdir, VERSIONS, digest) if digest else None
+
+
+@contextlib.contextmanager
+def compile_lock(workdir: str) -> Iterator[None]:
+    """Serialise compiles of one workflow folder (markers, versions, submissions.json).
+
+    A second compile waits for the first (they take a second or two) and says so.
+    """
+    os.makedirs(workdir, exist_ok=True)
+    with open(os.path.join(workdir, LOCK), "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            print(f"cfcompile: waiting for another compile of {workdir} ...", file=sys.stderr)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _digest(info: WorkflowInfo, nodes: list[Node], params: dict, units: dict) -> str:
+    h = hashlib.md5()
+    h.update(json.dumps(asdict(info), sort_keys=True, default=str).encode())
+    for n in nodes:
+        h.update(n.to_row().encode())
+    h.update(json.dumps(sorted(params)).encode())
+    h.update(json.dumps({k: [n.id for n in v] for k, v in units.items()}).encode())
+    return h.hexdigest()[:16]
+
+
+def _sync_markers(workdir: str, nodes: list[Node], to_run: set[NodeId], since: float) -> None:
+    """Node markers follow the plan: removed for nodes to run, present for cached ones.
+
+    Created in trace order (topological), so no marker is older than its upstream's and
+    Snakemake's mtime rule agrees with the plan. A marker written after ``since`` (a job of a
+    run going on finished meanwhile) is left alone: that node is done now.
+    """
+    made: set[str] = set()
+    for node in nodes:
+        path = done_path(workdir, node.id)
+        folder = os.path.dirname(path)
+        if node.id in to_run:
+            try:
+                if os.stat(path).st_mtime < since:
+                    os.remove(path)
+            except FileNotFoundError:
+                pass
+        elif not os.path.exists(path):
+            if folder not in made:
+                os.makedirs(folder, exist_ok=True)
+                made.add(folder)
+            open(path, "w").close()
+
+
+def _prune_versions(workdir: str, keep: str) -> None:
+    root = os.path.join(workdir, VERSIONS)
+    entries = sorted(
+        (e for e in os.scandir(root) if e.is_dir() and e.name != keep),
+        key=lambda e: e.stat().st_mtime,
+        reverse=True,
+    )
+    for entry in entries[KEEP_VERSIONS - 1 :]:
+        shutil.rmtree(entry.path, ignore_errors=True)
+
+
 def write_workflow_files(
     info: WorkflowInfo,
     nodes: list[Node],
     params: dict,
     units: dict[str, list[Node]],
     to_run: set[NodeId],
-) -> None:
-    """The files every backend's jobs read: node store, workflow.json, force files, markers.
+    planned_at: float,
+) -> str:
+    """The files every backend's jobs read; returns the version folder they live in.
 
-    A unit with a node to run loses its completion marker: Snakemake only sees the markers of
-    batched nodes, so this is where a deleted cache file becomes visible to it (the unit's job
-    then runs only the members that need it). A forced node gets a fresh trigger file, whose
-    new mtime makes Snakemake rerun it and its dependents.
+    Call under ``compile_lock``. A unit with a node to run loses its completion marker, node
+    markers follow the plan (``_sync_markers``), and a forced node gets a fresh trigger file,
+    whose new mtime makes Snakemake rerun it and its dependents.
     """
     workdir = info.workdir
     os.makedirs(workdir, exist_ok=True)
     for name, members in units.items():
         if any(n.id in to_run for n in members):
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 os.remove(marker_path(workdir, name))
-            except FileNotFoundError:
-                pass
+    _sync_markers(workdir, nodes, to_run, planned_at)
     forced = [n for n in nodes if n.force]
     if forced:
         os.makedirs(os.path.dirname(force_path(workdir, forced[0].id)), exist_ok=True)
         for n in forced:
             with open(force_path(workdir, n.id), "w") as out:
                 out.write("overwrite requested\n")
-    NodeStore.write(workdir, nodes, params, units)
-    info.save()
+    digest = _digest(info, nodes, params, units)
+    version = os.path.join(workdir, VERSIONS, digest)
+    if not os.path.exists(os.path.join(version, WORKFLOW)):
+        os.makedirs(version, exist_ok=True)
+        NodeStore.write(version, nodes, params, units)
+        info.save(version)  # last: its presence means the version is whole
+    os.utime(version)
+    write_atomic(os.path.join(workdir, CURRENT), digest)
+    _prune_versions(workdir, digest)
+    return version

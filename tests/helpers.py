@@ -87,3 +87,12 @@ def run_cli(*args: str, cwd: Path, check: bool = True, env: dict | None = None, 
             f"stderr:\n{proc.stderr}"
         )
     return proc
+
+
+def compiled_info(root: Path, experiment: str) -> dict:
+    """workflow.json of the newest compiled version of ``experiment`` in project ``root``."""
+    import json
+
+    workdir = root / ".cfcompile" / experiment
+    version = workdir / "v" / (workdir / "current").read_text().strip()
+    return json.loads((version / "workflow.json").read_text())

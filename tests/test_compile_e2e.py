@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import CHAIN, run_cli
+from helpers import CHAIN, compiled_info, run_cli
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
@@ -85,6 +85,8 @@ def test_iris_compiled_equals_eager_and_reruns_minimally(iris_copy, tmp_path):
     # deleting one parameter set's model reruns that branch and the aggregate only
     model = next((iris_copy / "data" / "cache").glob("*_train_model_model.pkl"))
     model.unlink()
+    # the compile step notices (Snakemake tracks completion markers, not the cache files)
+    snakefile = run_cli("iris", "-p", "base", cwd=iris_copy).stdout
     dry = snakemake("-s", "/dev/stdin", "-n", cwd=iris_copy, stdin=snakefile)
     assert job_counts(dry.stdout) == {
         "all": 1,
@@ -143,6 +145,7 @@ def test_job_runtime_imports_no_compile_time_modules(project, tmp_path):
     env = {"CHAIN_LOG": str(tmp_path / "log")}
     run_cli("chain", "-p", "few", cwd=root, env=env)
     workdir = root / ".cfcompile" / "chain"
+    workdir = workdir / "v" / (workdir / "current").read_text().strip()
     h = json.loads((workdir / "workflow.json").read_text())["param_sets"][0][1]
     probe = (
         "import sys, runpy\n"
@@ -241,9 +244,7 @@ def test_batching_runs_k_sets_per_job_with_the_same_results(project, tmp_path):
 
     # one deleted file: the recompile drops that batch's marker; only that set's chain reruns
     log.unlink()
-    h1 = json.loads((root / ".cfcompile" / "chain" / "workflow.json").read_text())["param_sets"][1][
-        1
-    ]
+    h1 = compiled_info(root, "chain")["param_sets"][1][1]
     (cache / f"chain_{h1}_second_b.json").unlink()
     snakefile = run_cli("chain", "-p", "few", "--batch", "2", cwd=root).stdout
     dry = snakemake("-s", "/dev/stdin", "-n", cwd=root, stdin=snakefile)

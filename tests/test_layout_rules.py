@@ -130,7 +130,7 @@ def test_node_store_and_workflow_info_round_trip(tmp_path):
     units = batch_units(sg, 2)
     os.makedirs(sg.info.workdir)
     NodeStore.write(sg.info.workdir, sg.nodes(), sg.params, units)
-    sg.info.save()
+    sg.info.save(sg.info.workdir)
     store = NodeStore(sg.info.workdir)
     assert store.nodes() == sg.nodes()
     assert store.members("0") == [n.id for n in units["0"]]

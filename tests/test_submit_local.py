@@ -6,6 +6,9 @@ import json
 
 from helpers import CHAIN, run_cli, trace_graph
 
+import cfcompile as cf
+from cfcompile.caching import JsonCacher
+
 
 def test_run_passes_snakemake_exit_code(project, tmp_path, monkeypatch):
     monkeypatch.setenv("CHAIN_LOG", str(tmp_path / "log"))
@@ -32,27 +35,29 @@ def test_submit_local_runs_the_plan_and_status_reports_it(project, tmp_path, mon
     assert "nothing to submit" in again.stderr
 
 
+@cf.stage(outputs=["a"], cachers=[JsonCacher])
+def a(record):
+    return 1
+
+
+@cf.stage(inputs=["a"], outputs=["b"], cachers=[JsonCacher])
+def b(record, a):
+    return 1
+
+
+@cf.aggregate(inputs=["b"], outputs=["m"], cachers=[JsonCacher])
+def m(record, records, b):
+    return 1
+
+
+@cf.stage(inputs=["m"], outputs=["after"], cachers=[JsonCacher])
+def after(record, m):
+    return 1
+
+
 def test_plan_arrays_levels(tmp_path):
-    import cfcompile as cf
-    from cfcompile.caching import JsonCacher
     from cfcompile.grouping import arrays as plan_arrays
     from cfcompile.plan import plan
-
-    @cf.stage(outputs=["a"], cachers=[JsonCacher])
-    def a(record):
-        return 1
-
-    @cf.stage(inputs=["a"], outputs=["b"], cachers=[JsonCacher])
-    def b(record, a):
-        return 1
-
-    @cf.aggregate(inputs=["b"], outputs=["m"], cachers=[JsonCacher])
-    def m(record, records, b):
-        return 1
-
-    @cf.stage(inputs=["m"], outputs=["after"], cachers=[JsonCacher])
-    def after(record, m):
-        return 1
 
     def run(sets, manager):
         for p in sets:

@@ -148,17 +148,32 @@ def test_refs_survive_deepcopy():
     assert copy.deepcopy({"x": ref})["x"] is ref
 
 
+@cf.stage(outputs=["model_x"], cachers=[JsonCacher])
+def train(record):
+    return 1
+
+
+@cf.stage(outputs=["x"], cachers=[JsonCacher])
+def train_model(record):
+    return 1
+
+
 def test_two_stages_writing_one_file_is_an_error(tmp_path):
-    @cf.stage(outputs=["model_x"], cachers=[JsonCacher])
-    def train(record):
-        return 1
-
-    @cf.stage(outputs=["x"], cachers=[JsonCacher])
-    def train_model(record):
-        return 1
-
     def run(sets, manager):
         train_model(train(cf.Record(manager, sets[0])))
 
     with pytest.raises(TraceError, match="both write"):
         trace(run, [P(name="a")], tmp_path)
+
+
+def test_a_stage_defined_inside_a_function_is_refused_at_compile_time(tmp_path):
+    @cf.stage(outputs=["y"], cachers=[JsonCacher])
+    def inner(record):
+        return 1
+
+    def run(sets, manager):
+        inner(cf.Record(manager, sets[0]))
+
+    with pytest.raises(TraceError, match="defined inside a function"):
+        trace(run, [P(name="a")], tmp_path)
+    inner(cf.Record(cf.ArtifactManager("t", cache_path=str(tmp_path / "eager")), P(name="a")))

@@ -3,8 +3,22 @@
 # manifest beside the workflow, read through input functions (one rule per stage, not per node).
 import json as _cf_json
 
-with open('<ROOT>/.cfcompile/chain/manifest.json') as _cf_f:
+with open('<ROOT>/.cfcompile/chain/v/<DIGEST>/manifest.json') as _cf_f:
     _CF = _cf_json.load(_cf_f)
+
+# One run of this workflow at a time: the main Snakemake process holds run.lock while it runs
+# (a second run is refused here, with this message, instead of racing on the same files).
+if workflow.is_main_process and not workflow.dryrun:
+    import fcntl as _cf_fcntl
+    _cf_run_lock = open('<ROOT>/.cfcompile/chain/run.lock', "a")
+    try:
+        _cf_fcntl.flock(_cf_run_lock, _cf_fcntl.LOCK_EX | _cf_fcntl.LOCK_NB)
+    except OSError:
+        raise Exception(
+            "cfcompile: another run of this workflow is in progress (it holds "
+            + '<ROOT>/.cfcompile/chain/run.lock' + "); wait for it to finish, or compile into another "
+            "folder with --workflow-dir DIR"
+        ) from None
 
 wildcard_constraints:
     hash="[0-9a-f]+|None",
@@ -20,26 +34,26 @@ rule cfcompile_results:
     input: _CF["targets"]
     output: _CF["results"]
     log: '<ROOT>/.cfcompile/chain/logs/results.log'
-    shell: '<PYTHON> -m cfcompile.results <ROOT>/.cfcompile/chain > {log:q} 2>&1'
+    shell: '<PYTHON> -m cfcompile.results <ROOT>/.cfcompile/chain/v/<DIGEST> > {log:q} 2>&1'
 
 
 rule first:
     input: lambda wc: _CF["inputs"]['first'][wc.hash]
-    output: '<ROOT>/data/cache/chain_{hash}_first_a.json', '<ROOT>/data/cache/chain_{hash}_first_big.pkl'
+    output: '<ROOT>/.cfcompile/chain/done/first/{hash}'
     log: '<ROOT>/.cfcompile/chain/logs/first/{hash}.log'
     threads: 1
-    shell: '<PYTHON> -m cfcompile.job <ROOT>/.cfcompile/chain --stage first --hash {wildcards.hash} > {log:q} 2>&1'
+    shell: '<PYTHON> -m cfcompile.job <ROOT>/.cfcompile/chain/v/<DIGEST> --stage first --hash {wildcards.hash} > {log:q} 2>&1'
 
 rule second:
     input: lambda wc: _CF["inputs"]['second'][wc.hash]
-    output: '<ROOT>/data/cache/chain_{hash}_second_b.json'
+    output: '<ROOT>/.cfcompile/chain/done/second/{hash}'
     log: '<ROOT>/.cfcompile/chain/logs/second/{hash}.log'
     threads: 1
-    shell: '<PYTHON> -m cfcompile.job <ROOT>/.cfcompile/chain --stage second --hash {wildcards.hash} > {log:q} 2>&1'
+    shell: '<PYTHON> -m cfcompile.job <ROOT>/.cfcompile/chain/v/<DIGEST> --stage second --hash {wildcards.hash} > {log:q} 2>&1'
 
 rule total:
     input: lambda wc: _CF["inputs"]['total'][wc.hash]
-    output: '<ROOT>/data/cache/chain_{hash}_total_total.json'
+    output: '<ROOT>/.cfcompile/chain/done/total/{hash}'
     log: '<ROOT>/.cfcompile/chain/logs/total/{hash}.log'
     threads: 1
-    shell: '<PYTHON> -m cfcompile.job <ROOT>/.cfcompile/chain --stage total --hash {wildcards.hash} > {log:q} 2>&1'
+    shell: '<PYTHON> -m cfcompile.job <ROOT>/.cfcompile/chain/v/<DIGEST> --stage total --hash {wildcards.hash} > {log:q} 2>&1'

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shlex
 import sys
 from importlib import resources as ilr
@@ -22,14 +21,14 @@ from cfcompile.ir import SCHEDULER_RESOURCES, Node, unit_resources, unit_retries
 from cfcompile.publish import write_atomic
 from cfcompile.workdir import (
     MANIFEST,
+    RUN_LOCK,
     SNAKEFILE,
+    done_path,
     force_path,
     marker_path,
     node_log,
     unit_log,
 )
-
-_HASH = re.compile(r"^(?:[0-9a-f]+|None)$")
 
 
 def brace(text: str) -> str:
@@ -74,15 +73,16 @@ BATCH_RULE = "cfcompile_batch"
 
 
 def plan_rules(
-    sg: StageGraph, workdir: str, groups: dict[str, list[Node]]
+    sg: StageGraph, workdir: str, version: str, groups: dict[str, list[Node]]
 ) -> tuple[list[dict], dict, list]:
-    """Group nodes into Snakemake rules; ``groups`` are the multi-node job units.
+    """One wildcard rule per stage (plus one for multi-node units); returns (rules, inputs per
+    rule and wildcard, targets of ``all``).
 
-    Returns (rules, inputs per rule and wildcard, targets of ``all``).
-    Batched nodes are tracked through one completion marker per unit: Snakemake sees a few
-    markers instead of every cache file (listing thousands of outputs per rule makes its
-    file-to-rule matching quadratic), and the compile step removes the marker of any unit
-    with work to do (``workdir.write_workflow_files``).
+    Snakemake tracks completion markers (``done/STAGE/HASH``, ``batches/N.done``), never the
+    cache files: it deletes a job's outputs before it starts the job, and a failed rerun must
+    leave the last good cache file in place. The compile step keeps the markers in line with
+    the plan (``workdir.write_workflow_files``), which is where a deleted cache file becomes
+    visible to Snakemake.
     """
     inputs = _Inputs(workdir, groups)
     rules: list[dict] = []
@@ -92,89 +92,76 @@ def plan_rules(
             name: sorted({p for n in members for p in inputs(n)})
             for name, members in groups.items()
         }
-        rules.append(_unit_rule(workdir, groups))
+        rules.append(_unit_rule(workdir, version, groups))
     taken: set[str] = {"all", "cfcompile_results", BATCH_RULE}
-    patterns: dict[tuple[str, tuple[str, ...] | None], list[Node]] = {}
+    by_stage: dict[str, list[Node]] = {}
     for node in sg.nodes():
         if node.id not in inputs.owner:
-            patterns.setdefault((node.stage, _pattern(node)), []).append(node)
-    for (stage, pattern), members in patterns.items():
-        for concrete in [members] if pattern is not None else [[m] for m in members]:
-            name = _rule_name(stage, taken)
-            key = {n.hash: inputs(n) for n in concrete} if pattern else {"-": inputs(concrete[0])}
-            rule_inputs[name] = key
-            rules.append(_stage_rule(workdir, name, stage, pattern, concrete))
+            by_stage.setdefault(node.stage, []).append(node)
+    for stage, members in by_stage.items():
+        name = _rule_name(stage, taken)
+        rule_inputs[name] = {n.hash: inputs(n) for n in members}
+        rules.append(_stage_rule(workdir, version, name, stage, members))
     targets = [marker_path(workdir, name) for name in groups]
-    targets += [t for n in sg.nodes() if n.id not in inputs.owner for t in n.targets()]
+    targets += [done_path(workdir, n.id) for n in sg.nodes() if n.id not in inputs.owner]
     return rules, rule_inputs, targets
 
 
 class _Inputs:
-    """A node's input files as Snakemake sees them: a batched producer's marker stands for its
-    outputs, and a producer in the same unit is no input at all (the unit runs both)."""
+    """A node's input files as Snakemake sees them: the marker of each upstream node (or of its
+    unit), the pickled values from run(), and a trigger file when overwrite is asked for; a
+    producer in the same unit is no input at all (the unit runs both)."""
 
     def __init__(self, workdir: str, groups: dict[str, list[Node]]):
         self.workdir = workdir
         self.owner: dict[tuple[str, str], str] = {}
-        self.via_marker: dict[str, str] = {}
         for name, members in groups.items():
-            marker = marker_path(workdir, name)
             for n in members:
                 self.owner[n.id] = name
-                for t in n.targets():
-                    self.via_marker[t] = marker
 
     def __call__(self, node: Node) -> list[str]:
         paths = []
+        mine = self.owner.get(node.id)
         for i in node.inputs:
-            if i.node is not None and self.owner.get(i.node) is not None:
-                if self.owner.get(node.id) == self.owner[i.node]:
-                    continue  # produced inside the same unit
-                paths.append(self.via_marker[i.path])
-            else:
+            if i.node is None:
                 paths.append(i.path)
+            elif i.node in self.owner:
+                if self.owner[i.node] != mine:
+                    paths.append(marker_path(self.workdir, self.owner[i.node]))
+            else:
+                paths.append(done_path(self.workdir, i.node))
         if node.force:
             paths.append(force_path(self.workdir, node.id))
         return sorted(set(paths))
 
 
-def _unit_rule(workdir: str, groups: dict[str, list[Node]]) -> dict:
+def _unit_rule(workdir: str, version: str, groups: dict[str, list[Node]]) -> dict:
     every = [n for members in groups.values() for n in members]
     return dict(
         name=BATCH_RULE,
         key_lit=lit(BATCH_RULE),
-        wildcard=True,
         outputs_lit=lit(_wildcard(marker_path(workdir, "{hash}"))),
         log_lit=lit(_wildcard(unit_log(workdir, "{hash}"))),
         threads=unit_threads(every),
         resources=_resource_literal(_largest_unit(groups)),
         retries=unit_retries(every),
-        shell_lit=lit(_job_command(sys.executable, workdir, "--batch {wildcards.hash}")),
+        shell_lit=lit(_job_command(sys.executable, version, "--batch {wildcards.hash}")),
     )
 
 
-def _stage_rule(
-    workdir: str, name: str, stage: str, pattern: tuple[str, ...] | None, nodes: list[Node]
-) -> dict:
-    """One wildcard rule for every node of a stage, or (paths without the hash) one node."""
-    if pattern is not None:
-        outs = list(pattern)
-        args = f"--stage {stage} --hash {{wildcards.hash}}"
-        log = _wildcard(node_log(workdir, (stage, "{hash}")))
-    else:
-        outs = [brace(t) for t in nodes[0].targets()]
-        args = f"--stage {stage} --hash {nodes[0].hash}"
-        log = brace(node_log(workdir, nodes[0].id))
+def _stage_rule(workdir: str, version: str, name: str, stage: str, nodes: list[Node]) -> dict:
+    """One wildcard rule for every node of a stage: the hash is the wildcard."""
     return dict(
         name=name,
         key_lit=lit(name),
-        wildcard=pattern is not None,
-        outputs_lit=", ".join(lit(o) for o in outs),
-        log_lit=lit(log),
+        outputs_lit=lit(_wildcard(done_path(workdir, (stage, "{hash}")))),
+        log_lit=lit(_wildcard(node_log(workdir, (stage, "{hash}")))),
         threads=unit_threads(nodes),
         resources=_resource_literal(_largest_unit({n.hash: [n] for n in nodes})),
         retries=unit_retries(nodes),
-        shell_lit=lit(_job_command(sys.executable, workdir, args)),
+        shell_lit=lit(
+            _job_command(sys.executable, version, f"--stage {stage} --hash {{wildcards.hash}}")
+        ),
     )
 
 
@@ -196,27 +183,13 @@ def _largest_unit(units: dict[str, list[Node]]) -> dict:
     return out
 
 
-def _pattern(node: Node) -> tuple[str, ...] | None:
-    """The node's targets with its hash as the ``{hash}`` wildcard, if that round-trips."""
-    if not _HASH.match(node.hash):
-        return None
-    out = []
-    for target in node.targets():
-        escaped = brace(target)
-        if node.hash not in escaped:
-            return None
-        pattern = escaped.replace(node.hash, "{hash}")
-        if pattern.replace("{hash}", node.hash).replace("{{", "{").replace("}}", "}") != target:
-            return None
-        out.append(pattern)
-    return tuple(out)
-
-
 def template_text(name: str) -> str:
     return ilr.files(__package__).joinpath(name).read_text()
 
 
-def render_snakefile(rules: list[dict], manifest_path: str, experiment: str, workdir: str) -> str:
+def render_snakefile(
+    rules: list[dict], manifest_path: str, experiment: str, workdir: str, version: str
+) -> str:
     import jinja2
 
     text = template_text("Snakefile.j2")
@@ -229,8 +202,9 @@ def render_snakefile(rules: list[dict], manifest_path: str, experiment: str, wor
         experiment_lit=json.dumps(experiment)[1:-1].replace("\n", " "),
         version=__version__,
         results_log_lit=lit(brace(os.path.join(workdir, "logs", "results.log"))),
+        run_lock_lit=lit(os.path.join(workdir, RUN_LOCK)),
         results_shell_lit=lit(
-            brace(f"{shlex.quote(sys.executable)} -m cfcompile.results {shlex.quote(workdir)}")
+            brace(f"{shlex.quote(sys.executable)} -m cfcompile.results {shlex.quote(version)}")
             + " > {log:q} 2>&1"
         ),
     )
@@ -252,17 +226,21 @@ def check_paths(sg: StageGraph, workdir: str) -> None:
             )
 
 
-def write_snakefile(sg: StageGraph, workdir: str, units: dict[str, list[Node]]) -> str:
-    """Write the Snakefile and its manifest into ``workdir``; returns the Snakefile text.
+def write_snakefile(
+    sg: StageGraph, workdir: str, version: str, units: dict[str, list[Node]]
+) -> str:
+    """Write the Snakefile and its manifest into the version folder; returns the Snakefile.
 
     The node store and workflow.json are the shared workdir files (``commands.prepare``);
-    this writes only what Snakemake reads.
+    this writes only what Snakemake reads. ``WORKDIR/Snakefile`` is a copy for people who
+    run ``snakemake -s`` on it.
     """
     check_paths(sg, workdir)
-    rules, inputs, targets = plan_rules(sg, workdir, units)
+    rules, inputs, targets = plan_rules(sg, workdir, version, units)
     manifest = {"targets": targets, "inputs": inputs, "results": sg.info.results_path()}
-    manifest_path = os.path.join(workdir, MANIFEST)
+    manifest_path = os.path.join(version, MANIFEST)
     write_atomic(manifest_path, json.dumps(manifest, separators=(",", ":")).encode())
-    text = render_snakefile(rules, manifest_path, sg.info.experiment, workdir)
+    text = render_snakefile(rules, manifest_path, sg.info.experiment, workdir, version)
+    write_atomic(os.path.join(version, SNAKEFILE), text.encode())
     write_atomic(os.path.join(workdir, SNAKEFILE), text.encode())
     return text

@@ -45,9 +45,9 @@ def profile_defaults(profile: str | None) -> dict:
 
 
 def snakemake_command(
-    workdir: str, profile: str | None, cores: str | None, extra: list[str]
+    version: str, profile: str | None, cores: str | None, extra: list[str]
 ) -> list[str]:
-    cmd = [sys.executable, "-m", "snakemake", "-s", os.path.join(workdir, SNAKEFILE)]
+    cmd = [sys.executable, "-m", "snakemake", "-s", os.path.join(version, SNAKEFILE)]
     if profile:
         cmd += ["--profile", resolve_profile(profile)]
     if cores or not profile:
@@ -56,9 +56,9 @@ def snakemake_command(
 
 
 def run_snakemake(
-    workdir: str, cwd: str, profile: str | None, cores: str | None, extra: list[str]
+    version: str, cwd: str, profile: str | None, cores: str | None, extra: list[str]
 ) -> int:
     """Run Snakemake on the compiled workflow; its exit status is the command's."""
-    cmd = snakemake_command(workdir, profile, cores, extra)
+    cmd = snakemake_command(version, profile, cores, extra)
     print(f"cfcompile: {' '.join(cmd)}", file=sys.stderr, flush=True)
     return subprocess.call(cmd, cwd=cwd)

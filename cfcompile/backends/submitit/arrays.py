@@ -19,7 +19,7 @@ from cfcompile.grouping import Array, arrays
 from cfcompile.ir import NodeId
 from cfcompile.job import run_task
 from cfcompile.plan import NodePlan
-from cfcompile.workdir import save_submissions
+from cfcompile.workdir import compile_lock, save_submissions
 
 SLURM_NAME = re.compile(r"[A-Za-z0-9_.,:+-]+")
 
@@ -69,11 +69,16 @@ def submit(
     sg: StageGraph,
     plans: dict[NodeId, NodePlan],
     workdir: str,
+    version: str,
     cluster: str = "slurm",
     overrides: dict | None = None,
     batch: int = 1,
-) -> list[Array]:
-    """Submit every array (slurm: then return at once; local: run them level by level)."""
+) -> tuple[list[Array], list[tuple[list[NodeId], str]]]:
+    """Submit every array (slurm: then return at once; local: run them level by level).
+
+    Returns the arrays and, for the local executor, the tasks that failed with the last line
+    of their error (Slurm reports failures later, through --status).
+    """
     import submitit
 
     overrides = overrides or {}
@@ -81,6 +86,7 @@ def submit(
     todo = arrays(sg, plans, batch)
     executor = submitit.AutoExecutor(folder=f"{workdir}/submitit/%j", cluster=cluster)
     failed_nodes: set[NodeId] = set()
+    failures: list[tuple[list[NodeId], str]] = []
     record: list[dict] = []
     for arr in todo:
         params = executor_parameters(arr, overrides)
@@ -97,7 +103,7 @@ def submit(
         tasks = arr.tasks
         if cluster != "slurm":  # local: skip tasks downstream of a failure
             tasks = [t for t in tasks if not _blocked(sg, t, failed_nodes)]
-        jobs = executor.map_array(run_task, [workdir] * len(tasks), [list(t) for t in tasks])
+        jobs = executor.map_array(run_task, [version] * len(tasks), [list(t) for t in tasks])
         if not jobs:
             continue
         arr.job_id = str(jobs[0].job_id).split("_")[0]
@@ -106,10 +112,13 @@ def submit(
             for job, task in zip(jobs, tasks, strict=True):
                 try:
                     job.result()
-                except Exception:  # noqa: BLE001 - the failure is reported by status
+                except Exception as exc:  # noqa: BLE001 - reported to the caller and by status
                     failed_nodes.update(task)
-    save_submissions(workdir, record)
-    return todo
+                    lines = str(exc).strip().splitlines() or [type(exc).__name__]
+                    failures.append((task, lines[-1]))
+    with compile_lock(workdir):  # another compile or submit may be appending too
+        save_submissions(workdir, record)
+    return todo, failures
 
 
 def _submission(arr: Array, cluster: str, jobs: list, tasks: list) -> dict:
