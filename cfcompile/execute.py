@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from cfcompile.caching import FileReferenceCacher, Lazy
-from cfcompile.publish import Transaction
+from cfcompile.publish import Transaction, terminate_as_exception
 from cfcompile.stages import StageSpec
 
 REPORTABLES = "reportables"
@@ -211,30 +211,37 @@ def resolve_inputs(spec: StageSpec, inputs: dict) -> dict:
 def save_outputs(
     spec: StageSpec, record: Any, cachers: list | None, values: tuple, timing: dict
 ) -> None:
-    """Publish every cached output (and the stage's reportables) together, or none of them."""
+    """Publish every cached output (and the stage's reportables) together, or none of them.
+
+    Whatever interrupts the save (an error, Ctrl-C, SIGTERM) removes the staging folders; only
+    SIGKILL or a lost node leaves them, for ``publish.sweep_stale_staging`` to remove later.
+    """
     reportables = [
         r for r in record.manager.reportables if r.record is record and r.stage == spec.name
     ]
     if not cachers and not reportables:
         return
     txn = Transaction()
-    try:
-        for cacher, value in zip(cachers or [], values, strict=False):
-            cacher.transaction = txn
-            cacher.save(value)
-            meta = cacher.collect_metadata()
-            meta["preview"] = _preview(value)
-            meta["timing"] = timing
-            cacher.save_metadata()
-        if reportables:
-            _save_reportables(record, spec, reportables, txn)
-        txn.commit()
-    except BaseException:
-        txn.abort()
-        raise
-    finally:
-        for cacher in cachers or []:
-            cacher.transaction = None
+    # A SIGTERM that would kill the process mid-save (Slurm's time limit, scancel, an eager run
+    # without a handler) first unwinds through abort, then ends the process as before.
+    with terminate_as_exception(redeliver=True):
+        try:
+            for cacher, value in zip(cachers or [], values, strict=False):
+                cacher.transaction = txn
+                cacher.save(value)
+                meta = cacher.collect_metadata()
+                meta["preview"] = _preview(value)
+                meta["timing"] = timing
+                cacher.save_metadata()
+            if reportables:
+                _save_reportables(record, spec, reportables, txn)
+            txn.commit()
+        except BaseException:
+            txn.abort()
+            raise
+        finally:
+            for cacher in cachers or []:
+                cacher.transaction = None
 
 
 def _save_reportables(record: Any, spec: StageSpec, reportables: list, txn: Transaction) -> None:

@@ -5,16 +5,90 @@ renames every file into place (atomic on one filesystem) only after all of them 
 and ``abort`` deletes the staging folders. A crash, a failing ``save`` or a killed job can
 therefore never leave a file that a later run would take for a finished artifact, and a
 leftover staging folder is how the planner recognises an interrupted run.
+
+SIGTERM (Slurm's time limit, scancel) becomes an exception during a save
+(``terminate_as_exception``) so that ``abort`` runs.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
+import threading
 import uuid
 from contextlib import contextmanager
+from types import FrameType, TracebackType
 
 STAGING_PREFIX = ".cfcompile-tmp-"
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived: raised so that ``finally`` blocks and ``Transaction.abort`` run.
+
+    A BaseException, so that the researcher's ``except Exception`` does not swallow it.
+    """
+
+    def __init__(self, signum: int = signal.SIGTERM) -> None:
+        super().__init__(signum)  # the only argument: pickles (submitit returns exceptions)
+        self.signum = signum
+
+    def __str__(self) -> str:
+        return f"terminated by {signal.Signals(self.signum).name}"
+
+
+class terminate_as_exception:  # noqa: N801 - used as a context manager, like contextlib's
+    """While the block runs on the main thread, SIGTERM raises ``Terminated`` in it.
+
+    It takes over only where SIGTERM would otherwise kill the process on the spot (the default
+    disposition): an ignored SIGTERM stays ignored, and a handler someone installed (an outer
+    ``terminate_as_exception``, submitit's) stays in charge, since whatever it raises already
+    unwinds through the block's cleanup.
+
+    ``redeliver=True`` is for code that only needs its cleanup to run (a save): after the block
+    unwinds, SIGTERM is sent again with the old disposition, so the process still dies of it as
+    it would have, only without leftovers. The job runtime uses ``redeliver=False`` around a
+    whole job, catches ``Terminated``, writes the failure record and exits 143.
+    """
+
+    def __init__(self, redeliver: bool = False) -> None:
+        self.redeliver = redeliver
+        self.installed = False
+        self.active = False
+        self.pending = False
+        self.caught = False
+
+    def __enter__(self) -> terminate_as_exception:
+        if threading.current_thread() is not threading.main_thread():
+            return self  # signal handlers can only be set (and only run) on the main thread
+        if signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
+            return self
+        self.active = True
+        signal.signal(signal.SIGTERM, self._on_term)
+        self.installed = True
+        return self
+
+    def _on_term(self, signum: int, frame: FrameType | None) -> None:
+        if not self.active:  # the block is over: deliver it again once the old disposition is back
+            self.pending = True
+            return
+        self.caught = True
+        raise Terminated(signum)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        if not self.installed:
+            return False
+        self.active = False
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        self.installed = False
+        if self.pending or (self.redeliver and self.caught):
+            signal.raise_signal(signal.SIGTERM)  # default disposition: the process ends here
+        return False
 
 
 class Transaction:
@@ -23,7 +97,7 @@ class Transaction:
     def __init__(self) -> None:
         self._staged: list[tuple[str, str]] = []  # (staged path, final path)
         self._dirs: dict[str, str] = {}  # final directory -> its staging directory
-        self.token = uuid.uuid4().hex[:12]
+        self.name = f"{STAGING_PREFIX}{uuid.uuid4().hex[:12]}"
 
     def stage_path(self, final: str) -> str:
         final = os.path.abspath(final)
@@ -33,7 +107,7 @@ class Transaction:
         parent = os.path.dirname(final)
         staging = self._dirs.get(parent)
         if staging is None:
-            staging = os.path.join(parent, STAGING_PREFIX + self.token)
+            staging = os.path.join(parent, self.name)
             os.makedirs(staging, exist_ok=True)
             self._dirs[parent] = staging
         staged = os.path.join(staging, os.path.basename(final))

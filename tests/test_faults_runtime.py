@@ -356,3 +356,45 @@ def test_time_limit_restores_previous_handler_and_timer():
     finally:
         signal.setitimer(signal.ITIMER_REAL, *outer_timer)
         signal.signal(signal.SIGALRM, outer)
+
+
+# -- 2. SIGTERM and SIGKILL during a save ----------------------------------------------------
+def test_sigterm_during_save_removes_staging_job(project, tmp_path):
+    root = project(FAULTS)
+    log, started = tmp_path / "job.log", tmp_path / "started"
+    proc, workdir, node = compiled_job(root, "slowsave", "s0", log, SAVE_STARTED=str(started))
+    wait_for(started, proc)
+    cache = root / "data" / "cache"
+    assert staging_dirs(cache), "the save should be writing into a staging folder"
+    os.kill(proc.pid, signal.SIGTERM)
+    code, _, out = finish(proc, log)
+    assert code in (-signal.SIGTERM, 128 + signal.SIGTERM), out
+    assert staging_dirs(cache) == []
+    assert not any(os.path.exists(o["path"]) for o in node.outputs)
+
+
+@NEEDS_JOB_WIRING
+def test_sigterm_during_save_job_records_failure(project, tmp_path):
+    root = project(FAULTS)
+    log, started = tmp_path / "job.log", tmp_path / "started"
+    proc, workdir, node = compiled_job(root, "slowsave", "s0", log, SAVE_STARTED=str(started))
+    wait_for(started, proc)
+    os.kill(proc.pid, signal.SIGTERM)
+    code, _, out = finish(proc, log)
+    assert code == 128 + signal.SIGTERM, out
+    failure = load_failure(str(workdir), node.id)
+    assert failure and failure["kind"] == "error" and "SIGTERM" in failure["message"]
+    assert staging_dirs(root / "data" / "cache") == []
+
+
+def test_sigterm_during_save_removes_staging_eager(project, tmp_path):
+    """In process (like curifactory): clean up, then die of SIGTERM as the process would have."""
+    root = project(FAULTS)
+    log, started = tmp_path / "eager.log", tmp_path / "started"
+    proc = eager(root, "slowsave", "s0", log, SAVE_STARTED=str(started))
+    wait_for(started, proc)
+    os.kill(proc.pid, signal.SIGTERM)
+    code, _, out = finish(proc, log)
+    assert code == -signal.SIGTERM, out
+    cache = root / "data" / "cache"
+    assert staging_dirs(cache) == [] and outputs(cache) == []
