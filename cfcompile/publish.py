@@ -6,21 +6,100 @@ and ``abort`` deletes the staging folders. A crash, a failing ``save`` or a kill
 therefore never leave a file that a later run would take for a finished artifact, and a
 leftover staging folder is how the planner recognises an interrupted run.
 
-SIGTERM (Slurm's time limit, scancel) becomes an exception during a save
-(``terminate_as_exception``) so that ``abort`` runs.
+Leftovers are cleaned up twice over: SIGTERM (Slurm's time limit, scancel) becomes an exception
+during a save (``terminate_as_exception``) so that ``abort`` runs, and what SIGKILL or a
+crashed node leaves behind is removed by the next run (``sweep_stale_staging``), which can tell
+a dead owner from a live one because the folder is named after its host and pid.
 """
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 import shutil
 import signal
+import socket
 import threading
 import uuid
 from contextlib import contextmanager
 from types import FrameType, TracebackType
 
 STAGING_PREFIX = ".cfcompile-tmp-"
+"""Common prefix of every staging folder: ``{STAGING_PREFIX}{host}-{pid}-{token}``. The planner
+reads it to detect interrupted runs; older versions wrote ``{STAGING_PREFIX}{token}``."""
+
+_INITIAL_PID_NS = 0xEFFFFFFC  # PROC_PID_INIT_INO: the same on every Linux host
+
+
+@functools.cache
+def host_id() -> str:
+    """This host as written into staging folder names.
+
+    The hostname (made filename-safe), plus the pid namespace when it is not the initial one:
+    containers that share a hostname and a cache folder but not their pids (Docker with host
+    networking) must count as different hosts, or one would delete the other's live staging.
+    """
+    host = re.sub(r"[^A-Za-z0-9._-]", "_", socket.gethostname()) or "localhost"
+    try:
+        ns = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return host
+    return host if ns == _INITIAL_PID_NS else f"{host}.pidns{ns}"
+
+
+def staging_owner(name: str) -> tuple[str, int] | None:
+    """(host, pid) of a staging folder's name; None for other names and the old format."""
+    if not name.startswith(STAGING_PREFIX):
+        return None
+    parts = name[len(STAGING_PREFIX) :].rsplit("-", 2)  # the host may contain "-"
+    if len(parts) != 3 or not parts[0] or not parts[1].isdigit() or not parts[2]:
+        return None
+    return parts[0], int(parts[1])
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process of this pid exists here (a zombie counts as dead: it writes no more)."""
+    if pid <= 0:
+        return True  # never signal a process group; treat as unknown, i.e. keep
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in ("Z", "X")
+
+
+def sweep_stale_staging(folder: str) -> list[str]:
+    """Remove the staging folders in ``folder`` whose owning process is dead; returns them.
+
+    Only folders of this host whose pid no longer runs: on a shared filesystem another host's
+    staging folder may belong to a live job, and a folder of the old format has no owner to
+    check, so both are left alone. A reused pid keeps a dead owner's folder (never the
+    reverse), which is the safe way to be wrong.
+    """
+    here = host_id()
+    removed: list[str] = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        owner = staging_owner(entry.name)
+        if owner is None or owner[0] != here or pid_alive(owner[1]):
+            continue
+        if not entry.is_dir(follow_symlinks=False):
+            continue
+        shutil.rmtree(entry.path, ignore_errors=True)
+        if not os.path.lexists(entry.path):
+            removed.append(entry.path)
+    return sorted(removed)
 
 
 class Terminated(BaseException):
@@ -97,7 +176,8 @@ class Transaction:
     def __init__(self) -> None:
         self._staged: list[tuple[str, str]] = []  # (staged path, final path)
         self._dirs: dict[str, str] = {}  # final directory -> its staging directory
-        self.name = f"{STAGING_PREFIX}{uuid.uuid4().hex[:12]}"
+        # host and pid let a later run tell a dead owner's leftovers from a live save
+        self.name = f"{STAGING_PREFIX}{host_id()}-{os.getpid()}-{uuid.uuid4().hex[:12]}"
 
     def stage_path(self, final: str) -> str:
         final = os.path.abspath(final)

@@ -20,6 +20,7 @@ import pytest
 from helpers import CHAIN, run_cli
 
 from cfcompile import execute, job
+from cfcompile.plan import CacheView
 from cfcompile.publish import STAGING_PREFIX
 from cfcompile.workdir import NodeStore, load_failure
 
@@ -398,3 +399,49 @@ def test_sigterm_during_save_removes_staging_eager(project, tmp_path):
     assert code == -signal.SIGTERM, out
     cache = root / "data" / "cache"
     assert staging_dirs(cache) == [] and outputs(cache) == []
+
+
+def test_sigkill_leftovers_swept_only_when_owner_is_dead_here(project, tmp_path):
+    """kill -9 cannot be cleaned up by the victim: the next run removes its staging folder,
+    but never one of a live process, of another host, or of an unknown (older) format."""
+    from cfcompile.publish import staging_owner, sweep_stale_staging
+
+    root = project(FAULTS)
+    cache = root / "data" / "cache"
+    started0, started1 = tmp_path / "started0", tmp_path / "started1"
+    victim = eager(root, "slowsave", "s0", tmp_path / "s0.log", SAVE_STARTED=str(started0))
+    alive = eager(root, "slowsave", "s1", tmp_path / "s1.log", SAVE_STARTED=str(started1))
+    try:
+        wait_for(started0, victim)
+        wait_for(started1, alive)
+        os.kill(victim.pid, signal.SIGKILL)
+        assert victim.wait(timeout=30) == -signal.SIGKILL
+        by_owner = {staging_owner(p.name)[1]: p for p in staging_dirs(cache)}
+        assert set(by_owner) == {victim.pid, alive.pid}
+        dead = by_owner[victim.pid]
+        (staged_name,) = os.listdir(dead)
+        final = str(cache / staged_name)
+        assert CacheView().staged(final), "the planner must still see the interrupted save"
+
+        host = staging_owner(dead.name)[0]
+        elsewhere = cache / f"{STAGING_PREFIX}not-{host}-{victim.pid}-0123456789ab"
+        legacy = cache / f"{STAGING_PREFIX}deadbeef0123"
+        for keep in (elsewhere, legacy):
+            keep.mkdir()
+            (keep / "file").write_text("x")
+
+        assert sweep_stale_staging(str(cache)) == [str(dead)]
+        assert not dead.exists()
+        assert by_owner[alive.pid].exists() and elsewhere.exists() and legacy.exists()
+        assert not CacheView().staged(final)
+        assert sweep_stale_staging(str(cache)) == []  # nothing more to do
+        assert sweep_stale_staging(str(tmp_path / "no such folder")) == []
+
+        os.kill(alive.pid, signal.SIGTERM)  # the live one cleans up after itself
+        assert alive.wait(timeout=30) == -signal.SIGTERM
+        assert sorted(staging_dirs(cache)) == sorted([elsewhere, legacy])
+    finally:
+        for proc in (victim, alive):
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
