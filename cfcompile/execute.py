@@ -60,8 +60,9 @@ def call_with_timeout(
     Three layers, because a stage body may swallow what it is sent:
 
     1. SIGALRM raises StageTimeout (a BaseException) after ``seconds``, then again every
-       REPEAT_EVERY seconds while ``fn`` still runs; a body that returns after swallowing it
-       still fails with StageTimeout (a late result is no result).
+       REPEAT_EVERY seconds while ``fn`` still runs; a body that swallowed it and then returns
+       or raises an ordinary error still fails with StageTimeout (a late result is no result,
+       and the failure is reported as what it was: a timeout).
     2. With ``on_hard_timeout`` (the job runtime), a watchdog thread calls it ``grace``
        seconds after the limit if ``fn`` is still running (so the job can write its failure
        record) and then ends the process with HARD_TIMEOUT_EXIT.
@@ -93,7 +94,14 @@ def call_with_timeout(
         previous_timer = signal.setitimer(signal.ITIMER_REAL, limit, REPEAT_EVERY)
         if on_hard_timeout is not None:
             watchdog = _Watchdog(limit, grace, what, on_hard_timeout)
-        result = fn()
+        try:
+            result = fn()
+        except Exception as exc:
+            if state["fired"]:  # it swallowed a StageTimeout, then failed: still a timeout
+                raise StageTimeout(
+                    _timeout_message(what, limit, time.monotonic() - started)
+                ) from exc
+            raise
         if state["fired"]:  # the body swallowed every StageTimeout and returned late
             raise StageTimeout(_timeout_message(what, limit, time.monotonic() - started))
         return result
