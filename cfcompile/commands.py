@@ -24,6 +24,7 @@ from cfcompile.ir import Node, NodeId
 from cfcompile.plan import RUN, NodePlan, plan
 from cfcompile.project import EXPERIMENTS, PARAMS, Project
 from cfcompile.provenance import run_info
+from cfcompile.publish import sweep_stale_staging
 from cfcompile.record import ArtifactManager
 from cfcompile.results import collect, write
 from cfcompile.trace import trace_project
@@ -114,6 +115,8 @@ def prepare(b: Built, batch: int | str, emit_snakefile: bool = True) -> Prepared
         )
         if emit_snakefile:
             snakemake.write_snakefile(b.sg, b.workdir, version, units)
+    for folder in sorted({os.path.dirname(t) for n in b.sg.nodes() for t in n.targets()}):
+        sweep_stale_staging(folder)  # what killed jobs (SIGKILL, OOM) left on this host
     return Prepared(units, version)
 
 
@@ -186,6 +189,8 @@ def cmd_eager(args: argparse.Namespace) -> int:
     project = Project.find(args.project)
     module, sets = project.select(args.experiment, args.params, args.names, args.indices)
     cache = project.cache_path(args.cache_path)
+    if os.path.isdir(cache):
+        sweep_stale_staging(cache)
     manager = ArtifactManager(
         experiment_name=args.experiment,
         cache_path=cache,

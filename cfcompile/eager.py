@@ -40,7 +40,7 @@ class EagerEngine:
         log.info("stage %s [%s]: running", spec.name, label)
         try:
             values, timing = call_stage(spec, record, records, args, inputs, label)
-        except Exception:
+        except BaseException:
             log.error("stage %s [%s] raised; none of its outputs were cached", spec.name, label)
             raise
         save_outputs(spec, record, cachers, values, timing)

@@ -18,6 +18,7 @@ import logging
 import os
 import pickle
 import pkgutil
+import signal
 import socket
 import sys
 import time
@@ -29,7 +30,7 @@ from cfcompile.errors import CfcompileError, RecompileError
 from cfcompile.execute import StageTimeout, call_stage, save_outputs
 from cfcompile.hashing import params_hash
 from cfcompile.ir import InputRef, Node, NodeId
-from cfcompile.publish import write_atomic
+from cfcompile.publish import Terminated, terminate_as_exception, write_atomic
 from cfcompile.record import ArtifactManager, Record
 from cfcompile.stages import StageSpec
 from cfcompile.workdir import (
@@ -46,6 +47,7 @@ log = logging.getLogger("cfcompile.job")
 
 EXIT_FAILED = 1
 EXIT_RECOMPILE = 3
+EXIT_TERMINATED = 128 + signal.SIGTERM  # what a shell reports for a process SIGTERM ended
 
 
 class Job:
@@ -196,8 +198,15 @@ class Job:
         args, inputs = self._inputs(spec, node, record, records)
         log.info("stage %s [%s] hash %s: running", spec.name, node.label, node.hash)
         start = time.time()
+
+        def hard_timeout(exc: StageTimeout) -> None:
+            """The process ends right after this returns: record the failure first."""
+            record_failure(self.workdir, node.id, exc, start, True)
+
         try:
-            values, timing = call_stage(spec, record, records, args, inputs, node.label)
+            values, timing = call_stage(
+                spec, record, records, args, inputs, node.label, on_hard_timeout=hard_timeout
+            )
             cachers = spec.output_cachers(record)
             for cacher, out in zip(cachers, node.outputs, strict=True):
                 cacher.fixed_path = out["path"]
@@ -226,11 +235,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
-        job = Job(args.version)
-        if args.batch:
-            job.run_unit(args.batch)
-        else:
-            job.run_node(job.node((args.stage, args.hash)))
+        with terminate_as_exception():  # SIGTERM unwinds: saves abort, failures are recorded
+            job = Job(args.version)
+            if args.batch:
+                job.run_unit(args.batch)
+            else:
+                job.run_node(job.node((args.stage, args.hash)))
+    except Terminated as exc:
+        print(f"cfcompile job: {exc}", file=sys.stderr)
+        return EXIT_TERMINATED
     except RecompileError as exc:
         print(f"cfcompile job: recompile needed: {exc}", file=sys.stderr)
         return EXIT_RECOMPILE
@@ -243,18 +256,19 @@ def main(argv: list[str] | None = None) -> int:
 def run_task(version: str, node_ids: list[list[str]]) -> int:
     """Run several nodes in order in this process: one array task of ``--submit``."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    job = Job(version)
-    for stage, h in node_ids:
-        node = job.node((stage, h))
-        retries = node.retries
-        for attempt in range(retries + 1):  # Snakemake retries its rules itself; arrays do not
-            try:
-                job.run_node(node)
-                break
-            except Exception:
-                if attempt == retries:
-                    raise
-                log.warning("stage %s [%s]: attempt %d failed, retrying", stage, h, attempt + 1)
+    with terminate_as_exception():  # a no-op where submitit already handles SIGTERM
+        job = Job(version)
+        for stage, h in node_ids:
+            node = job.node((stage, h))
+            retries = node.retries
+            for attempt in range(retries + 1):  # Snakemake retries its rules; arrays do not
+                try:
+                    job.run_node(node)
+                    break
+                except (Exception, StageTimeout):  # a timeout is retried, as under Snakemake
+                    if attempt == retries:
+                        raise
+                    log.warning("stage %s [%s]: attempt %d failed, retrying", stage, h, attempt + 1)
     return len(node_ids)
 
 

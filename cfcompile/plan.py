@@ -44,7 +44,10 @@ class CacheView:
                 for entry in it:
                     names.add(entry.name)
                     if entry.name.startswith(STAGING_PREFIX) and entry.is_dir():
-                        staged.update(os.listdir(entry.path))
+                        try:  # a sweep may remove it while we look
+                            staged.update(os.listdir(entry.path))
+                        except OSError:
+                            continue
         except OSError:
             pass
         self._dirs[folder] = names

@@ -8,7 +8,6 @@ process and signals it with ``os.kill``: in-process fakes would not show what th
 
 from __future__ import annotations
 
-import inspect
 import os
 import signal
 import subprocess
@@ -16,13 +15,12 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 from helpers import CHAIN, run_cli
 
-from cfcompile import execute, job
+from cfcompile import execute
 from cfcompile.plan import CacheView
 from cfcompile.publish import STAGING_PREFIX
-from cfcompile.workdir import NodeStore, load_failure
+from cfcompile.workdir import NodeStore, current_version, load_failure
 
 PARAMS = {path: text for path, text in CHAIN.items() if path.startswith("params/")}
 
@@ -184,13 +182,6 @@ FAULTS = {
     "experiments/rewrap.py": REWRAP,
 }
 
-JOB_WIRED = "on_hard_timeout" in inspect.getsource(job) and "terminate_as_exception" in (
-    inspect.getsource(job)
-)
-NEEDS_JOB_WIRING = pytest.mark.skipif(
-    not JOB_WIRED, reason="cfcompile/job.py does not pass on_hard_timeout / terminate yet"
-)
-
 
 # -- helpers ---------------------------------------------------------------------------------
 def start(cmd: list[str], cwd: Path, log: Path, **env: str) -> subprocess.Popen:
@@ -214,8 +205,9 @@ def compiled_job(root: Path, experiment: str, name: str, log: Path, **env: str):
     """Compile one parameter set, then start the real job runtime on its one node."""
     run_cli(experiment, "-p", "few", "--names", name, cwd=root)
     workdir = root / ".cfcompile" / experiment
-    (node,) = NodeStore(str(workdir)).nodes()
-    cmd = ["-m", "cfcompile.job", str(workdir), "--stage", node.stage, "--hash", node.hash]
+    version = current_version(str(workdir))
+    (node,) = NodeStore(version).nodes()
+    cmd = ["-m", "cfcompile.job", version, "--stage", node.stage, "--hash", node.hash]
     return start(cmd, root, log, **env), workdir, node
 
 
@@ -360,7 +352,6 @@ def test_hard_timeout_when_native_code_holds_the_gil(tmp_path):
     assert "returned" not in out
 
 
-@NEEDS_JOB_WIRING
 def test_job_hard_timeout_writes_failure_record_and_exits(project, tmp_path):
     root = project(FAULTS)
     log = tmp_path / "job.log"
@@ -407,7 +398,6 @@ def test_sigterm_during_save_removes_staging_job(project, tmp_path):
     assert not any(os.path.exists(o["path"]) for o in node.outputs)
 
 
-@NEEDS_JOB_WIRING
 def test_sigterm_during_save_job_records_failure(project, tmp_path):
     root = project(FAULTS)
     log, started = tmp_path / "job.log", tmp_path / "started"
