@@ -24,7 +24,7 @@ def batch_arg(value: str) -> int | str:
     except ValueError:
         raise argparse.ArgumentTypeError("K must be a whole number or 'auto'") from None
     if k < 0:
-        raise argparse.ArgumentTypeError("K must be 0 (no batching) or more")
+        raise argparse.ArgumentTypeError("K must be 1 (one job per node) or more")
     return k
 
 
@@ -67,10 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--batch",
         type=batch_arg,
-        default=0,
+        default="auto",
         metavar="K",
-        help="run the stage chains of K parameter sets in one job (sweeps of short stages); "
-        "'auto': about 4 jobs per local core",
+        help="run the stage chains of K parameter sets in one job; 1: one job per node; "
+        "default 'auto': chosen from recorded stage times (see --dry-run)",
     )
     modes = p.add_argument_group(
         "modes (one at most; without one, the Snakefile is printed)"

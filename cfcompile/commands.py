@@ -19,7 +19,7 @@ from pathlib import Path
 from cfcompile.backends import all_backends, snakemake, submitit
 from cfcompile.errors import CfcompileError
 from cfcompile.graph import StageGraph
-from cfcompile.grouping import batch_units, resolve_batch
+from cfcompile.grouping import BatchChoice, batch_units, choose_batch
 from cfcompile.ir import Node, NodeId
 from cfcompile.plan import RUN, NodePlan, plan
 from cfcompile.project import EXPERIMENTS, PARAMS, Project
@@ -103,11 +103,26 @@ class Prepared:
     version: str  # the compiled version folder jobs read
 
 
-def prepare(b: Built, batch: int | str, emit_snakefile: bool = True) -> Prepared:
+CLUSTER_SLOTS = 200
+"""Jobs a cluster runs at once, as the bundled slurm profile's ``jobs: 200``: what automatic
+grouping balances over on Slurm instead of this machine's cores."""
+
+
+def cores_for(args: argparse.Namespace) -> int | None:
+    """What ``--batch auto`` balances over: the cluster's slots on Slurm, else local cores."""
+    if getattr(args, "submit", None) == "slurm" or getattr(args, "profile", None) == "slurm":
+        return CLUSTER_SLOTS
+    cores = getattr(args, "cores", None)
+    return int(cores) if cores and str(cores).isdigit() else None
+
+
+def prepare(
+    b: Built, batch: int | str, emit_snakefile: bool = True, cores: int | None = None
+) -> Prepared:
     """Write the workflow folder every backend's jobs read (and the Snakefile), under the
     compile lock, so two compiles of one workflow never interleave their writes."""
     check_name_lengths([t for n in b.sg.nodes() for t in n.targets()])
-    units = batch_units(b.sg, resolve_batch(batch, len(b.sg.params)))
+    units = batch_units(b.sg, choose_batch(b.sg, batch, cores).k)
     to_run = {nid for nid, p in b.plans.items() if p.status == RUN}
     with compile_lock(b.workdir):
         version = write_workflow_files(
@@ -139,7 +154,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     """Compile, then run Snakemake on the written Snakefile; its exit code is ours."""
     b = build(args)
-    version = prepare(b, args.batch).version
+    version = prepare(b, args.batch, cores=cores_for(args)).version
     return snakemake.run_snakemake(
         version, str(b.project.root), args.profile, args.cores, args.snakemake_args
     )
@@ -153,8 +168,9 @@ def cmd_submit(args: argparse.Namespace) -> int:
     submitit.check_overrides(overrides)  # before any work: a bad name is refused at once
     overrides.update(force_runtime=args.time, force_mem_mb=args.mem_mb, force_gpus=args.gpus)
     b = build(args)
-    version = prepare(b, args.batch, emit_snakefile=False).version
-    batch = max(1, resolve_batch(args.batch, len(b.sg.params)))
+    cores = cores_for(args)
+    version = prepare(b, args.batch, emit_snakefile=False, cores=cores).version
+    batch = max(1, choose_batch(b.sg, args.batch, cores).k)
     arrays, failures = submitit.submit(
         b.sg, b.plans, b.workdir, version, args.submit, overrides, batch
     )
@@ -221,6 +237,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_dry_run(args: argparse.Namespace) -> int:
     b = build(args)
     summary = summarize(b.sg, b.plans)
+    choice = choose_batch(b.sg, args.batch, cores_for(args))
+    summary["units"] = job_units(b, batch_units(b.sg, choice.k), choice)
     if args.json:
         # no indent: json's C encoder only serves compact output (20,000 nodes: 0.7 s saved)
         sys.stdout.write(json.dumps(summary, separators=(",", ":")))
@@ -228,6 +246,21 @@ def cmd_dry_run(args: argparse.Namespace) -> int:
     else:
         print_plan(summary)
     return 0
+
+
+def job_units(b: Built, units: dict[str, list[Node]], choice: BatchChoice) -> dict:
+    """How the nodes to run become jobs: what --dry-run reports about grouping."""
+    to_run = {nid for nid, p in b.plans.items() if p.status == RUN}
+    in_unit = {n.id for members in units.values() for n in members}
+    busy = [name for name, members in units.items() if any(n.id in to_run for n in members)]
+    alone = [nid for nid in to_run if nid not in in_unit]
+    return {
+        "jobs": len(busy) + len(alone),
+        "units": len(busy),
+        "sets_per_unit": choice.k,
+        "single_node_jobs": len(alone),
+        "why": choice.why,
+    }
 
 
 def cmd_dag(args: argparse.Namespace) -> int:

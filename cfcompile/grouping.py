@@ -10,6 +10,7 @@ submitit array and in the Snakemake slurm route, and a unit's resources follow o
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 
@@ -17,13 +18,84 @@ from cfcompile.graph import StageGraph
 from cfcompile.ir import Node, NodeId, unit_resources
 from cfcompile.plan import RUN, NodePlan
 
+TARGET_UNIT_SECONDS = 2.0
+"""A unit should run at least this long: a job costs about 0.1 s to start with a warm worker
+and Snakemake adds 16-35 ms of scheduling, so 2 s keeps that overhead near 5%."""
+UNITS_PER_CORE = 4
+"""No fewer units than this per core, so uneven units still keep every core busy."""
+SAMPLE = 20
+"""Recorded durations read per stage (metadata files): enough for a mean, cheap at 50,000."""
+
+
+@dataclass
+class BatchChoice:
+    """How many parameter sets' chains go into one job, and why (``--dry-run`` says it)."""
+
+    k: int
+    why: str
+
 
 def resolve_batch(batch: int | str, records: int, cores: int | None = None) -> int:
-    """``auto``: about four units per local core, enough to balance uneven units."""
+    """A fixed K, or the balance-only rule (about four units per core) for ``auto``."""
     if batch != "auto":
         return int(batch)
-    per_job = -(-records // (4 * (cores or os.cpu_count() or 1)))
+    per_job = -(-records // (UNITS_PER_CORE * (cores or os.cpu_count() or 1)))
     return max(1, per_job)
+
+
+def stage_seconds(sg: StageGraph, stages: set[str]) -> dict[str, float]:
+    """Mean recorded wall time per stage, from the metadata earlier runs left beside outputs."""
+    samples: dict[str, list[float]] = {}
+    for node in sg.nodes():
+        if node.stage not in stages or len(samples.get(node.stage, ())) >= SAMPLE:
+            continue
+        seconds = _recorded_seconds(node)
+        if seconds is not None:
+            samples.setdefault(node.stage, []).append(seconds)
+    return {stage: sum(v) / len(v) for stage, v in samples.items()}
+
+
+def _recorded_seconds(node: Node) -> float | None:
+    target = node.targets()[0]
+    base = os.path.splitext(target)[0]
+    candidates = (base + "_metadata.json", target) if node.outputs else (target,)
+    for path in candidates:
+        try:
+            with open(path) as f:
+                data = json.load(f)
+        except (OSError, ValueError):
+            continue
+        seconds = (data.get("timing") or {}).get("seconds")
+        if isinstance(seconds, int | float):
+            return float(seconds)
+    return None
+
+
+def choose_batch(sg: StageGraph, batch: int | str, cores: int | None = None) -> BatchChoice:
+    """K chains per job: ``--batch K`` as given, else chosen from recorded stage durations.
+
+    A chain known to take ``TARGET_UNIT_SECONDS`` or more runs alone (K = 1: one job per node);
+    shorter chains are packed until a unit takes about that long, but never into fewer than
+    ``UNITS_PER_CORE`` units per core. Stages never run have no duration: their chains are
+    packed by the balance rule alone.
+    """
+    if batch != "auto":
+        k = int(batch)
+        return BatchChoice(k, f"--batch {k}" if k > 1 else "--batch 1: one job per node")
+    cores = cores or os.cpu_count() or 1
+    batched = batchable_stages(sg)
+    n_chains = len(chains([n for n in sg.nodes() if n.stage in batched]))
+    if n_chains == 0:
+        return BatchChoice(1, "no chains of ordinary stages")
+    cap = max(1, -(-n_chains // (UNITS_PER_CORE * cores)))
+    known = stage_seconds(sg, batched)
+    if batched and set(known) == batched:
+        chain = sum(known.values())
+        k = max(1, min(cap, int(TARGET_UNIT_SECONDS // max(chain, 1e-3))))
+        return BatchChoice(
+            k, f"recorded chain time {chain:.3g} s, {n_chains} chains, {cores} cores"
+        )
+    return BatchChoice(cap, f"no recorded durations; {n_chains} chains over {cores} cores")
 
 
 def batchable_stages(sg: StageGraph) -> set[str]:
@@ -58,9 +130,9 @@ def batch_units(sg: StageGraph, batch: int) -> dict[str, list[Node]]:
     """Unit name -> member nodes: K parameter sets' chains of batchable stages per unit.
 
     Nodes of other stages (aggregates and what follows them) run one per job and are in no
-    unit; ``batch`` 0 means no units at all (every node is its own job).
+    unit; ``batch`` 1 (or 0) means no units at all (every node is its own job).
     """
-    if batch <= 0:
+    if batch <= 1:
         return {}
     batched = batchable_stages(sg)
     by_record = chains([n for n in sg.nodes() if n.stage in batched])

@@ -16,11 +16,14 @@ from pathlib import Path
 
 from helpers import CHAIN, run_cli
 
+from cfcompile import client
+
 GOLDEN = Path(__file__).parent / "golden"
 
 
 def normalised(text: str, root: Path) -> str:
     text = text.replace(str(root), "<ROOT>").replace(sys.executable, "<PYTHON>")
+    text = text.replace(client.__file__, "<CLIENT>")
     return re.sub(r"/v/[0-9a-f]{16}", "/v/<DIGEST>", text)  # the version folder's digest
 
 

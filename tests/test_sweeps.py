@@ -136,12 +136,14 @@ def test_sweep_example_runs_through_snakemake(tmp_path):
     )
     snakefile = run_cli("sweep", "-p", "study", "-p", "random", cwd=root).stdout
     dry = snakemake("-s", "/dev/stdin", "-n", cwd=root, stdin=snakefile)
+    plan = json.loads(run_cli("sweep", "-p", "study", "-p", "random", "--dry-run", "--json",
+                              cwd=root).stdout)  # fmt: skip
+    units = plan["units"]  # automatic grouping: 33 chains of 3 stages, packed per core
+    assert units["units"] > 1 and units["single_node_jobs"] == 1
     assert job_counts(dry.stdout) == {
         "all": 1,
         "cfcompile_results": 1,
-        "evaluate": 33,
-        "fit": 33,
-        "make_data": 33,
+        "cfcompile_batch": units["units"],
         "summarize": 1,
     }
     snakemake("-s", "/dev/stdin", "--cores", "2", cwd=root, stdin=snakefile)

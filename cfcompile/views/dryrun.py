@@ -118,6 +118,13 @@ def print_plan(summary: dict[str, Any], file: Any = None) -> None:
         style="bold",
     )
     console.print(table)
+    units = summary.get("units")
+    if units:
+        console.print(
+            f"{units['jobs']} job(s) to run: {units['units']} unit(s) of up to "
+            f"{units['sets_per_unit']} parameter set(s) each and {units['single_node_jobs']} "
+            f"single-node job(s) ({units['why']})"
+        )
     if t["nodes_without_declared_runtime"]:
         console.print(
             f"{t['nodes_without_declared_runtime']} node(s) to run declare neither a runtime "

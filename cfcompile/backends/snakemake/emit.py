@@ -13,8 +13,9 @@ import os
 import shlex
 import sys
 from importlib import resources as ilr
+from pathlib import Path
 
-from cfcompile import __version__
+from cfcompile import __version__, client
 from cfcompile.errors import CfcompileError
 from cfcompile.graph import StageGraph
 from cfcompile.ir import SCHEDULER_RESOURCES, Node, unit_resources, unit_retries, unit_threads
@@ -54,8 +55,13 @@ def _resource_literal(resources: dict) -> str:
     return ", ".join(parts)
 
 
-def _job_command(python: str, workdir: str, args: str) -> str:
-    base = f"{shlex.quote(python)} -m cfcompile.job {shlex.quote(workdir)}"
+CLIENT = str(Path(client.__file__).resolve())
+
+
+def _job_command(python: str, version: str, args: str) -> str:
+    """The thin client (``cfcompile/client.py``): a warm worker runs the node, or the client
+    becomes ``python -m cfcompile.job VERSION ARGS`` in process."""
+    base = f"{shlex.quote(python)} -I {shlex.quote(CLIENT)} {shlex.quote(version)}"
     return brace(base) + f" {args} > {{log:q}} 2>&1"
 
 

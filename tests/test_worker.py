@@ -1,0 +1,181 @@
+"""The warm local runtime: real worker processes, real sockets, real signals.
+
+The client (what Snakemake runs) is started exactly as the Snakefile starts it:
+``python -I cfcompile/client.py VERSION --stage S --hash H``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from helpers import CHAIN, run_cli
+
+import cfcompile.client as client
+from cfcompile.workdir import NodeStore, current_version
+
+PROBE = CHAIN["experiments/chain.py"].replace(
+    '_log(f"first {record.params.name}")',
+    '_log(f"first {record.params.name}")\n'
+    "    import random, json\n"
+    '    probe = os.environ.get("PROBE_FILE")\n'
+    "    if probe:\n"
+    "        with open(probe, 'w') as f:\n"
+    "            json.dump({'pid': os.getpid(), 'random': random.random(),\n"
+    "                       'cuda': os.environ.get('CUDA_VISIBLE_DEVICES'),\n"
+    "                       'slurm': os.environ.get('SLURM_FAKE'),\n"
+    "                       'cwd': os.getcwd()}, f)\n"
+    '    if os.environ.get("SLEEP_FIRST"):\n'
+    "        import time\n"
+    '        time.sleep(float(os.environ["SLEEP_FIRST"]))\n'
+    '    if os.environ.get("FAIL_FIRST"):\n'
+    '        raise ValueError("first failed on purpose")',
+)
+
+
+def compiled(project, tmp_path, monkeypatch):
+    monkeypatch.setenv("CHAIN_LOG", str(tmp_path / "log"))
+    root = project({**CHAIN, "experiments/chain.py": PROBE})
+    run_cli("chain", "-p", "few", "--batch", "1", cwd=root)
+    version = current_version(str(root / ".cfcompile" / "chain"))
+    nodes = [n for n in NodeStore(version).nodes() if n.stage == "first"]
+    return root, version, nodes
+
+
+def client_job(root: Path, version: str, node, log: Path, **env: str) -> subprocess.Popen:
+    """One job as Snakemake runs it: the client, its output into the node's log file."""
+    out = open(log, "w")
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-I",
+            client.__file__,
+            version,
+            "--stage",
+            node.stage,
+            "--hash",
+            node.hash,
+        ],
+        cwd=root,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **env},
+    )
+
+
+def worker_pids(root: Path) -> list[int]:
+    out = subprocess.run(["pgrep", "-f", "cfcompile.worker"], capture_output=True, text=True)
+    pids = []
+    for pid in out.stdout.split():
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if str(root) in cmd:
+            pids.append(int(pid))
+    return pids
+
+
+def test_nodes_run_in_forked_children_of_one_warm_worker(project, tmp_path, monkeypatch):
+    root, version, nodes = compiled(project, tmp_path, monkeypatch)
+    seen = []
+    for i, node in enumerate(nodes):
+        probe = tmp_path / f"probe{i}.json"
+        log = tmp_path / f"job{i}.log"
+        proc = client_job(
+            root, version, node, log, PROBE_FILE=str(probe), CUDA_VISIBLE_DEVICES=f"{i}",
+            SLURM_FAKE="x",
+        )  # fmt: skip
+        assert proc.wait(timeout=120) == 0, log.read_text()
+        assert "running" in log.read_text()  # the child's log went into the job's log
+        seen.append(json.loads(probe.read_text()))
+        assert seen[-1]["pid"] != proc.pid  # not in the client: in a worker's child
+    workers = worker_pids(root)
+    assert len(workers) >= 1
+    assert len({s["pid"] for s in seen}) == len(seen)
+    assert len({s["random"] for s in seen}) == len(seen)  # reseeded per child
+    assert [s["cuda"] for s in seen] == ["0", "1", "2"] and seen[0]["slurm"] == "x"
+    assert seen[0]["cwd"] == str(root)
+    sock_dir = Path(client.socket_dir())
+    assert stat.S_IMODE(sock_dir.stat().st_mode) == 0o700
+    assert all(stat.S_IMODE(p.stat().st_mode) & 0o077 == 0 for p in sock_dir.glob("*.sock"))
+
+
+def test_exit_status_and_failure_come_back_through_the_client(project, tmp_path, monkeypatch):
+    root, version, nodes = compiled(project, tmp_path, monkeypatch)
+    log = tmp_path / "job.log"
+    proc = client_job(root, version, nodes[0], log, FAIL_FIRST="1")
+    assert proc.wait(timeout=120) == 1
+    assert "first failed on purpose" in log.read_text()
+    assert worker_pids(root)  # served by the worker, which stays up
+
+
+def test_killing_the_job_kills_its_child(project, tmp_path, monkeypatch):
+    root, version, nodes = compiled(project, tmp_path, monkeypatch)
+    probe = tmp_path / "probe.json"
+    proc = client_job(
+        root, version, nodes[0], tmp_path / "job.log", PROBE_FILE=str(probe), SLEEP_FIRST="60"
+    )
+    deadline = time.time() + 60
+    while not probe.exists():
+        assert time.time() < deadline and proc.poll() is None
+        time.sleep(0.1)
+    child = json.loads(probe.read_text())["pid"]
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 128 + signal.SIGTERM
+    deadline = time.time() + 15
+    while Path(f"/proc/{child}").exists():
+        status = (
+            Path(f"/proc/{child}/status").read_text() if Path(f"/proc/{child}").exists() else ""
+        )
+        if "State:\tZ" in status:
+            break
+        assert time.time() < deadline, "the node's child outlived its job"
+        time.sleep(0.1)
+
+
+def test_edited_code_is_never_served_stale(project, tmp_path, monkeypatch):
+    root, version, nodes = compiled(project, tmp_path, monkeypatch)
+    assert client_job(root, version, nodes[0], tmp_path / "a.log").wait(timeout=120) == 0
+    before = worker_pids(root)
+    assert before
+    exp = root / "experiments" / "chain.py"
+    exp.write_text(exp.read_text() + "\n# edited\n")
+    os.utime(exp, (time.time() + 5, time.time() + 5))
+    probe = tmp_path / "probe.json"
+    log = tmp_path / "b.log"
+    proc = client_job(root, version, nodes[1], log, PROBE_FILE=str(probe))
+    proc.wait(timeout=120)
+    # the old worker declined and left; the job ran in process (its own pid, no worker child)
+    assert json.loads(probe.read_text())["pid"] == proc.pid
+    deadline = time.time() + 10
+    while any(p in worker_pids(root) for p in before):
+        assert time.time() < deadline
+        time.sleep(0.1)
+
+
+def test_worker_can_be_turned_off_and_is_not_used_on_slurm(project, tmp_path, monkeypatch):
+    root, version, nodes = compiled(project, tmp_path, monkeypatch)
+    for env in ({"CFCOMPILE_WORKER": "0"}, {"SLURM_JOB_ID": "123"}):
+        probe = tmp_path / "probe.json"
+        proc = client_job(root, version, nodes[0], tmp_path / "j.log", PROBE_FILE=str(probe), **env)
+        assert proc.wait(timeout=120) == 0
+        assert json.loads(probe.read_text())["pid"] == proc.pid  # in process
+    assert not worker_pids(root)
+
+
+def test_a_request_for_another_workflow_is_declined(project, tmp_path, monkeypatch):
+    root, version, nodes = compiled(project, tmp_path, monkeypatch)
+    assert client_job(root, version, nodes[0], tmp_path / "a.log").wait(timeout=120) == 0
+    path = client.socket_path(str(root / ".cfcompile" / "chain"))
+    sock = client.connect(path)
+    assert sock is not None
+    with sock:
+        args = ["--stage", "x", "--hash", "y"]
+        assert client.ask(sock, str(tmp_path), args, stoppable=False) is None
