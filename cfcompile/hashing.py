@@ -9,9 +9,12 @@ compatibility contract and tests/test_hash_oracle.py, which checks them against 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
 from dataclasses import fields, is_dataclass
 from typing import Any
+
+from cfcompile.errors import ParamsError
 
 IGNORED_FIELDS = ("name", "hash", "overwrite", "hash_representations")
 """Fields that never contribute to a hash, at every nesting level."""
@@ -69,6 +72,35 @@ def params_hash(param_set: Any, dry: bool = False) -> str | dict[str, tuple[str,
     if getattr(param_set, "hash", None) is not None:
         return param_set.hash
     return compute_hash(param_set)
+
+
+_HASH_FORMAT = re.compile(r"[0-9a-f]+")
+
+
+def is_valid_hash(value: Any) -> bool:
+    """Lowercase hex, as curifactory's hashes are (hex integers of variable length).
+
+    A hash becomes part of cache file names, log paths and the Snakefile's ``{hash}`` wildcard
+    (``[0-9a-f]+``), so anything else could name a file outside its folder or never match.
+    """
+    return isinstance(value, str) and _HASH_FORMAT.fullmatch(value) is not None
+
+
+def check_preset_hash(param_set: Any, where: str | None = None) -> None:
+    """Refuse a preset ``.hash`` that is not lowercase hex, naming the set (and its file)."""
+    value = getattr(param_set, "hash", None)
+    if value is None or is_valid_hash(value):
+        return
+    try:
+        example = f" such as '{compute_hash(param_set)}' (this set's own hash)"
+    except Exception:  # noqa: BLE001 - the example is a courtesy; the refusal is the point
+        example = ""
+    prefix = f"{where}: " if where else ""
+    raise ParamsError(
+        f"{prefix}parameter set '{getattr(param_set, 'name', '?')}' has hash={value!r}, but a "
+        "preset hash names the set's cache files, so it must be a lowercase hex string"
+        f"{example}: fix it, or drop hash= and let the hash be computed"
+    )
 
 
 def combo_hash(own_hash: str | None, input_hashes: list[str | None]) -> str:

@@ -20,7 +20,7 @@ from typing import Any
 
 from cfcompile import compat as _compat
 from cfcompile.errors import ParamsError, ProjectError
-from cfcompile.hashing import params_hash
+from cfcompile.hashing import check_preset_hash, params_hash
 from cfcompile.params import ExperimentParameters
 
 log = logging.getLogger("cfcompile")
@@ -172,7 +172,9 @@ class Project:
         sets: list[Any] = []
         for pname in param_names:
             module = self.params_module(pname)
-            sets.extend(checked_params(module.get_params(), module.__file__))
+            for i, p in enumerate(checked_params(module.get_params(), module.__file__)):
+                check_preset_hash(p, f"{module.__file__} item {i}")
+                sets.append(p)
         if names:
             wanted = set(names)
             unknown = wanted - {p.name for p in sets}

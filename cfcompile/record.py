@@ -3,13 +3,43 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import os
+import re
 from typing import Any
 
 from cfcompile import hashing
 from cfcompile.caching import Lazy
+from cfcompile.errors import CfcompileError
 from cfcompile.reporting import Reportable
 from cfcompile.stages import default_engine
+
+_UNSAFE_IN_FILE_NAMES = re.compile(r"[/\\\x00]")
+_MAX_NAME_BYTES = 200  # a file name may hold 255 bytes; leave room for ".pkl" and suffixes
+
+
+def safe_file_name(text: str) -> str:
+    """``text`` made usable as one file name inside its folder.
+
+    Reportable file names are built from parameter-set names, which are free text: a ``/``
+    would make a subfolder that does not exist (the save fails after the stage already ran),
+    ``..`` segments would climb out of the cache. Separators and NUL become ``_``, so do
+    leading dots (no hidden files, no ``..``), and over-long names are shortened with a digest
+    so two of them stay apart. Ordinary names are returned unchanged, as curifactory writes them.
+    """
+    name = _UNSAFE_IN_FILE_NAMES.sub("_", text)
+    body = name.lstrip(".")
+    name = "_" * (len(name) - len(body)) + body
+    if len(name.encode()) > _MAX_NAME_BYTES:
+        digest = hashlib.md5(text.encode()).hexdigest()[:12]
+        head = name.encode()[: _MAX_NAME_BYTES - 13].decode(errors="ignore")
+        name = f"{head}_{digest}"
+    return name
+
+
+def _inside(folder: str, path: str) -> bool:
+    folder, path = os.path.abspath(folder), os.path.abspath(path)
+    return path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
 class State(dict):
@@ -77,10 +107,21 @@ class ArtifactManager:
         stage_name: str | None = None,
     ) -> str:
         base = self.cache_path if subdir is None else os.path.join(self.cache_path, subdir)
+        filename = self.get_artifact_filename(obj_name, record, prefix, stage_name)
+        path = os.path.join(base, filename)
+        if (subdir is not None or os.sep in filename or "\0" in filename) and not _inside(
+            self.cache_path, path
+        ):
+            stage = stage_name if stage_name is not None else self.current_stage_name
+            raise CfcompileError(
+                f"cache file '{filename}' of stage '{stage}' ({record.get_reference_name()}) "
+                f"would be written outside the cache folder {self.cache_path}: a prefix, output "
+                "name or subdir must not contain '..' or start with '/'"
+            )
         if base not in self._made_dirs:  # once per folder: tracing 10,000s of nodes calls this
             os.makedirs(base, exist_ok=True)
             self._made_dirs.add(base)
-        return os.path.join(base, self.get_artifact_filename(obj_name, record, prefix, stage_name))
+        return path
 
 
 class Record:
@@ -95,8 +136,11 @@ class Record:
         self.input_records: list[Record] = []
         self.is_aggregate = False
         self.combo_hash: str | None = None
-        if self.params is not None and getattr(self.params, "hash", None) is None:
-            self.params.hash = hashing.params_hash(self.params)
+        if self.params is not None:
+            if getattr(self.params, "hash", None) is None:
+                self.params.hash = hashing.params_hash(self.params)
+            else:  # preset (or set inside run()): it becomes part of every path of this record
+                hashing.check_preset_hash(self.params)
         if not hide:
             manager.records.append(self)
 
@@ -135,7 +179,8 @@ class Record:
         qualified += (
             str(len(self.manager.reportables)) if reportable.name is None else reportable.name
         )
-        reportable.qualified_name = qualified
+        # the name of the reportable's file: parameter-set names are free text
+        reportable.qualified_name = safe_file_name(qualified)
         self.manager.reportables.append(reportable)
 
     def make_copy(self, param_set: Any = None, add_to_manager: bool = True) -> Record:

@@ -1,0 +1,151 @@
+"""Safe compiled runs: parameter names, hashes and values, and where experiment files are found.
+
+Each test drives the real CLI on a real project (eager, or compiled and run by Snakemake) the way
+a researcher would meet the fault: a name or hash that escapes the cache folder, two sets with one
+name, a value whose hash changes between processes, a raising get_params(), experiment files
+with hyphens or in subfolders.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from helpers import CHAIN, run_cli
+
+import cfcompile as cf
+
+PARAMS = CHAIN["params/__init__.py"]
+
+REPORTING = """
+    import cfcompile as cf
+    from cfcompile.caching import JsonCacher
+    from cfcompile.reporting import JsonReporter
+
+
+    @cf.stage(outputs=["a"], cachers=[JsonCacher])
+    def first(record):
+        record.report(JsonReporter({"x": record.params.x}))
+        return record.params.x
+
+
+    def run(param_sets, manager):
+        for p in param_sets:
+            first(cf.Record(manager, p))
+"""
+
+
+@dataclass
+class Lambdas(cf.ExperimentParameters):
+    """Hash functions written as lambdas, as curifactory's documentation shows them."""
+
+    a: object = None
+    hash_representations: dict = cf.set_hash_functions(a=lambda self, obj: str(sorted(obj)))
+
+
+BASE = {"params/__init__.py": PARAMS, "experiments/rep.py": REPORTING}
+
+
+def get_params(*sets: str, head: str = "from params import Params\n") -> str:
+    """A parameter file whose get_params() returns the given constructor expressions."""
+    return f"{head}\n\ndef get_params():\n    return [{', '.join(sets)}]\n"
+
+
+def fails(root: Path, *args: str) -> str:
+    """The CLI refuses with one message (status 2, no traceback); returns stderr."""
+    proc = run_cli(*args, cwd=root, check=False)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc.stderr
+
+
+def compile_and_run(root: Path, *args: str) -> subprocess.CompletedProcess:
+    """``cfcompile ARGS | snakemake -s /dev/stdin --cores 1`` in the project folder."""
+    snakefile = run_cli(*args, cwd=root).stdout
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-s", "/dev/stdin", "--cores", "1"],
+        cwd=root,
+        input=snakefile,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc
+
+
+def run_mode(root: Path, mode: str, *args: str) -> None:
+    if mode == "eager":
+        run_cli(*args, "--eager", cwd=root)
+    else:
+        compile_and_run(root, *args)
+
+
+def files_under(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
+
+
+# -- 1. path traversal through names and hashes -----------------------------------------------
+@pytest.mark.parametrize("mode", ["eager", "compiled"])
+def test_parameter_set_name_cannot_move_reportables_out_of_the_cache(project, tmp_path, mode):
+    root = project({**BASE, "params/esc.py": get_params("Params(name='../../../../ESCAPED', x=1)")})
+    run_mode(root, mode, "rep", "-p", "esc")
+    cache = root / "data" / "cache"
+    escaped = [p for p in tmp_path.rglob("*ESCAPED*") if p.is_file()]
+    assert escaped, "the reportable was not written at all"
+    outside = [p for p in escaped if cache not in p.parents]
+    assert not outside, outside
+    (listing,) = cache.glob("rep_*_first_reportables_file_list.json")
+    (pkl,) = json.loads(listing.read_text())
+    assert Path(pkl).parent.parent == cache and Path(pkl).is_file()
+    assert not Path(pkl).name.startswith(".")
+
+
+def test_parameter_set_name_with_a_slash_runs_and_reloads_its_reportable(project):
+    root = project({**BASE, "params/slash.py": get_params("Params(name='a/b', x=2)")})
+    run_cli("rep", "-p", "slash", "--eager", cwd=root)
+    (pkl,) = (root / "data" / "cache").glob("rep_*_first_reportables/*.pkl")
+    assert pkl.name == "a_b_first_0.pkl"
+    again = run_cli("rep", "-p", "slash", "--eager", cwd=root)  # cached: reportable reloaded
+    assert "0 stage(s) ran, 1 cached" in again.stderr
+
+
+def test_ordinary_names_keep_curifactory_file_names(project):
+    root = project({**BASE, "params/ok.py": get_params("Params(name='run 1.5-x', x=3)")})
+    run_cli("rep", "-p", "ok", "--eager", cwd=root)
+    (pkl,) = (root / "data" / "cache").glob("rep_*_first_reportables/*.pkl")
+    assert pkl.name == "run 1.5-x_first_0.pkl"
+
+
+@pytest.mark.parametrize("bad", ["/../../X", "../X", "ABC", "1f/2", "", "0x1f"])
+def test_preset_hash_must_be_lowercase_hex(project, tmp_path, bad):
+    root = project({**BASE, "params/hsh.py": get_params(f"Params(name='h', x=3, hash={bad!r})")})
+    err = fails(root, "rep", "-p", "hsh")
+    assert "'h'" in err and "params/hsh.py" in err and "lowercase hex" in err
+    assert not files_under(root / "data") and not list(tmp_path.rglob("X_*"))
+
+
+def test_preset_hex_hash_names_the_cache_files(project):
+    root = project({**BASE, "params/hsh.py": get_params("Params(name='h', x=3, hash='1f')")})
+    run_cli("rep", "-p", "hsh", "--eager", cwd=root)
+    assert (root / "data" / "cache" / "rep_1f_first_a.json").is_file()
+
+
+def test_hash_set_inside_run_is_checked_too(project):
+    run_body = REPORTING.replace(
+        "first(cf.Record(manager, p))", "p.hash = '../up'\n            first(cf.Record(manager, p))"
+    )
+    root = project({**BASE, "experiments/rep.py": run_body, "params/ok.py": get_params("Params()")})
+    err = fails(root, "rep", "-p", "ok")
+    assert "'UNNAMED'" in err and "'../up'" in err and "lowercase hex" in err
+
+
+def test_prefix_cannot_leave_the_cache_folder(project, tmp_path):
+    root = project({**BASE, "params/ok.py": get_params("Params(name='ok')")})
+    err = fails(root, "rep", "-p", "ok", "--prefix", "../../out")
+    assert "outside the cache folder" in err and "stage 'first'" in err
+    assert not files_under(root / "data") and not list(tmp_path.rglob("out_*"))
