@@ -40,6 +40,19 @@ class ModuleInfo:
     error: str | None
 
 
+@dataclass(frozen=True)
+class Origin:
+    """Where a parameter set came from: its -p module, that module's file and the list index."""
+
+    pname: str
+    source: str
+    index: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.source} item {self.index}"
+
+
 class Project:
     """One project directory; ``activate()`` makes its modules importable."""
 
@@ -170,11 +183,15 @@ class Project:
                 )
             param_names = [experiment]
         sets: list[Any] = []
+        origins: list[Origin] = []
         for pname in param_names:
             module = self.params_module(pname)
             for i, p in enumerate(checked_params(module.get_params(), module.__file__)):
-                check_preset_hash(p, f"{module.__file__} item {i}")
+                origin = Origin(pname, module.__file__, i)
+                check_preset_hash(p, origin.label)
                 sets.append(p)
+                origins.append(origin)
+        refuse_duplicate_names(sets, origins)
         if names:
             wanted = set(names)
             unknown = wanted - {p.name for p in sets}
@@ -250,6 +267,46 @@ def parse_indices(specs: list[str], count: int) -> list[int]:
                 if i not in chosen:
                     chosen.append(i)
     return chosen
+
+
+def refuse_duplicate_names(sets: list[Any], origins: list[Origin]) -> None:
+    """A name must pick out one parameter set: refuse two sets that share one.
+
+    ``--names``, reports, the results table and the job's recompile check (which looks a set up
+    again by name) all take a name to mean one set, so two different sets under one name would
+    silently be mixed up. Identical duplicates (same name, same hash) are refused as well: run()
+    would get the set twice, and any aggregate would count it twice.
+    """
+    first: dict[Any, int] = {}
+    for k, p in enumerate(sets):
+        j = first.setdefault(p.name, k)
+        if j == k:
+            continue
+        a, b = origins[j], origins[k]
+        if a.pname == b.pname and a.index == b.index:
+            raise ParamsError(
+                f"-p {a.pname} is given twice, so its parameter set '{p.name}' ({a.label}) "
+                "would run twice: give each -p module once"
+            )
+        ha, hb = _hash_or_none(sets[j]), _hash_or_none(p)
+        if ha == hb:
+            raise ParamsError(
+                f"parameter set '{p.name}' is listed twice with the same values (hash {ha}): "
+                f"{a.label} and {b.label}; run() would get it twice and an aggregate would count "
+                "it twice: drop one of them"
+            )
+        raise ParamsError(
+            f"two different parameter sets are named '{p.name}': {a.label} (hash {ha}) and "
+            f"{b.label} (hash {hb}); a name must identify one set (--names, reports, results, "
+            "the recompile check): rename one of them"
+        )
+
+
+def _hash_or_none(param_set: Any) -> str | None:
+    try:
+        return params_hash(param_set)
+    except Exception:  # noqa: BLE001 - the set's own check reports a failing hash
+        return None
 
 
 def warn_duplicates(sets: list[Any]) -> None:

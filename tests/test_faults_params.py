@@ -149,3 +149,30 @@ def test_prefix_cannot_leave_the_cache_folder(project, tmp_path):
     err = fails(root, "rep", "-p", "ok", "--prefix", "../../out")
     assert "outside the cache folder" in err and "stage 'first'" in err
     assert not files_under(root / "data") and not list(tmp_path.rglob("out_*"))
+
+
+# -- 2. parameter sets with the same name --------------------------------------------------------
+def test_same_name_with_different_values_is_refused(project):
+    root = project(
+        {
+            **BASE,
+            "params/one.py": get_params("Params(name='base', x=1)", "Params(name='dup', x=1)"),
+            "params/two.py": get_params("Params(name='other', x=3)", "Params(name='dup', x=2)"),
+        }
+    )
+    err = fails(root, "rep", "-p", "one", "-p", "two")
+    assert "'dup'" in err and "params/one.py item 1" in err and "params/two.py item 1" in err
+    assert "rename" in err
+
+
+def test_same_name_within_one_file_is_refused(project):
+    sets = get_params("Params(name='a', x=1)", "Params(name='a', x=2)")
+    root = project({**BASE, "params/one.py": sets})
+    err = fails(root, "rep", "-p", "one", "--eager")
+    assert "params/one.py item 0" in err and "params/one.py item 1" in err
+
+
+def test_identical_duplicates_are_refused_too(project):
+    root = project({**BASE, "params/one.py": get_params("Params(name='a', x=1)")})
+    err = fails(root, "rep", "-p", "one", "-p", "one")
+    assert "'a'" in err and "-p one is given twice" in err
