@@ -8,10 +8,14 @@ compatibility contract and tests/test_hash_oracle.py, which checks them against 
 
 from __future__ import annotations
 
+import datetime
+import decimal
+import enum
+import fractions
 import hashlib
 import re
 from collections.abc import Callable
-from dataclasses import fields, is_dataclass
+from dataclasses import dataclass, fields, is_dataclass
 from typing import Any
 
 from cfcompile.errors import ParamsError
@@ -22,8 +26,12 @@ IGNORED_FIELDS = ("name", "hash", "overwrite", "hash_representations")
 _NESTED = "nested"
 
 
-def _field_rep(param_set: Any, key: str) -> tuple[str, Any]:
-    """One field's (strategy, representation); a None representation means "skip"."""
+def _field_rep(param_set: Any, key: str, nested: Callable | None = None) -> tuple[str, Any]:
+    """One field's (strategy, representation); a None representation means "skip".
+
+    ``nested`` (default: ``hash_values``) turns a nested dataclass value into its
+    representation; ``representation_problems`` walks nested values itself.
+    """
     value = getattr(param_set, key)
     if key in IGNORED_FIELDS:
         return ("ignored", None)
@@ -36,7 +44,7 @@ def _field_rep(param_set: Any, key: str) -> tuple[str, Any]:
     if value is None:
         return ("ignored: None", None)
     if is_dataclass(value):  # dataclass *classes* recurse too, exactly as in curifactory
-        return (_NESTED, hash_values(value))
+        return (_NESTED, (nested or hash_values)(value))
     if isinstance(value, Callable):
         return ("qualname", value.__qualname__)
     return ("repr", repr(value))
@@ -138,3 +146,119 @@ def string_representations(param_set: Any) -> dict[str, Any]:
     if skipped:
         out["IGNORED_PARAMS"] = skipped
     return out
+
+
+# -- representations that are not the same in every process --------------------------------------
+ADDRESS = "address"
+SET_ORDER = "set order"
+LAMBDA = "lambda"
+RAISED = "raised"
+
+_ADDRESS_IN_REPR = re.compile(r" at 0x[0-9a-fA-F]+")
+_STABLE_HASHES = (type(None), bool, int, float, complex, decimal.Decimal, fractions.Fraction)
+_SEEDED_HASHES = (str, bytes, datetime.date, datetime.time, datetime.timedelta)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A hashed field whose representation cannot give the same hash in every process."""
+
+    field: str  # dotted path from the parameter set
+    key: str  # the field's own name: what set_hash_functions(key=...) takes
+    owner: str  # the class whose hash_representations can fix it
+    kind: str  # ADDRESS, SET_ORDER, LAMBDA or RAISED
+    detail: str  # the representation (shortened), or the exception
+
+
+def representation_problems(param_set: Any) -> list[Problem]:
+    """Every hashed field whose representation differs between processes, or cannot be made.
+
+    A hash must be the same in the compiling process, in every job and in the next compile:
+    cache file names embed it, and a job refuses a set whose hash changed. Reprs with a memory
+    address (``<Model object at 0x7f...>``) and sets whose items hash with PYTHONHASHSEED (their
+    repr order changes per process) break that silently: every run gets new cache files. A
+    lambda hashes as ``<lambda>``, so sets differing only in one share a hash (a warning).
+    """
+    out: list[Problem] = []
+    _walk_problems(param_set, "", out, 0)
+    return out
+
+
+def _walk_problems(obj: Any, prefix: str, out: list[Problem], depth: int) -> None:
+    owner = obj.__name__ if isinstance(obj, type) else type(obj).__name__
+    for f in fields(obj):
+        key, path = f.name, prefix + f.name
+        try:
+            strategy, rep = _field_rep(obj, key, nested=lambda value: None)
+            if strategy == _NESTED:
+                if depth < 20:
+                    _walk_problems(getattr(obj, key), path + ".", out, depth + 1)
+                continue
+            if rep is None:
+                continue
+            text = rep if isinstance(rep, str) else str(rep)
+        except Exception as exc:  # noqa: BLE001 - a researcher's hash function or __repr__
+            out.append(Problem(path, key, owner, RAISED, f"{type(exc).__name__}: {exc}"))
+            continue
+        short = text if len(text) <= 120 else text[:117] + "..."
+        if strategy == "qualname":
+            if "<lambda>" in text:
+                out.append(Problem(path, key, owner, LAMBDA, short))
+        elif _ADDRESS_IN_REPR.search(text):
+            out.append(Problem(path, key, owner, ADDRESS, short))
+        elif "{" in text and _holds_seed_ordered_set(  # a set's repr has braces: walk only then
+            getattr(obj, key) if strategy == "repr" else rep, set(), 0
+        ):
+            out.append(Problem(path, key, owner, SET_ORDER, short))
+
+
+def unstable_fields(param_set: Any) -> list[Problem]:
+    """The problems that make a hash differ between processes (not the lambda warnings)."""
+    return [p for p in representation_problems(param_set) if p.kind != LAMBDA]
+
+
+def _seeded_hash(item: Any, depth: int = 0) -> bool:
+    """Does ``hash(item)`` depend on PYTHONHASHSEED or on a memory address?"""
+    if isinstance(item, enum.Enum) and type(item).__hash__ is enum.Enum.__hash__:
+        return True  # hashes its member name, a str
+    if isinstance(item, _SEEDED_HASHES):
+        return True
+    if isinstance(item, _STABLE_HASHES):
+        return False
+    if isinstance(item, tuple | frozenset):
+        return depth < 20 and any(_seeded_hash(x, depth + 1) for x in item)
+    cls_hash = type(item).__hash__
+    if is_dataclass(item) and cls_hash not in (None, object.__hash__):
+        return depth < 20 and any(
+            _seeded_hash(getattr(item, f.name), depth + 1) for f in fields(item)
+        )
+    return cls_hash is object.__hash__  # identity: the order follows memory addresses
+
+
+def _holds_seed_ordered_set(value: Any, seen: set[int], depth: int) -> bool:
+    """A set (anywhere inside ``value``) whose repr order changes between processes."""
+    if depth > 20 or id(value) in seen:
+        return False
+    if isinstance(value, set | frozenset):
+        seen.add(id(value))
+        if len(value) > 1 and any(_seeded_hash(x) for x in value):
+            return True
+        return any(_holds_seed_ordered_set(x, seen, depth + 1) for x in value)
+    if isinstance(value, list | tuple):
+        seen.add(id(value))
+        return any(_holds_seed_ordered_set(x, seen, depth + 1) for x in value)
+    if isinstance(value, dict):
+        seen.add(id(value))
+        return any(
+            _holds_seed_ordered_set(k, seen, depth + 1)
+            or _holds_seed_ordered_set(v, seen, depth + 1)
+            for k, v in value.items()
+        )
+    if is_dataclass(value) and not isinstance(value, type):
+        seen.add(id(value))
+        return any(
+            _holds_seed_ordered_set(getattr(value, f.name, None), seen, depth + 1)
+            for f in fields(value)
+            if f.repr
+        )
+    return False

@@ -11,6 +11,7 @@ import ast
 import importlib
 import logging
 import os
+import pickle
 import sys
 import traceback
 from dataclasses import dataclass
@@ -20,7 +21,14 @@ from typing import Any
 
 from cfcompile import compat as _compat
 from cfcompile.errors import ParamsError, ProjectError
-from cfcompile.hashing import check_preset_hash, params_hash
+from cfcompile.hashing import (
+    ADDRESS,
+    LAMBDA,
+    RAISED,
+    check_preset_hash,
+    params_hash,
+    representation_problems,
+)
 from cfcompile.params import ExperimentParameters
 
 log = logging.getLogger("cfcompile")
@@ -171,8 +179,14 @@ class Project:
         param_names: list[str] | None = None,
         names: list[str] | None = None,
         indices: list[str] | None = None,
+        for_jobs: bool = True,
     ) -> list[Any]:
-        """``-p`` modules' get_params() combined in order, then the --names/--indices filters."""
+        """``-p`` modules' get_params() combined in order, then the --names/--indices filters.
+
+        Every chosen set is checked here, before anything runs: its hash must be the same in
+        every process, and with ``for_jobs`` (compiling) it must pickle, because the workflow's
+        jobs receive it pickled. An eager run only needs the first.
+        """
         if not param_names:
             module = self.load(EXPERIMENTS, experiment)
             if not callable(getattr(module, "get_params", None)):
@@ -182,30 +196,33 @@ class Project:
                     f"{', '.join(self.module_files(PARAMS)) or 'none'})"
                 )
             param_names = [experiment]
-        sets: list[Any] = []
-        origins: list[Origin] = []
+        loaded: list[tuple[Any, Origin]] = []
         for pname in param_names:
             module = self.params_module(pname)
             for i, p in enumerate(checked_params(module.get_params(), module.__file__)):
                 origin = Origin(pname, module.__file__, i)
                 check_preset_hash(p, origin.label)
-                sets.append(p)
-                origins.append(origin)
-        refuse_duplicate_names(sets, origins)
+                loaded.append((p, origin))
+        refuse_duplicate_names([p for p, _ in loaded], [o for _, o in loaded])
         if names:
             wanted = set(names)
-            unknown = wanted - {p.name for p in sets}
+            unknown = wanted - {p.name for p, _ in loaded}
             if unknown:
                 raise ParamsError(
                     f"--names {sorted(unknown)} match no parameter set; available: "
-                    f"{[p.name for p in sets]}"
+                    f"{[p.name for p, _ in loaded]}"
                 )
-            sets = [p for p in sets if p.name in wanted]
+            loaded = [(p, o) for p, o in loaded if p.name in wanted]
         if indices:
-            chosen = parse_indices(indices, len(sets))
-            sets = [sets[i] for i in chosen]
-        if not sets:
+            chosen = parse_indices(indices, len(loaded))
+            loaded = [loaded[i] for i in chosen]
+        if not loaded:
             raise ParamsError(f"no parameter sets to run for experiment '{experiment}'")
+        for p, origin in loaded:
+            check_representations(p, origin.label, warn_lambdas=not for_jobs)
+        if for_jobs:
+            check_pickles(loaded)
+        sets = [p for p, _ in loaded]
         warn_duplicates(sets)
         return sets
 
@@ -215,10 +232,11 @@ class Project:
         param_names: list[str] | None,
         names: list[str] | None = None,
         indices: list[str] | None = None,
+        for_jobs: bool = True,
     ) -> tuple[ModuleType, list[Any]]:
         """The experiment module and its chosen parameter sets: what eager and compile share."""
         module = self.experiment(experiment)
-        return module, self.param_sets(experiment, param_names, names, indices)
+        return module, self.param_sets(experiment, param_names, names, indices, for_jobs)
 
     def cache_path(self, cache_path: str | None) -> str:
         """Absolute cache folder: compiled jobs may run from any working directory."""
@@ -243,6 +261,105 @@ def checked_params(value: Any, source: str) -> list[Any]:
                 "@dataclass"
             )
     return list(value)
+
+
+HASH_FUNCTIONS_HELP = (
+    "tell the hash how to represent the field, in {owner}:\n"
+    "    hash_representations: dict = cf.set_hash_functions({key}=lambda self, obj: {example})\n"
+    "({key}=None leaves the field out of the hash; curifactory reads the same declaration)"
+)
+
+
+def check_representations(param_set: Any, where: str, warn_lambdas: bool = True) -> None:
+    """Refuse a set whose hash cannot be the same in every process; warn about lambdas.
+
+    Otherwise each compile (and each job) would compute another hash: new cache files every
+    time, and jobs refusing the set as changed. The message says which field and how to fix it
+    with curifactory's ``hash_representations``. (A compile refuses lambdas anyway, since they
+    do not pickle, so it passes ``warn_lambdas=False`` rather than warn and then refuse.)
+    """
+    name = getattr(param_set, "name", "?")
+    for problem in representation_problems(param_set):
+        head = f"{where}: parameter set '{name}': field '{problem.field}'"
+        key, owner = problem.key, problem.owner
+        if problem.kind == LAMBDA:
+            if not warn_lambdas:
+                continue
+            log.warning(
+                "%s is a lambda, and every lambda hashes as '<lambda>': sets that differ only "
+                "in this function share one hash and one set of cache files; use a named "
+                "function (def) instead",
+                head,
+            )
+            continue
+        if problem.kind == RAISED:
+            raise ParamsError(
+                f"{head}: computing its hash representation failed ({problem.detail}); fix the "
+                "value or its hash function, or "
+                + HASH_FUNCTIONS_HELP.format(owner=owner, key=key, example="str(...)")
+            )
+        if problem.kind == ADDRESS:
+            why = (
+                f"is hashed by its repr, {problem.detail}, which contains a memory address, so "
+                "the set gets a new hash in every process (new cache files on every run, and "
+                "compiled jobs refusing the set as changed). Give the value's class a __repr__ "
+                "that shows only its settings, or "
+            )
+            example = "str(...)"
+        else:
+            why = (
+                f"holds a set whose items hash differently in every process (strings, bytes, "
+                f"dates, enums: PYTHONHASHSEED), {problem.detail}; a set's repr lists its items "
+                "in that changing order, so the set gets a new hash in every process. Use a "
+                "sorted list or tuple, or "
+            )
+            example = "str(sorted(obj))"
+        raise ParamsError(
+            f"{head} {why}" + HASH_FUNCTIONS_HELP.format(owner=owner, key=key, example=example)
+        )
+
+
+def check_pickles(loaded: list[tuple[Any, Origin]]) -> None:
+    """Every set must pickle: the compiled workflow's jobs receive their parameter set that way.
+
+    Pickling fails late otherwise (while the workflow files are written, as a bare
+    traceback); here the message names the set, its file and the field that does not pickle.
+    """
+    try:
+        pickle.dumps([p for p, _ in loaded], protocol=4)
+        return
+    except Exception:  # noqa: BLE001 - find the culprit below
+        pass
+    for p, origin in loaded:
+        try:
+            pickle.dumps(p, protocol=4)
+        except Exception as exc:  # noqa: BLE001 - any pickling failure is reported the same way
+            raise ParamsError(_pickle_message(p, origin, exc)) from exc
+
+
+def _pickle_message(param_set: Any, origin: Origin, exc: Exception) -> str:
+    head = (
+        f"{origin.label}: parameter set '{param_set.name}' cannot be pickled, so it cannot be "
+        "sent to the compiled workflow's jobs"
+    )
+    state = param_set.__getstate__() if hasattr(param_set, "__getstate__") else {}
+    for key, value in (state or {}).items():
+        try:
+            pickle.dumps(value, protocol=4)
+        except Exception as field_exc:  # noqa: BLE001
+            shown = repr(value)
+            shown = shown if len(shown) <= 100 else shown[:97] + "..."
+            return (
+                f"{head}: field '{key}' holds {shown} ({type(field_exc).__name__}: {field_exc}). "
+                "Use a function or class defined at module level (lambdas and functions defined "
+                "inside other functions cannot be pickled), or keep a plain setting in the "
+                "parameter set and build the object inside a stage"
+            )
+    cls = type(param_set)
+    return (
+        f"{head}: its class {cls.__qualname__} cannot be found by name ({type(exc).__name__}: "
+        f"{exc}); define the class at module level of {origin.source}, not inside a function"
+    )
 
 
 def parse_indices(specs: list[str], count: int) -> list[int]:

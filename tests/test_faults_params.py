@@ -9,6 +9,8 @@ with hyphens or in subfolders.
 from __future__ import annotations
 
 import json
+import logging
+import pickle
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -18,6 +20,7 @@ import pytest
 from helpers import CHAIN, run_cli
 
 import cfcompile as cf
+from cfcompile import hashing
 
 PARAMS = CHAIN["params/__init__.py"]
 
@@ -176,3 +179,124 @@ def test_identical_duplicates_are_refused_too(project):
     root = project({**BASE, "params/one.py": get_params("Params(name='a', x=1)")})
     err = fails(root, "rep", "-p", "one", "-p", "one")
     assert "'a'" in err and "-p one is given twice" in err
+
+
+# -- 3. values whose hash differs between processes ----------------------------------------------
+UNSTABLE_HEAD = """
+from dataclasses import dataclass, field
+
+import cfcompile as cf
+
+
+class Model:
+    def __init__(self, depth=2):
+        self.depth = depth
+
+
+@dataclass
+class Params(cf.ExperimentParameters):
+    model: object = None
+    tags: object = None
+"""
+
+
+@pytest.mark.parametrize(
+    "value,expected",
+    [
+        ("Model()", "memory address"),
+        ("[1, Model()]", "memory address"),
+        ("{'a', 'b'}", "PYTHONHASHSEED"),
+        ("frozenset({('a', 1), ('b', 2)})", "PYTHONHASHSEED"),
+        ("{'k': {'a', 'b'}}", "PYTHONHASHSEED"),
+    ],
+)
+def test_unstable_representation_is_refused_with_the_fix(project, value, expected):
+    src = get_params(f"Params(name='u', tags={value})", head=UNSTABLE_HEAD)
+    root = project({**BASE, "params/u.py": src})
+    err = fails(root, "rep", "-p", "u")
+    assert "'u'" in err and "params/u.py" in err and "field 'tags'" in err and expected in err
+    assert "hash_representations" in err and "cf.set_hash_functions(tags=" in err
+
+
+def test_stable_sets_are_accepted():
+    for ok in ({1, 2, 3}, frozenset({(1, 2.5), (3, None)}), {"only"}, ["b", "a"], None):
+        assert hashing.unstable_fields(Lambdas(a=ok, hash_representations={})) == [], ok
+
+
+def test_hash_representations_make_an_object_usable_and_the_set_ships_to_jobs(project, tmp_path):
+    head = UNSTABLE_HEAD.replace(
+        "    tags: object = None\n",
+        "    tags: object = None\n"
+        "    hash_representations: dict = cf.set_hash_functions(\n"
+        "        model=lambda self, obj: f'Model({obj.depth})',\n"
+        "        tags=lambda self, obj: sorted(obj),\n"
+        "    )\n",
+    )
+    experiment = REPORTING.replace("record.params.x", "record.params.model.depth")
+    src = get_params("Params(name='m', model=Model(3), tags={'a', 'b', 'c'})", head=head)
+    root = project({**BASE, "experiments/rep.py": experiment, "params/m.py": src})
+    compile_and_run(root, "rep", "-p", "m")
+    (out,) = (root / "data" / "cache").glob("rep_*_first_a.json")
+    assert json.loads(out.read_text()) == 3
+    meta = json.loads(
+        next((root / "data" / "cache").glob("rep_*_first_a_metadata.json")).read_text()
+    )
+    assert meta["params"]["model"] == "Model(3)"
+    hashes = set()
+    for seed in ("1", "2"):  # a new process, a new hash seed: the same hash
+        run_cli("rep", "-p", "m", cwd=root, env={"PYTHONHASHSEED": seed})
+        info = json.loads((root / ".cfcompile" / "rep" / "workflow.json").read_text())
+        hashes.add(info["param_sets"][0][1])
+    assert len(hashes) == 1 and out.name == f"rep_{hashes.pop()}_first_a.json"
+
+
+def test_unpicklable_field_is_named(project):
+    head = UNSTABLE_HEAD.replace("    model: object = None\n", "    fn: object = None\n")
+    src = get_params("Params(name='f', fn=lambda v: v + 1)", head=head)
+    root = project({**BASE, "params/f.py": src})
+    err = fails(root, "rep", "-p", "f")
+    assert "'f'" in err and "params/f.py" in err and "field 'fn'" in err and "pickle" in err
+    assert "module level" in err
+
+
+def test_class_defined_inside_get_params_is_named(project):
+    src = (
+        "from dataclasses import dataclass\n\nfrom params import Params\n\n\n"
+        "def get_params():\n"
+        "    @dataclass\n"
+        "    class Local(Params):\n"
+        "        y: int = 1\n\n"
+        "    return [Local(name='loc')]\n"
+    )
+    root = project({**BASE, "params/loc.py": src})
+    err = fails(root, "rep", "-p", "loc")
+    assert "'loc'" in err and "Local" in err and "module level" in err
+
+
+def test_lambda_value_warns_that_lambdas_share_a_hash(project, caplog):
+    from cfcompile.project import Project
+
+    head = UNSTABLE_HEAD.replace("    model: object = None\n", "    fn: object = None\n")
+    src = get_params("Params(name='f', fn=lambda v: v + 1)", head=head)
+    root = project({**BASE, "params/f.py": src})
+    with caplog.at_level(logging.WARNING, logger="cfcompile"):
+        sets = Project(root).param_sets("rep", ["f"], for_jobs=False)
+    assert [p.name for p in sets] == ["f"]
+    assert "'f'" in caplog.text and "field 'fn'" in caplog.text and "<lambda>" in caplog.text
+
+
+def test_hash_function_that_raises_is_named(project):
+    head = UNSTABLE_HEAD + "    hash_representations: dict = cf.set_hash_functions(\n"
+    head += "        model=lambda self, obj: obj.missing\n    )\n"
+    src = get_params("Params(name='r', model=Model())", head=head)
+    root = project({**BASE, "params/r.py": src})
+    err = fails(root, "rep", "-p", "r")
+    assert "'r'" in err and "params/r.py" in err and "field 'model'" in err
+    assert "AttributeError" in err
+
+
+def test_param_sets_pickle_without_their_hash_functions_and_get_them_back():
+    p = Lambdas(name="x", a={"b", "a"})
+    back = pickle.loads(pickle.dumps(p))
+    assert back.hash_representations["a"](back, back.a) == "['a', 'b']"
+    assert back.params_hash() == p.params_hash()
