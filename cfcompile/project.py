@@ -2,13 +2,17 @@
 
 A project is a directory holding ``experiments/`` (modules with ``run(param_sets, manager)``)
 and ``params/`` (modules with ``get_params()``). The project root goes first on ``sys.path`` so
-that ``from params import Params`` works exactly as under curifactory.
+that ``from params import Params`` works exactly as under curifactory. Module names are
+curifactory's too: ``subexp.example`` is ``experiments/subexp/example.py``, and file names need
+not be identifiers (``reload-reportables``); ``cfcompile/modules.py`` finds and imports them.
+
+Parameter sets are checked here, once, before anything runs: preset hashes, duplicate names,
+hashes that would differ between processes, and (for compiled runs) pickling.
 """
 
 from __future__ import annotations
 
 import ast
-import importlib
 import logging
 import os
 import pickle
@@ -20,6 +24,7 @@ from types import ModuleType
 from typing import Any
 
 from cfcompile import compat as _compat
+from cfcompile import modules
 from cfcompile.errors import ParamsError, ProjectError
 from cfcompile.hashing import (
     ADDRESS,
@@ -97,14 +102,12 @@ class Project:
 
     # -- listing ---------------------------------------------------------------------------
     def module_files(self, kind: str) -> dict[str, Path]:
-        folder = self.root / kind
-        if not folder.is_dir():
-            return {}
-        return {
-            p.stem: p
-            for p in sorted(folder.glob("*.py"))
-            if not p.stem.startswith("_") and p.stem.isidentifier()
-        }
+        """Modules of ``experiments/`` or ``params/`` (subfolders too), by the name to pass."""
+        return modules.list_modules(self.root, kind)
+
+    def module_path(self, kind: str, name: str) -> Path | None:
+        """The file ``name`` means (``sub.exp`` is ``sub/exp.py``), or None."""
+        return modules.module_file(self.root, kind, name)
 
     def describe(self, kind: str) -> list[ModuleInfo]:
         """Every module of a kind, imported, with its docstring or the error importing it."""
@@ -113,7 +116,7 @@ class Project:
         for name, path in self.module_files(kind).items():
             doc, error, has_run, has_params = _static_doc(path), None, False, False
             try:
-                module = importlib.import_module(f"{kind}.{name}")
+                module = modules.import_project_module(self.root, kind, name)
                 has_run = callable(getattr(module, "run", None))
                 has_params = callable(getattr(module, "get_params", None))
                 doc = (module.__doc__ or doc or "").strip()
@@ -124,19 +127,29 @@ class Project:
 
     # -- loading ---------------------------------------------------------------------------
     def load(self, kind: str, name: str) -> ModuleType:
-        files = self.module_files(kind)
-        if name not in files:
-            have = ", ".join(files) or "none"
+        """Import ``kind/NAME`` as curifactory does: ``sub.exp`` is ``sub/exp.py``, and file
+        names need not be identifiers (``reload-reportables``)."""
+        path = self.module_path(kind, name)
+        if path is None:
+            have = ", ".join(self.module_files(kind)) or "none"
+            looked = self.root / kind / (name.replace(".", os.sep) + ".py")
+            hint = ""
+            if any(c in name for c in "/\\"):
+                dotted = ".".join(
+                    part for part in name.removesuffix(".py").replace("\\", "/").split("/") if part
+                )
+                hint = f" (name subfolders with dots: {dotted})"
+                looked = self.root / kind / name
             raise ProjectError(
-                f"no {kind[:-1]} module '{name}': looked for {self.root / kind / (name + '.py')}; "
+                f"no {kind[:-1]} module '{name}': looked for {looked}{hint}; "
                 f"available in {kind}/: {have}"
             )
         self.activate()
         try:
-            return importlib.import_module(f"{kind}.{name}")
+            return modules.import_project_module(self.root, kind, name)
         except Exception as exc:
             detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-            raise ProjectError(f"importing {files[name]} failed: {detail}") from exc
+            raise ProjectError(f"importing {path} failed: {detail}") from exc
 
     def experiment(self, name: str) -> ModuleType:
         module = self.load(EXPERIMENTS, name)
@@ -149,9 +162,9 @@ class Project:
 
     def params_module(self, name: str) -> ModuleType:
         """A parameter module: ``params/NAME.py``, else an experiment file's own get_params()."""
-        if name in self.module_files(PARAMS):
+        if self.module_path(PARAMS, name) is not None:
             module = self.load(PARAMS, name)
-        elif name in self.module_files(EXPERIMENTS):
+        elif self.module_path(EXPERIMENTS, name) is not None:
             module = self.load(EXPERIMENTS, name)
         else:
             have = sorted(
@@ -199,7 +212,9 @@ class Project:
         loaded: list[tuple[Any, Origin]] = []
         for pname in param_names:
             module = self.params_module(pname)
-            for i, p in enumerate(checked_params(module.get_params(), module.__file__)):
+            for i, p in enumerate(
+                checked_params(call_get_params(module, self.root), module.__file__)
+            ):
                 origin = Origin(pname, module.__file__, i)
                 check_preset_hash(p, origin.label)
                 loaded.append((p, origin))
@@ -244,6 +259,29 @@ class Project:
         if not path.is_absolute():
             path = Path.cwd() / path
         return str(path.resolve())
+
+
+def call_get_params(module: ModuleType, root: Path) -> Any:
+    """``module.get_params()``, turning an exception into one message (ParamsError).
+
+    The message names the parameter file, the exception and the project line that raised, so
+    a researcher sees at once which file to fix; the traceback is logged at debug level
+    (``-v`` shows it) for the cases where the line is not enough.
+    """
+    try:
+        return module.get_params()
+    except Exception as exc:
+        log.debug("get_params() of %s raised", module.__file__, exc_info=True)
+        frames = traceback.extract_tb(exc.__traceback__)[1:]  # [0] is this call
+        ours = [f for f in frames if os.path.abspath(f.filename).startswith(f"{root}{os.sep}")]
+        at = ""
+        if ours or frames:
+            where = (ours or frames)[-1]
+            at = f" (raised at {where.filename}:{where.lineno}: {(where.line or '').strip()})"
+        raise ParamsError(
+            f"{module.__file__}: get_params() raised {type(exc).__name__}: {exc}{at}; fix "
+            "get_params() (run with -v for the traceback)"
+        ) from exc
 
 
 def checked_params(value: Any, source: str) -> list[Any]:

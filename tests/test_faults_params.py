@@ -300,3 +300,65 @@ def test_param_sets_pickle_without_their_hash_functions_and_get_them_back():
     back = pickle.loads(pickle.dumps(p))
     assert back.hash_representations["a"](back, back.a) == "['a', 'b']"
     assert back.params_hash() == p.params_hash()
+
+
+# -- 4. clear errors; experiment files curifactory finds ----------------------------------------
+def test_get_params_raising_names_the_file_and_the_exception(project):
+    src = "from params import Params\n\n\ndef get_params():\n    raise ValueError('no data file')\n"
+    root = project({**BASE, "params/boom.py": src})
+    err = fails(root, "rep", "-p", "boom")
+    assert "params/boom.py" in err and "get_params() raised ValueError: no data file" in err
+    assert "boom.py:5" in err
+
+
+NEEDS_JOB_RESOLVE = pytest.mark.xfail(
+    strict=True,
+    reason="the job resolves stages with pkgutil.resolve_name, which refuses '-' in a module "
+    "name and cannot find experiments/rep.v2.py: cfcompile/job.py must use "
+    "cfcompile.modules.resolve (see the report of the 'Safe compiled runs' change)",
+)
+
+
+@pytest.mark.parametrize("mode", ["eager", "compiled"])
+@pytest.mark.parametrize("name", ["subexp.example", "reload-reportables", "deep.er.v1-2"])
+def test_experiments_with_hyphens_and_in_subfolders_run(project, mode, name, request):
+    if mode == "compiled" and "-" in name:
+        request.applymarker(NEEDS_JOB_RESOLVE)
+    rel = "experiments/" + "/".join(name.split(".")) + ".py"
+    root = project({**BASE, rel: REPORTING, "params/ok.py": get_params("Params(name='ok', x=4)")})
+    run_mode(root, mode, name, "-p", "ok")
+    (out,) = (root / "data" / "cache").glob(f"{name}_*_first_a.json")
+    assert json.loads(out.read_text()) == 4
+
+
+@pytest.mark.parametrize("mode", ["eager", pytest.param("compiled", marks=NEEDS_JOB_RESOLVE)])
+def test_experiment_file_with_a_dot_in_its_name(project, mode):
+    root = project(
+        {**BASE, "experiments/rep.v2.py": REPORTING, "params/ok.py": get_params("Params(x=6)")}
+    )
+    run_mode(root, mode, "rep.v2", "-p", "ok")
+    (out,) = (root / "data" / "cache").glob("rep.v2_*_first_a.json")
+    assert json.loads(out.read_text()) == 6
+
+
+def test_parameter_files_with_hyphens_and_in_subfolders(project):
+    root = project(
+        {
+            **BASE,
+            "params/my-sets.py": get_params("Params(name='h', x=7)"),
+            "params/grid/small.py": get_params("Params(name='s', x=8)"),
+        }
+    )
+    run_cli("rep", "-p", "my-sets", "-p", "grid.small", "--eager", cwd=root)
+    values = sorted(
+        json.loads(p.read_text()) for p in (root / "data" / "cache").glob("rep_*_first_a.json")
+    )
+    assert values == [7, 8]
+    listing = run_cli("ls", cwd=root).stdout
+    assert "my-sets" in listing and "grid.small" in listing
+
+
+def test_experiment_name_with_a_slash_says_to_use_dots(project):
+    root = project({**BASE, "experiments/sub/example.py": REPORTING})
+    err = fails(root, "sub/example", "-p", "ok")
+    assert "sub.example" in err
