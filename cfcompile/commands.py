@@ -203,7 +203,9 @@ def cmd_submit(args: argparse.Namespace) -> int:
 def cmd_eager(args: argparse.Namespace) -> int:
     """``run()`` in this process, like curifactory's ``experiment EXP -p P``."""
     project = Project.find(args.project)
-    module, sets = project.select(args.experiment, args.params, args.names, args.indices)
+    module, sets = project.select(
+        args.experiment, args.params, args.names, args.indices, for_jobs=False
+    )
     cache = project.cache_path(args.cache_path)
     if os.path.isdir(cache):
         sweep_stale_staging(cache)

@@ -12,19 +12,17 @@ researcher's code: never snakemake, networkx or jinja2 (tests/test_job_runtime.p
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import os
 import pickle
-import pkgutil
 import signal
 import socket
 import sys
 import time
 from typing import Any
 
-from cfcompile import compat
+from cfcompile import compat, modules
 from cfcompile.caching import Lazy
 from cfcompile.errors import CfcompileError, RecompileError
 from cfcompile.execute import StageTimeout, call_stage, save_outputs
@@ -99,7 +97,7 @@ class Job:
         if self._fresh is None:
             self._fresh = {}
             for module_name in self.info.param_modules:
-                for p in importlib.import_module(module_name).get_params():
+                for p in modules.import_name(module_name).get_params():
                     self._fresh.setdefault(p.name, params_hash(p))
         now = self._fresh.get(name)
         if now != key:
@@ -126,7 +124,7 @@ class Job:
     def spec(node: Node) -> StageSpec:
         """The stage's declaration, found by the function's import path (never its bare name:
         two modules may define stages of the same name)."""
-        return pkgutil.resolve_name(node.func).spec
+        return modules.resolve(node.func).spec
 
     # -- running -----------------------------------------------------------------------------
     def run_unit(self, unit: str) -> None:

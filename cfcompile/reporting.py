@@ -73,7 +73,9 @@ class FigureReporter(Reportable):
         self.kwargs = kwargs
 
     def filename(self) -> str:
-        return f"{self.qualified_name or self.name or 'figure'}.png"
+        from cfcompile.record import safe_file_name  # record imports this module
+
+        return f"{self.qualified_name or safe_file_name(self.name or 'figure')}.png"
 
     def render(self) -> None:
         self.fig.savefig(os.path.join(self.path, self.filename()), **self.kwargs)

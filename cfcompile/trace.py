@@ -11,12 +11,11 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
-import pkgutil
 import sys
 import traceback
 from typing import Any
 
-from cfcompile import graph
+from cfcompile import graph, modules
 from cfcompile.caching import Lazy
 from cfcompile.errors import TraceError
 from cfcompile.ir import InputRef, Node
@@ -200,7 +199,7 @@ class TraceEngine:
                 "cannot import it. Define it at the top level of a module, or use --eager."
             )
         try:
-            found = pkgutil.resolve_name(spec.import_path)
+            found = modules.resolve(spec.import_path)
         except (ImportError, AttributeError, ValueError):
             found = None
         if getattr(found, "spec", None) is not spec:
@@ -306,7 +305,7 @@ def trace_project(
         f"{PARAMS}.{n}" if n in project.module_files(PARAMS) else f"{EXPERIMENTS}.{n}" for n in used
     ]
     watched = sorted(str(p) for p in (project.root / PARAMS).glob("*.py"))
-    watched.append(str(project.root / EXPERIMENTS / f"{experiment}.py"))
+    watched.append(str(project.module_path(EXPERIMENTS, experiment)))
     info = WorkflowInfo(
         project_root=str(project.root),
         experiment=experiment,

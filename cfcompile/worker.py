@@ -20,7 +20,6 @@ Rules it keeps:
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import os
@@ -32,6 +31,7 @@ import sys
 import time
 from dataclasses import dataclass
 
+from cfcompile import modules
 from cfcompile.workdir import VERSIONS, WorkflowInfo, file_digests
 
 IDLE_SECONDS = 120.0
@@ -57,7 +57,7 @@ class Worker:
 
         compat.install()
         for name in [*self.info.param_modules, f"experiments.{self.info.experiment}"]:
-            importlib.import_module(name)
+            modules.import_name(name)
         self.sources = self._source_files()
         self.digests = dict(self.info.digests)
         self.selector = selectors.DefaultSelector()

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from helpers import CHAIN, run_cli
+from helpers import CHAIN, compiled_info, run_cli
 
 import cfcompile as cf
 from cfcompile import hashing
@@ -245,7 +245,7 @@ def test_hash_representations_make_an_object_usable_and_the_set_ships_to_jobs(pr
     hashes = set()
     for seed in ("1", "2"):  # a new process, a new hash seed: the same hash
         run_cli("rep", "-p", "m", cwd=root, env={"PYTHONHASHSEED": seed})
-        info = json.loads((root / ".cfcompile" / "rep" / "workflow.json").read_text())
+        info = compiled_info(root, "rep")
         hashes.add(info["param_sets"][0][1])
     assert len(hashes) == 1 and out.name == f"rep_{hashes.pop()}_first_a.json"
 
@@ -311,19 +311,9 @@ def test_get_params_raising_names_the_file_and_the_exception(project):
     assert "boom.py:5" in err
 
 
-NEEDS_JOB_RESOLVE = pytest.mark.xfail(
-    strict=True,
-    reason="the job resolves stages with pkgutil.resolve_name, which refuses '-' in a module "
-    "name and cannot find experiments/rep.v2.py: cfcompile/job.py must use "
-    "cfcompile.modules.resolve (see the report of the 'Safe compiled runs' change)",
-)
-
-
 @pytest.mark.parametrize("mode", ["eager", "compiled"])
 @pytest.mark.parametrize("name", ["subexp.example", "reload-reportables", "deep.er.v1-2"])
-def test_experiments_with_hyphens_and_in_subfolders_run(project, mode, name, request):
-    if mode == "compiled" and "-" in name:
-        request.applymarker(NEEDS_JOB_RESOLVE)
+def test_experiments_with_hyphens_and_in_subfolders_run(project, mode, name):
     rel = "experiments/" + "/".join(name.split(".")) + ".py"
     root = project({**BASE, rel: REPORTING, "params/ok.py": get_params("Params(name='ok', x=4)")})
     run_mode(root, mode, name, "-p", "ok")
@@ -331,7 +321,7 @@ def test_experiments_with_hyphens_and_in_subfolders_run(project, mode, name, req
     assert json.loads(out.read_text()) == 4
 
 
-@pytest.mark.parametrize("mode", ["eager", pytest.param("compiled", marks=NEEDS_JOB_RESOLVE)])
+@pytest.mark.parametrize("mode", ["eager", "compiled"])
 def test_experiment_file_with_a_dot_in_its_name(project, mode):
     root = project(
         {**BASE, "experiments/rep.v2.py": REPORTING, "params/ok.py": get_params("Params(x=6)")}
