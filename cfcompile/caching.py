@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import os
 import pickle
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from cfcompile.errors import CfcompileError
 from cfcompile.hashing import string_representations
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -21,6 +23,13 @@ if TYPE_CHECKING:  # pragma: no cover
     from cfcompile.record import Record
 
 TIMESTAMP_FORMAT = "%Y-%m-%d-T%H%M%S"
+
+
+class CacheRoundTripError(CfcompileError):
+    """A cacher would hand the next stage a different value than the stage returned.
+
+    Raised inside the stage's save, so its transaction publishes none of the stage's files.
+    """
 
 
 class Lazy:
@@ -206,7 +215,18 @@ class Cacheable:
 
 
 class JsonCacher(Cacheable):
-    """JSON; values JSON cannot hold are written as their ``str`` (as curifactory does)."""
+    """JSON, refusing any value that would not come back equal.
+
+    curifactory writes what JSON cannot hold as its ``str`` (a set becomes ``"{'a'}"``, an int
+    key becomes ``"1"``); the next job of a compiled run then reads a different value than an
+    eager run keeps in memory, and computes something else without any error. Here such a save
+    fails instead, naming the stage and the output, before anything is published.
+
+    Tuples are the one accepted change: they come back as lists. curifactory does the same, so
+    a curifactory experiment's downstream code already gets lists from every cached run, and
+    every sequence operation (iteration, unpacking, indexing, ``len``) sees the same values.
+    Refusing them would break unmodified experiments that JSON-cache shapes or pairs.
+    """
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, extension=".json", **kwargs)
@@ -216,10 +236,89 @@ class JsonCacher(Cacheable):
             return json.load(infile)
 
     def save(self, obj: Any) -> str:
+        try:
+            text = json.dumps(obj, indent=4, default=str)
+        except (TypeError, ValueError) as exc:  # a tuple key, a circular reference
+            raise CacheRoundTripError(self._refusal(f"JSON cannot encode it ({exc})")) from None
+        difference = json_difference(obj, json.loads(text))
+        if difference is not None:
+            raise CacheRoundTripError(self._refusal(difference))
         path = self.get_path()
         with open(path, "w") as outfile:
-            json.dump(obj, outfile, indent=4, default=str)
+            outfile.write(text)
         return path
+
+    def _refusal(self, why: str) -> str:
+        record = self.record
+        if record is None or record.params is None:
+            whose = "aggregate" if record is not None and record.is_aggregate else "no record"
+        else:
+            whose = f"parameter set '{record.params.name}'"
+        where = (
+            f"stage '{self.stage}' ({whose}), output '{self.name}'"
+            if self.stage is not None
+            else f"cacher for {self.final_path()}"
+        )
+        return (
+            f"{where}: {type(self).__name__} cannot store this value exactly: {why}. JSON has no "
+            "sets and no non-string keys, and JsonCacher writes other objects as their str(), "
+            "so the next stage would read a different value. Nothing of this stage was saved. "
+            "Cache this output with PickleCacher, or return JSON types (dicts with str keys, "
+            "lists, str, int, float, bool, None)."
+        )
+
+
+def json_difference(value: Any, back: Any, where: str = "value") -> str | None:
+    """Where ``back`` (``value`` after a JSON round trip) differs from ``value``, else None.
+
+    Compared as JSON types: a subclass of dict, list, str, int or float counts as its base
+    (``np.float64`` or an ``IntEnum`` come back as the number they are), a tuple as a list, and
+    NaN equals NaN. bool, int and float are kept apart (``True == 1 == 1.0`` in Python) but JSON
+    keeps them apart too, so only a real change is reported.
+    """
+    if value is None:
+        return None if back is None else f"{where}: None becomes {back!r}"
+    for kind in (bool, int, float, str):  # bool before int: bool is a subclass of int
+        if isinstance(value, kind):
+            if type(back) is not kind or not _same_scalar(value, back):
+                return f"{where}: {_describe(value)} becomes {_describe(back)}"
+            return None
+    if isinstance(value, list | tuple):
+        if type(back) is not list or len(back) != len(value):
+            return f"{where}: {_describe(value)} becomes {_describe(back)}"
+        for i, (item, item_back) in enumerate(zip(value, back, strict=True)):
+            found = json_difference(item, item_back, f"{where}[{i}]")
+            if found is not None:
+                return found
+        return None
+    if isinstance(value, dict):
+        if type(back) is not dict:
+            return f"{where}: {_describe(value)} becomes {_describe(back)}"
+        for key in value:
+            if not isinstance(key, str):
+                return (
+                    f"{where}: key {key!r} ({type(key).__name__}) becomes the string {str(key)!r}"
+                )
+        if len(back) != len(value):
+            return f"{where}: {len(value)} keys become {len(back)}"
+        for key, item in value.items():
+            found = json_difference(item, back.get(str(key)), f"{where}[{key!r}]")
+            if found is not None:
+                return found
+        return None
+    return f"{where}: {_describe(value)} becomes {_describe(back)}"
+
+
+def _same_scalar(value: Any, back: Any) -> bool:
+    if value == back:
+        return True
+    return isinstance(value, float) and math.isnan(value) and math.isnan(back)
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    text = text if len(text) <= 60 else text[:57] + "..."
+    return f"{type(value).__name__} {text}"
 
 
 class PickleCacher(Cacheable):

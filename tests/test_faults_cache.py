@@ -1,0 +1,180 @@
+"""Faults at the cache boundary: values a cacher would change, outputs missing their metadata.
+
+Real projects on disk, the real CLI in a subprocess and the real Snakemake
+(``cfcompile EXP -p P | snakemake -s /dev/stdin --cores 1``), as a researcher runs them.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import math
+import os
+import subprocess
+import sys
+from decimal import Decimal
+from enum import IntEnum
+from pathlib import Path
+
+import pytest
+from helpers import CHAIN, run_cli
+
+import cfcompile as cf
+from cfcompile.caching import JsonCacher
+from cfcompile.errors import CfcompileError
+from cfcompile.reporting import JsonReporter
+
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+PARAMS = {
+    "params/__init__.py": CHAIN["params/__init__.py"],
+    "params/few.py": CHAIN["params/few.py"],
+}
+
+
+@pytest.fixture(autouse=True)
+def stage_log(tmp_path, monkeypatch):
+    """Stages of these projects append to this file; jobs inherit it through the env."""
+    path = tmp_path / "log"
+    monkeypatch.setenv("CHAIN_LOG", str(path))
+    return path
+
+
+def snakemake(*args: str, cwd: Path, stdin: str | None = None, check: bool = True):
+    proc = subprocess.run(
+        [*SNAKEMAKE, *args], cwd=cwd, input=stdin, capture_output=True, text=True, timeout=600
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {args} failed:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def compile_and_run(root: Path, *cli: str, check: bool = True) -> subprocess.CompletedProcess:
+    """``cfcompile ... | snakemake -s /dev/stdin --cores 1``."""
+    snakefile = run_cli(*cli, cwd=root).stdout
+    return snakemake("-s", "/dev/stdin", "--cores", "1", cwd=root, stdin=snakefile, check=check)
+
+
+# -- 1. a value JsonCacher cannot round-trip -----------------------------------------------------
+VALUES = {
+    **PARAMS,
+    "experiments/values.py": """
+        import cfcompile as cf
+        from cfcompile.caching import JsonCacher
+
+        @cf.stage(outputs=["v"], cachers=[JsonCacher])
+        def make(record):
+            return {"tags": {"a", "b"}, "names": {1: "one"}}
+
+        @cf.stage(inputs=["v"], outputs=["seen"], cachers=[JsonCacher])
+        def use(record, v):
+            return [len(v["tags"]), v["names"].get(1, "MISSING"), type(v["tags"]).__name__]
+
+        def run(param_sets, manager):
+            for p in param_sets:
+                use(make(cf.Record(manager, p)))
+    """,
+}
+
+
+def assert_refusal(message: str, stage: str, output: str) -> None:
+    assert f"stage '{stage}'" in message, message
+    assert f"output '{output}'" in message, message
+    assert "JsonCacher" in message and "PickleCacher" in message, message
+
+
+def test_compiled_run_fails_the_stage_whose_value_json_would_change(project):
+    """Before: Snakemake succeeded, and `use` saw [10, 'MISSING', 'str'] where eager sees
+    [2, 'one', 'set']."""
+    root = project(VALUES)
+    proc = compile_and_run(root, "values", "-p", "few", "--names", "s0", check=False)
+    assert proc.returncode != 0, "the stage must fail instead of caching a changed value"
+    workdir = root / ".cfcompile" / "values"
+    logs = "".join(p.read_text() for p in (workdir / "logs" / "make").glob("*.log"))
+    assert_refusal(logs, "make", "v")
+    assert "'tags'" in logs and "set" in logs
+    (failure,) = (workdir / "failures").glob("make_*.json")
+    assert_refusal(json.loads(failure.read_text())["message"], "make", "v")
+    cache = root / "data" / "cache"
+    left = sorted(p.name for p in cache.iterdir()) if cache.exists() else []
+    assert left == [], left  # no output, no _metadata.json, no staging folder
+
+    # the eager engine refuses it the same way, through the CLI's one-message error
+    eager = run_cli("values", "-p", "few", "--names", "s0", "--eager", cwd=root, check=False)
+    assert eager.returncode == 2 and "cfcompile: error:" in eager.stderr
+    assert_refusal(eager.stderr, "make", "v")
+    assert sorted(p.name for p in cache.iterdir()) == []
+
+
+class Level(IntEnum):
+    LOW = 1
+
+
+def _numpy_int():
+    np = pytest.importorskip("numpy")
+    return {"n": np.int64(3)}
+
+
+BAD_VALUES = {
+    "set": lambda: {"tags": {"a", "b"}},
+    "int key": lambda: {"names": {1: "one"}},
+    "float key": lambda: {0.5: "half"},
+    "bool key": lambda: {True: "yes"},
+    "None key": lambda: {None: 1},
+    "tuple key": lambda: {(1, 2): "pair"},
+    "decimal": lambda: [Decimal("1.5")],
+    "date": lambda: {"when": datetime.date(2020, 1, 2)},
+    "object": lambda: [object()],
+    "numpy int": _numpy_int,
+    "circular": lambda: (lambda a: a.append(a) or a)([]),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_VALUES))
+def test_json_cacher_refuses_a_value_it_would_change_and_saves_nothing(tmp_path, kind):
+    """Before: the value was written as str()/string keys and the stage counted as cached."""
+    value = BAD_VALUES[kind]()
+
+    @cf.stage(outputs=["fine", "bad"], cachers=[JsonCacher, JsonCacher])
+    def produce(record):
+        record.report(JsonReporter({"x": 1}, name="r"))
+        return {"ok": [1, 2]}, value
+
+    manager = cf.ArtifactManager("c", cache_path=str(tmp_path / "cache"))
+    with pytest.raises(CfcompileError) as err:
+        produce(cf.Record(manager, cf.ExperimentParameters(name="p")))
+    assert_refusal(str(err.value), "produce", "bad")
+    assert "parameter set 'p'" in str(err.value)
+    # the first output, its metadata and the reportables were staged: none was published
+    assert os.listdir(tmp_path / "cache") == []
+
+
+def test_json_cacher_keeps_everything_json_holds_tuples_as_lists(tmp_path):
+    """Tuples become lists, as in curifactory (see JsonCacher); every other value stays equal."""
+    value = {
+        "pair": (1, 2),
+        "nested": [(0.5, "a"), {"k": (None, True)}],
+        "nan": float("nan"),
+        "inf": -math.inf,
+        "whole float": 1.0,
+        "big": 2**80,
+        "flags": [True, False, None],
+        "level": Level.LOW,
+        "text": 'ü\n"',
+    }
+
+    @cf.stage(outputs=["v"], cachers=[JsonCacher])
+    def keep(record):
+        return value
+
+    def run():
+        manager = cf.ArtifactManager("c", cache_path=str(tmp_path / "cache"))
+        return keep(cf.Record(manager, cf.ExperimentParameters(name="p"))), manager
+
+    run()
+    again, manager = run()
+    assert manager.engine.cached == [("keep", "p")]
+    back = again.state["v"]
+    assert back["pair"] == [1, 2] and back["nested"] == [[0.5, "a"], {"k": [None, True]}]
+    assert math.isnan(back["nan"]) and back["inf"] == -math.inf
+    assert type(back["whole float"]) is float and back["big"] == 2**80
+    assert back["flags"] == [True, False, None] and back["level"] == 1 and back["text"] == 'ü\n"'
