@@ -1,8 +1,10 @@
 """Cachers: how stage outputs reach disk, with curifactory's file names and metadata.
 
 Saving is transactional (``publish.Transaction``): inside a save, ``get_path`` points into a
-hidden staging folder, and nothing is renamed into place until every output succeeded. A
-cacher's ``check`` therefore only ever sees complete files.
+hidden staging folder, and nothing is renamed into place until every output succeeded. Every
+output a stage saves gets its ``..._metadata.json`` in the same transaction, so an output whose
+metadata is missing did not come from a finished save (an interrupted copy, a foreign run):
+``check`` and the planner treat it as incomplete rather than trust it.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 import math
 import os
 import pickle
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +26,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from cfcompile.record import Record
 
 TIMESTAMP_FORMAT = "%Y-%m-%d-T%H%M%S"
+METADATA_SUFFIX = "_metadata.json"
 
 
 class CacheRoundTripError(CfcompileError):
@@ -113,10 +117,7 @@ class Cacheable:
         if getattr(self, "fixed_path", None) is not None:
             if suffix is None:
                 return self.fixed_path
-            base = self.fixed_path
-            if self.extension and base.endswith(self.extension):
-                base = base[: -len(self.extension)]
-            return base + suffix
+            return self._with_suffix(self.fixed_path, suffix)
         if self.path_override is not None:
             path = self._template(self.path_override)
             if self.extension and suffix is not None and path.endswith(self.extension):
@@ -136,6 +137,46 @@ class Cacheable:
             prefix=self.prefix,
             stage_name=self.stage,
         )
+
+    def _replaced_extension(self) -> str:
+        """The extension a suffix replaces in this cacher's path ("" when it is appended).
+
+        The rule of ``final_path``, written once so that a compiled path gives the same
+        metadata file as the eager engine: the extension is replaced, except when a plain output
+        name already ends with it (``outputs=["model.pkl"]``), where curifactory appends the
+        suffix to the full name (``..._model.pkl_metadata.json``).
+        """
+        ext = self.extension or ""
+        if ext and self.path_override is None and (self.name or "").endswith(ext):
+            return ""
+        return ext
+
+    def _with_suffix(self, path: str, suffix: str) -> str:
+        """``path`` (this cacher's artifact) with ``suffix`` in place of its extension."""
+        ext = self._replaced_extension()
+        if ext and path.endswith(ext):
+            path = path[: -len(ext)]
+        return path + suffix
+
+    def metadata_namer(self) -> Callable[[str], str] | None:
+        """A function from this cacher's artifact path to where a stage save puts its metadata.
+
+        For the planner, which names the metadata of every output of a stage from one cacher
+        and must not touch the disk. None when a subclass changes how paths or metadata are
+        written: then nothing outside the cacher can know the name, and the artifact's
+        presence alone decides, as in curifactory.
+        """
+        if not self._standard_layout():
+            return None
+        ext = self._replaced_extension()
+        if not ext:
+            return lambda path: path + METADATA_SUFFIX
+        cut = len(ext)
+        return lambda path: (path[:-cut] if path.endswith(ext) else path) + METADATA_SUFFIX
+
+    def _standard_layout(self) -> bool:
+        cls = type(self)
+        return all(getattr(cls, m) is getattr(Cacheable, m) for m in _PATH_METHODS)
 
     def get_path(self, suffix: str | None = None) -> str:
         """The path to read or write; inside a save it points into the stage's staging area."""
@@ -178,7 +219,7 @@ class Cacheable:
         return self.metadata
 
     def save_metadata(self) -> str:
-        path = self.get_path("_metadata.json")
+        path = self.get_path(METADATA_SUFFIX)
         data = self.metadata if self.metadata is not None else {"extra": self.extra_metadata}
         data.setdefault("extra", {}).update(self.extra_metadata)
         with open(path, "w") as outfile:
@@ -186,7 +227,7 @@ class Cacheable:
         return path
 
     def load_metadata(self) -> dict | None:
-        path = self.get_path("_metadata.json")
+        path = self.get_path(METADATA_SUFFIX)
         if os.path.exists(path):
             with open(path) as infile:
                 self.metadata = json.load(infile)
@@ -195,9 +236,20 @@ class Cacheable:
 
     # -- the cacher protocol ---------------------------------------------------------------
     def check(self) -> bool:
-        """True when a finished artifact exists and the parameters do not ask to overwrite."""
-        if not os.path.exists(self.final_path()):
+        """True when a finished artifact exists and the parameters do not ask to overwrite.
+
+        Finished means the artifact and, for a cacher a stage saves (``stage`` is set), its
+        metadata: a stage save writes both in one transaction, so an artifact alone is half of
+        an interrupted copy or a foreign run, and loading it would fail every later stage (a
+        truncated pickle) or feed it wrong data. A cacher used by hand outside a stage writes
+        no metadata and keeps curifactory's rule (the artifact exists).
+        """
+        path = self.final_path()
+        if not os.path.exists(path):
             return False
+        if self.stage is not None and self._standard_layout():
+            if not os.path.exists(self.final_path(METADATA_SUFFIX)):
+                return False
         record = self.record
         if record is None:
             return True
@@ -212,6 +264,10 @@ class Cacheable:
 
     def save(self, obj: Any) -> str:
         raise NotImplementedError(f"{type(self).__name__} does not implement save()")
+
+
+_PATH_METHODS = ("final_path", "get_path", "save_metadata", "_with_suffix", "_replaced_extension")
+"""Overriding any of these moves a cacher's metadata where ``metadata_namer`` cannot see."""
 
 
 class JsonCacher(Cacheable):

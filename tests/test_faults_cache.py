@@ -10,6 +10,7 @@ import datetime
 import json
 import math
 import os
+import pickle
 import subprocess
 import sys
 from decimal import Decimal
@@ -52,6 +53,10 @@ def compile_and_run(root: Path, *cli: str, check: bool = True) -> subprocess.Com
     """``cfcompile ... | snakemake -s /dev/stdin --cores 1``."""
     snakefile = run_cli(*cli, cwd=root).stdout
     return snakemake("-s", "/dev/stdin", "--cores", "1", cwd=root, stdin=snakefile, check=check)
+
+
+def log_lines(path: Path) -> list[str]:
+    return path.read_text().splitlines() if path.exists() else []
 
 
 # -- 1. a value JsonCacher cannot round-trip -----------------------------------------------------
@@ -178,3 +183,105 @@ def test_json_cacher_keeps_everything_json_holds_tuples_as_lists(tmp_path):
     assert math.isnan(back["nan"]) and back["inf"] == -math.inf
     assert type(back["whole float"]) is float and back["big"] == 2**80
     assert back["flags"] == [True, False, None] and back["level"] == 1 and back["text"] == 'ü\n"'
+
+
+# -- 2. an output without its metadata -------------------------------------------------------
+TRUNC = {
+    **PARAMS,
+    "experiments/trunc.py": """
+        import os
+
+        import cfcompile as cf
+        from cfcompile.caching import JsonCacher, PickleCacher
+        from cfcompile.reporting import JsonReporter
+
+
+        def _log(what):
+            with open(os.environ["CHAIN_LOG"], "a") as f:
+                f.write(what + "\\n")
+
+
+        @cf.stage(outputs=["data"], cachers=[PickleCacher])
+        def make(record):
+            _log(f"make {record.params.name}")
+            return list(range(record.params.x + 3))
+
+
+        @cf.stage(
+            inputs=["data"],
+            outputs=["n", "model.pkl", "side"],
+            cachers=[
+                JsonCacher,
+                PickleCacher,
+                JsonCacher(path_override="{cache}/custom_{hash}_side.json"),
+            ],
+        )
+        def count(record, data):
+            _log(f"count {record.params.name}")
+            record.report(JsonReporter({"n": len(data)}, name="n"))
+            return len(data), {"n": len(data)}, [len(data)]
+
+
+        @cf.stage(inputs=["n"])
+        def note(record, n):
+            _log(f"note {record.params.name}")
+
+
+        @cf.aggregate(inputs=["n"], outputs=["total"], cachers=[JsonCacher])
+        def total(record, records, n):
+            _log("total")
+            return sum(n.values())
+
+
+        def run(param_sets, manager):
+            for p in param_sets:
+                note(count(make(cf.Record(manager, p))))
+            total(cf.Record(manager, None))
+    """,
+}
+
+
+def truncate_without_metadata(path: Path) -> bytes:
+    """What an interrupted copy (or a foreign run) leaves: half a file and no metadata."""
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    os.remove(str(path)[: -len(".pkl")] + "_metadata.json")
+    return data[: len(data) // 2]
+
+
+def metadata_of(cache: Path, pattern: str, params_name: str) -> Path:
+    """The metadata file of one parameter set's output (its params_name says whose it is)."""
+    for path in cache.glob(pattern):
+        if json.loads(path.read_text())["params_name"] == params_name:
+            return path
+    raise AssertionError(f"no {pattern} of {params_name}")
+
+
+def test_eager_run_redoes_an_output_without_metadata(project, stage_log):
+    """Before: the next eager run loaded the truncated pickle and died (UnpicklingError)."""
+    root = project(TRUNC)
+    run_cli("trunc", "-p", "few", "--eager", cwd=root)
+    stage_log.unlink()
+    proc = run_cli("trunc", "-p", "few", "--eager", cwd=root)
+    # a stage without outputs is never cached eagerly (curifactory); reportables come back
+    notes = ["note s0", "note s1", "note s2"]
+    assert "3 stage(s) ran, 7 cached" in proc.stderr and log_lines(stage_log) == notes
+    stage_log.unlink()
+
+    cache = root / "data" / "cache"
+    meta = metadata_of(cache, "trunc_*_make_data_metadata.json", "s1")
+    data = Path(str(meta).replace("_metadata.json", ".pkl"))
+    truncate_without_metadata(data)
+    run_cli("trunc", "-p", "few", "--eager", cwd=root)
+    # eager: `count` stays cached (no upstream rule), as in curifactory
+    assert log_lines(stage_log) == ["note s0", "make s1", "note s1", "note s2"]
+    assert pickle.loads(data.read_bytes()) == list(range(4)) and meta.exists()
+
+
+def test_a_cacher_outside_a_stage_needs_no_metadata(tmp_path):
+    """curifactory's manual use (``JsonCacher(path_override=...).check()``) keeps working: only
+    cachers a stage saves, which always write metadata, require it."""
+    cacher = JsonCacher(path_override=str(tmp_path / "manual.json"))
+    assert not cacher.check()
+    cacher.save({"a": 1})
+    assert cacher.check() and not (tmp_path / "manual_metadata.json").exists()
