@@ -21,7 +21,7 @@ from cfcompile.errors import CfcompileError
 from cfcompile.graph import StageGraph
 from cfcompile.grouping import BatchChoice, batch_units, choose_batch
 from cfcompile.ir import Node, NodeId
-from cfcompile.plan import RUN, NodePlan, plan
+from cfcompile.plan import RUN, NodePlan, plan, set_aside_unfinished
 from cfcompile.project import EXPERIMENTS, PARAMS, Project
 from cfcompile.provenance import run_info
 from cfcompile.publish import sweep_stale_staging
@@ -123,6 +123,7 @@ def prepare(
     compile lock, so two compiles of one workflow never interleave their writes."""
     check_name_lengths([t for n in b.sg.nodes() for t in n.targets()])
     units = batch_units(b.sg, choose_batch(b.sg, batch, cores).k)
+    set_aside_unfinished(b.plans)  # outputs without metadata: a unit's job must see them missing
     to_run = {nid for nid, p in b.plans.items() if p.status == RUN}
     with compile_lock(b.workdir):
         version = write_workflow_files(
