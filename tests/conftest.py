@@ -77,3 +77,16 @@ def cfcompile_logging_enabled():
 
     logging.getLogger("cfcompile").disabled = False
     yield
+
+
+@pytest.fixture(autouse=True)
+def curifactory_modules_restored():
+    """In-process tracing aliases ``curifactory`` to cfcompile (compat.install); the oracle
+    tests need the real package back, whatever ran before them."""
+    import sys
+
+    saved = {k: v for k, v in sys.modules.items() if k.split(".")[0] == "curifactory"}
+    yield
+    for key in [k for k in sys.modules if k.split(".")[0] == "curifactory"]:
+        del sys.modules[key]
+    sys.modules.update(saved)
