@@ -1,4 +1,4 @@
-"""The job command Snakemake runs: ``python -I .../cfcompile/client.py VERSION ARGS...``.
+"""The job command Snakemake runs: ``python -I -S .../cfcompile/client.py VERSION ARGS...``.
 
 A thin client: it imports only the standard library (no cfcompile, no researcher code), asks
 this host's warm worker for the workflow (``cfcompile.worker``) to run the node in a child it
@@ -9,7 +9,8 @@ worker that cannot start, code edited since it started) the client becomes the o
 in-process job runtime (``python -m cfcompile.job``) by exec, exactly as before.
 
 Run with ``-I`` so that neither the script's folder nor PYTHON* variables shadow the standard
-library; the exec'ed fallback gets the job's own environment back.
+library, and ``-S`` (no site-packages: it needs none) to start faster; the exec'ed fallback
+gets the job's own interpreter flags and environment back.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import json
 import os
 import signal
 import socket
-import subprocess
 import sys
 import time
 
@@ -90,6 +90,8 @@ def start_worker(version: str, path: str) -> socket.socket | None:
         except OSError:
             starter = False  # another job is starting it: wait for the socket
         if starter and connect_quiet(path) is None:
+            import subprocess  # only the first job of a worker pays for this import
+
             log = os.path.join(os.path.dirname(os.path.dirname(version)), "logs")
             os.makedirs(log, exist_ok=True)
             with open(os.path.join(log, "worker.log"), "ab") as out:

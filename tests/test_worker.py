@@ -55,6 +55,7 @@ def client_job(root: Path, version: str, node, log: Path, **env: str) -> subproc
         [
             sys.executable,
             "-I",
+            "-S",
             client.__file__,
             version,
             "--stage",

@@ -42,11 +42,11 @@ rule cfcompile_batch:
     output: '<ROOT>/.cfcompile/chain/batches/{hash}.done'
     log: '<ROOT>/.cfcompile/chain/logs/batches/{hash}.log'
     threads: 1
-    shell: '<PYTHON> -I <CLIENT> <ROOT>/.cfcompile/chain/v/<DIGEST> --batch {wildcards.hash} > {log:q} 2>&1'
+    shell: '<PYTHON> -I -S <CLIENT> <ROOT>/.cfcompile/chain/v/<DIGEST> --batch {wildcards.hash} > {log:q} 2>&1'
 
 rule total:
     input: lambda wc: _CF["inputs"]['total'][wc.hash]
     output: '<ROOT>/.cfcompile/chain/done/total/{hash}'
     log: '<ROOT>/.cfcompile/chain/logs/total/{hash}.log'
     threads: 1
-    shell: '<PYTHON> -I <CLIENT> <ROOT>/.cfcompile/chain/v/<DIGEST> --stage total --hash {wildcards.hash} > {log:q} 2>&1'
+    shell: '<PYTHON> -I -S <CLIENT> <ROOT>/.cfcompile/chain/v/<DIGEST> --stage total --hash {wildcards.hash} > {log:q} 2>&1'

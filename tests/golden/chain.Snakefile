@@ -42,18 +42,18 @@ rule first:
     output: '<ROOT>/.cfcompile/chain/done/first/{hash}'
     log: '<ROOT>/.cfcompile/chain/logs/first/{hash}.log'
     threads: 1
-    shell: '<PYTHON> -I <CLIENT> <ROOT>/.cfcompile/chain/v/<DIGEST> --stage first --hash {wildcards.hash} > {log:q} 2>&1'
+    shell: '<PYTHON> -I -S <CLIENT> <ROOT>/.cfcompile/chain/v/<DIGEST> --stage first --hash {wildcards.hash} > {log:q} 2>&1'
 
 rule second:
     input: lambda wc: _CF["inputs"]['second'][wc.hash]
     output: '<ROOT>/.cfcompile/chain/done/second/{hash}'
     log: '<ROOT>/.cfcompile/chain/logs/second/{hash}.log'
     threads: 1
-    shell: '<PYTHON> -I <CLIENT> <ROOT>/.cfcompile/chain/v/<DIGEST> --stage second --hash {wildcards.hash} > {log:q} 2>&1'
+    shell: '<PYTHON> -I -S <CLIENT> <ROOT>/.cfcompile/chain/v/<DIGEST> --stage second --hash {wildcards.hash} > {log:q} 2>&1'
 
 rule total:
     input: lambda wc: _CF["inputs"]['total'][wc.hash]
     output: '<ROOT>/.cfcompile/chain/done/total/{hash}'
     log: '<ROOT>/.cfcompile/chain/logs/total/{hash}.log'
     threads: 1
-    shell: '<PYTHON> -I <CLIENT> <ROOT>/.cfcompile/chain/v/<DIGEST> --stage total --hash {wildcards.hash} > {log:q} 2>&1'
+    shell: '<PYTHON> -I -S <CLIENT> <ROOT>/.cfcompile/chain/v/<DIGEST> --stage total --hash {wildcards.hash} > {log:q} 2>&1'

@@ -61,7 +61,7 @@ CLIENT = str(Path(client.__file__).resolve())
 def _job_command(python: str, version: str, args: str) -> str:
     """The thin client (``cfcompile/client.py``): a warm worker runs the node, or the client
     becomes ``python -m cfcompile.job VERSION ARGS`` in process."""
-    base = f"{shlex.quote(python)} -I {shlex.quote(CLIENT)} {shlex.quote(version)}"
+    base = f"{shlex.quote(python)} -I -S {shlex.quote(CLIENT)} {shlex.quote(version)}"
     return brace(base) + f" {args} > {{log:q}} 2>&1"
 
 
