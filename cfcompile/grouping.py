@@ -46,11 +46,16 @@ def resolve_batch(batch: int | str, records: int, cores: int | None = None) -> i
 def stage_seconds(sg: StageGraph, stages: set[str]) -> dict[str, float]:
     """Mean recorded wall time per stage, from the metadata earlier runs left beside outputs."""
     samples: dict[str, list[float]] = {}
+    misses: dict[str, int] = {}
     for node in sg.nodes():
         if node.stage not in stages or len(samples.get(node.stage, ())) >= SAMPLE:
             continue
+        if misses.get(node.stage, 0) >= SAMPLE:  # never run, or mostly not: stop looking
+            continue
         seconds = _recorded_seconds(node)
-        if seconds is not None:
+        if seconds is None:
+            misses[node.stage] = misses.get(node.stage, 0) + 1
+        else:
             samples.setdefault(node.stage, []).append(seconds)
     return {stage: sum(v) / len(v) for stage, v in samples.items()}
 

@@ -99,9 +99,13 @@ class Node:
 
     # -- the stored row: what the node store keeps and the job runtime reads ------------------
     def to_row(self) -> str:
-        data = {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
-        data["inputs"] = [vars(i) for i in self.inputs]
-        return json.dumps(data, separators=(",", ":"))
+        """The node as one JSON row; built once (the digest and the store both need it)."""
+        cached = self.__dict__.get("_row")
+        if cached is None:
+            data = {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
+            data["inputs"] = [vars(i) for i in self.inputs]
+            cached = self.__dict__["_row"] = json.dumps(data, separators=(",", ":"))
+        return cached
 
     @classmethod
     def from_row(cls, row: str) -> Node:

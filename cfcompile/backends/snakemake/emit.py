@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import sys
 from importlib import resources as ilr
@@ -216,9 +217,13 @@ def render_snakefile(
     )
 
 
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f{}]")
+
+
 def check_paths(sg: StageGraph, workdir: str) -> None:
     """Snakemake finds wildcards even inside ``{{...}}``: a brace in a path cannot be emitted."""
-    for path in (workdir, sg.info.results_dir, *(t for n in sg.nodes() for t in n.targets())):
+    paths = (workdir, sg.info.results_dir, *(t for n in sg.nodes() for t in n.targets()))
+    for path in (p for p in paths if _UNSAFE.search(p)):
         if any(ord(ch) < 32 or ord(ch) == 127 for ch in path):
             raise CfcompileError(
                 f"path {path!r} contains a control character (newline, tab, ...): it would break "
