@@ -164,8 +164,25 @@ def ask(sock: socket.socket, version: str, args: list[str], stoppable: bool = Tr
                 return None  # declined: stale code or not this worker's workflow
 
 
+def resolve_version(path: str) -> str:
+    """``cfcompile.workdir.resolve_version``, repeated here because this script imports only
+    the standard library: the folder itself if it is a version, else the version the Snakefile
+    announced in CFCOMPILE_VERSION (if it belongs to this workflow), else the newest."""
+    path = os.path.abspath(path)
+    if os.path.isfile(os.path.join(path, "workflow.json")):
+        return path
+    announced = os.path.abspath(os.environ.get("CFCOMPILE_VERSION") or "/")
+    if os.path.dirname(announced) == os.path.join(path, "v"):
+        return announced
+    try:
+        with open(os.path.join(path, "current")) as f:
+            return os.path.join(path, "v", f.read().strip())
+    except OSError:
+        return path
+
+
 def main(argv: list[str]) -> int:
-    version, args = os.path.abspath(argv[0]), argv[1:]
+    version, args = resolve_version(argv[0]), argv[1:]
     if worker_wanted() and private_dir(socket_dir()):
         workdir = os.path.dirname(os.path.dirname(version))
         sock = start_worker(version, socket_path(workdir))

@@ -39,6 +39,7 @@ from cfcompile.workdir import (
     file_digests,
     marker_path,
     record_failure,
+    resolve_version,
 )
 
 log = logging.getLogger("cfcompile.job")
@@ -52,7 +53,7 @@ class Job:
     """Everything shared by the nodes one process runs (one node, or a unit of several)."""
 
     def __init__(self, version: str):
-        self.version = os.path.abspath(version)
+        self.version = resolve_version(version)
         self.info = WorkflowInfo.load(self.version)
         self.store = NodeStore(self.version)
         self.workdir = self.info.workdir

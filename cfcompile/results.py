@@ -20,7 +20,7 @@ from typing import Any
 from cfcompile.ir import InputRef
 from cfcompile.job import Job
 from cfcompile.publish import replacing, write_atomic
-from cfcompile.workdir import WorkflowInfo, failure_label, load_failure
+from cfcompile.workdir import WorkflowInfo, failure_label, load_failure, resolve_version
 
 SKIP = ("hash", "overwrite", "hash_representations")
 
@@ -165,7 +165,7 @@ def _plain(value: Any) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    version = argv[0]
+    version = resolve_version(argv[0])
     table = collect(version)
     info = WorkflowInfo.load(version)
     for path in write(table, info.results_dir, info.experiment):

@@ -327,6 +327,24 @@ def current_version(workdir: str) -> str | None:
     return os.path.join(workdir, VERSIONS, digest) if digest else None
 
 
+VERSION_ENV = "CFCOMPILE_VERSION"
+"""Set by the Snakefile: which version its jobs read. The job command itself names only the
+workflow folder, so it stays the same from one compile to the next (Snakemake reruns a job
+whose shell command changed)."""
+
+
+def resolve_version(path: str) -> str:
+    """A version folder from a job's argument: the folder itself, the version the Snakefile
+    announced in ``CFCOMPILE_VERSION`` (when it belongs to this workflow), or the newest."""
+    path = os.path.abspath(path)
+    if os.path.isfile(os.path.join(path, WORKFLOW)):
+        return path
+    announced = os.environ.get(VERSION_ENV, "")
+    if announced and os.path.dirname(os.path.abspath(announced)) == os.path.join(path, VERSIONS):
+        return os.path.abspath(announced)
+    return current_version(path) or path
+
+
 @contextlib.contextmanager
 def compile_lock(workdir: str) -> Iterator[None]:
     """Serialise compiles of one workflow folder (markers, versions, submissions.json).

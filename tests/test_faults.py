@@ -206,3 +206,19 @@ def test_compiling_during_a_run_does_not_break_it(project, tmp_path, monkeypatch
         first.kill()
     assert first.returncode == 0, err[-3000:]
     assert json.loads(next((root / "data/cache").glob("*_total_total.json")).read_text()) == 33
+
+
+def test_adding_a_parameter_set_runs_only_the_new_set(project, tmp_path, monkeypatch):
+    """A new compile is a new version, but job commands name only the workflow folder, so
+    Snakemake's code trigger does not rerun every node of the old sets."""
+    monkeypatch.setenv("CHAIN_LOG", str(tmp_path / "log"))
+    root = project(CHAIN)
+    assert pipe(root, "chain", "-p", "few", "--batch", "1").returncode == 0
+    (tmp_path / "log").unlink()
+    ran = pipe(root, "chain", "-p", "few", "-p", "more", "--batch", "1")
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    assert sorted((tmp_path / "log").read_text().split("\n")[:-1]) == [
+        "first m9",
+        "second m9",
+        "total",
+    ]

@@ -59,10 +59,10 @@ def _resource_literal(resources: dict) -> str:
 CLIENT = str(Path(client.__file__).resolve())
 
 
-def _job_command(python: str, version: str, args: str) -> str:
+def _job_command(python: str, workdir: str, args: str) -> str:
     """The thin client (``cfcompile/client.py``): a warm worker runs the node, or the client
     becomes ``python -m cfcompile.job VERSION ARGS`` in process."""
-    base = f"{shlex.quote(python)} -I -S {shlex.quote(CLIENT)} {shlex.quote(version)}"
+    base = f"{shlex.quote(python)} -I -S {shlex.quote(CLIENT)} {shlex.quote(workdir)}"
     return brace(base) + f" {args} > {{log:q}} 2>&1"
 
 
@@ -80,7 +80,7 @@ BATCH_RULE = "cfcompile_batch"
 
 
 def plan_rules(
-    sg: StageGraph, workdir: str, version: str, groups: dict[str, list[Node]]
+    sg: StageGraph, workdir: str, groups: dict[str, list[Node]]
 ) -> tuple[list[dict], dict, list]:
     """One wildcard rule per stage (plus one for multi-node units); returns (rules, inputs per
     rule and wildcard, targets of ``all``).
@@ -99,7 +99,7 @@ def plan_rules(
             name: sorted({p for n in members for p in inputs(n)})
             for name, members in groups.items()
         }
-        rules.append(_unit_rule(workdir, version, groups))
+        rules.append(_unit_rule(workdir, groups))
     taken: set[str] = {"all", "cfcompile_results", BATCH_RULE}
     by_stage: dict[str, list[Node]] = {}
     for node in sg.nodes():
@@ -108,7 +108,7 @@ def plan_rules(
     for stage, members in by_stage.items():
         name = _rule_name(stage, taken)
         rule_inputs[name] = {n.hash: inputs(n) for n in members}
-        rules.append(_stage_rule(workdir, version, name, stage, members))
+        rules.append(_stage_rule(workdir, name, stage, members))
     targets = [marker_path(workdir, name) for name in groups]
     targets += [done_path(workdir, n.id) for n in sg.nodes() if n.id not in inputs.owner]
     return rules, rule_inputs, targets
@@ -142,7 +142,7 @@ class _Inputs:
         return sorted(set(paths))
 
 
-def _unit_rule(workdir: str, version: str, groups: dict[str, list[Node]]) -> dict:
+def _unit_rule(workdir: str, groups: dict[str, list[Node]]) -> dict:
     every = [n for members in groups.values() for n in members]
     return dict(
         name=BATCH_RULE,
@@ -152,11 +152,11 @@ def _unit_rule(workdir: str, version: str, groups: dict[str, list[Node]]) -> dic
         threads=unit_threads(every),
         resources=_resource_literal(_largest_unit(groups)),
         retries=unit_retries(every),
-        shell_lit=lit(_job_command(sys.executable, version, "--batch {wildcards.hash}")),
+        shell_lit=lit(_job_command(sys.executable, workdir, "--batch {wildcards.hash}")),
     )
 
 
-def _stage_rule(workdir: str, version: str, name: str, stage: str, nodes: list[Node]) -> dict:
+def _stage_rule(workdir: str, name: str, stage: str, nodes: list[Node]) -> dict:
     """One wildcard rule for every node of a stage: the hash is the wildcard."""
     return dict(
         name=name,
@@ -167,7 +167,7 @@ def _stage_rule(workdir: str, version: str, name: str, stage: str, nodes: list[N
         resources=_resource_literal(_largest_unit({n.hash: [n] for n in nodes})),
         retries=unit_retries(nodes),
         shell_lit=lit(
-            _job_command(sys.executable, version, f"--stage {stage} --hash {{wildcards.hash}}")
+            _job_command(sys.executable, workdir, f"--stage {stage} --hash {{wildcards.hash}}")
         ),
     )
 
@@ -210,8 +210,9 @@ def render_snakefile(
         version=__version__,
         results_log_lit=lit(brace(os.path.join(workdir, "logs", "results.log"))),
         run_lock_lit=lit(os.path.join(workdir, RUN_LOCK)),
+        version_lit=lit(version),
         results_shell_lit=lit(
-            brace(f"{shlex.quote(sys.executable)} -m cfcompile.results {shlex.quote(version)}")
+            brace(f"{shlex.quote(sys.executable)} -m cfcompile.results {shlex.quote(workdir)}")
             + " > {log:q} 2>&1"
         ),
     )
@@ -247,7 +248,7 @@ def write_snakefile(
     run ``snakemake -s`` on it.
     """
     check_paths(sg, workdir)
-    rules, inputs, targets = plan_rules(sg, workdir, version, units)
+    rules, inputs, targets = plan_rules(sg, workdir, units)
     manifest = {"targets": targets, "inputs": inputs, "results": sg.info.results_path()}
     manifest_path = os.path.join(version, MANIFEST)
     write_atomic(manifest_path, json.dumps(manifest, separators=(",", ":")).encode())
