@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 import os
 import pickle
 from collections.abc import Callable
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from cfcompile.errors import CfcompileError
 from cfcompile.hashing import string_representations
+from cfcompile.roundtrip import json_difference
 
 if TYPE_CHECKING:  # pragma: no cover
     from cfcompile.publish import Transaction
@@ -324,59 +324,6 @@ class JsonCacher(Cacheable):
         )
 
 
-def json_difference(value: Any, back: Any, where: str = "value") -> str | None:
-    """Where ``back`` (``value`` after a JSON round trip) differs from ``value``, else None.
-
-    Compared as JSON types: a subclass of dict, list, str, int or float counts as its base
-    (``np.float64`` or an ``IntEnum`` come back as the number they are), a tuple as a list, and
-    NaN equals NaN. bool, int and float are kept apart (``True == 1 == 1.0`` in Python) but JSON
-    keeps them apart too, so only a real change is reported.
-    """
-    if value is None:
-        return None if back is None else f"{where}: None becomes {back!r}"
-    for kind in (bool, int, float, str):  # bool before int: bool is a subclass of int
-        if isinstance(value, kind):
-            if type(back) is not kind or not _same_scalar(value, back):
-                return f"{where}: {_describe(value)} becomes {_describe(back)}"
-            return None
-    if isinstance(value, list | tuple):
-        if type(back) is not list or len(back) != len(value):
-            return f"{where}: {_describe(value)} becomes {_describe(back)}"
-        for i, (item, item_back) in enumerate(zip(value, back, strict=True)):
-            found = json_difference(item, item_back, f"{where}[{i}]")
-            if found is not None:
-                return found
-        return None
-    if isinstance(value, dict):
-        if type(back) is not dict:
-            return f"{where}: {_describe(value)} becomes {_describe(back)}"
-        for key in value:
-            if not isinstance(key, str):
-                return (
-                    f"{where}: key {key!r} ({type(key).__name__}) becomes the string {str(key)!r}"
-                )
-        if len(back) != len(value):
-            return f"{where}: {len(value)} keys become {len(back)}"
-        for key, item in value.items():
-            found = json_difference(item, back.get(str(key)), f"{where}[{key!r}]")
-            if found is not None:
-                return found
-        return None
-    return f"{where}: {_describe(value)} becomes {_describe(back)}"
-
-
-def _same_scalar(value: Any, back: Any) -> bool:
-    if value == back:
-        return True
-    return isinstance(value, float) and math.isnan(value) and math.isnan(back)
-
-
-def _describe(value: Any) -> str:
-    text = repr(value)
-    text = text if len(text) <= 60 else text[:57] + "..."
-    return f"{type(value).__name__} {text}"
-
-
 class PickleCacher(Cacheable):
     """Any picklable object; the default for outputs declared without a cacher."""
 
@@ -392,87 +339,6 @@ class PickleCacher(Cacheable):
         with open(path, "wb") as outfile:
             pickle.dump(obj, outfile)
         return path
-
-
-_PANDAS_FORMATS = {
-    "csv": ("csv", "read_csv", "to_csv"),
-    "json": ("json", "read_json", "to_json"),
-    "parquet": ("parquet", "read_parquet", "to_parquet"),
-    "pickle": ("pkl", "read_pickle", "to_pickle"),
-}
-
-
-class PandasCacher(Cacheable):
-    """DataFrames through pandas' own readers and writers; pandas is imported only here."""
-
-    def __init__(
-        self,
-        path_override: str | None = None,
-        format: str = "pickle",
-        to_args: dict | None = None,
-        read_args: dict | None = None,
-        **kwargs: Any,
-    ):
-        if format not in _PANDAS_FORMATS:
-            raise ValueError(f"PandasCacher format must be one of {sorted(_PANDAS_FORMATS)}")
-        self.format = format
-        self.to_args = dict(to_args) if to_args is not None else {}
-        if to_args is None and format == "json":
-            self.to_args = {"double_precision": 15}
-        self.read_args = dict(read_args) if read_args is not None else {}
-        if read_args is None and format == "csv":
-            self.read_args = {"index_col": 0}
-        ext = _PANDAS_FORMATS[format][0]
-        super().__init__(path_override=path_override, extension=f".{ext}", **kwargs)
-
-    def load(self) -> Any:
-        import pandas as pd
-
-        reader = getattr(pd, _PANDAS_FORMATS[self.format][1])
-        path = self.get_path()
-        if self.format == "json":
-            from io import StringIO
-
-            with open(path) as infile:
-                return reader(StringIO(infile.read()), **self.read_args)
-        return reader(path, **self.read_args)
-
-    def save(self, obj: Any) -> str:
-        import pandas as pd
-
-        self.extra_metadata.update(
-            pandas_version=pd.__version__,
-            to_args=self.to_args,
-            read_args=self.read_args,
-            format=self.format,
-        )
-        path = self.get_path()
-        getattr(obj, _PANDAS_FORMATS[self.format][2])(path, **self.to_args)
-        return path
-
-
-class PandasJsonCacher(PandasCacher):
-    def __init__(
-        self,
-        path_override: str | None = None,
-        to_json_args: dict | None = None,
-        read_json_args: dict | None = None,
-        **kwargs: Any,
-    ):
-        to_args = {"double_precision": 15} if to_json_args is None else to_json_args
-        super().__init__(path_override, "json", to_args, read_json_args or {}, **kwargs)
-
-
-class PandasCsvCacher(PandasCacher):
-    def __init__(
-        self,
-        path_override: str | None = None,
-        to_csv_args: dict | None = None,
-        read_csv_args: dict | None = None,
-        **kwargs: Any,
-    ):
-        read_args = {"index_col": 0} if read_csv_args is None else read_csv_args
-        super().__init__(path_override, "csv", to_csv_args or {}, read_args, **kwargs)
 
 
 class FileReferenceCacher(Cacheable):
@@ -505,3 +371,25 @@ def instantiate(cacher: type[Cacheable] | Cacheable) -> Cacheable:
     if isinstance(cacher, type):
         return cacher()
     return copy.deepcopy(cacher)
+
+
+# pandas-backed cachers live in their own module (pandas is imported only when used); they are
+# part of this module's public names, as in curifactory
+from cfcompile.caching_pandas import (  # noqa: E402
+    PandasCacher,
+    PandasCsvCacher,
+    PandasJsonCacher,
+)
+
+__all__ = [
+    "Cacheable",
+    "CacheRoundTripError",
+    "FileReferenceCacher",
+    "JsonCacher",
+    "Lazy",
+    "PandasCacher",
+    "PandasCsvCacher",
+    "PandasJsonCacher",
+    "PickleCacher",
+    "instantiate",
+]

@@ -28,19 +28,13 @@ from cfcompile.publish import sweep_stale_staging
 from cfcompile.record import ArtifactManager
 from cfcompile.results import collect, write
 from cfcompile.trace import trace_project
+from cfcompile.versions import check_name_lengths, compile_lock, write_workflow_files
 from cfcompile.views import dag
 from cfcompile.views.dryrun import print_plan, summarize
 from cfcompile.views.report import build_report
 from cfcompile.views.results_table import print_table, sort_rows
 from cfcompile.views.status import node_status, print_status
-from cfcompile.workdir import (
-    SNAKEFILE,
-    check_name_lengths,
-    compile_lock,
-    default_workdir,
-    load_failure,
-    write_workflow_files,
-)
+from cfcompile.workdir import SNAKEFILE, default_workdir, load_failure
 
 
 @dataclass

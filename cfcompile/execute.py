@@ -48,6 +48,7 @@ class StageTimeout(BaseException):
     """
 
 
+# long: its three layers share one alarm state; split up, the restore order would be scattered
 def call_with_timeout(
     seconds: float | None,
     fn: Callable[[], Any],

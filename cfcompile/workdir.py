@@ -29,19 +29,14 @@ Standard library only: the job runtime reads this module on every node.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
 import os
 import pickle
-import shutil
 import socket
 import sqlite3
-import sys
 import time
 import traceback
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -58,7 +53,6 @@ VERSIONS = "v"
 CURRENT = "current"
 LOCK = "lock"
 RUN_LOCK = "run.lock"
-KEEP_VERSIONS = 8
 
 TIMED_OUT = "timed out"
 FAILED = "failed"
@@ -110,34 +104,6 @@ def file_digests(paths: list[str]) -> dict[str, str | None]:
         except OSError:
             out[path] = None
     return out
-
-
-def check_name_lengths(paths: list[str]) -> None:
-    """Refuse at compile time a cache file name the filesystem cannot hold.
-
-    A long ``--prefix`` or output name otherwise fails every job after its stage has run (the
-    save is the first to touch the file). The metadata file beside each output is the longest.
-    """
-    from cfcompile.errors import CfcompileError
-
-    limits: dict[str, int] = {}
-    for path in paths:
-        folder = os.path.dirname(path)
-        if folder not in limits:
-            probe = folder
-            while probe and not os.path.isdir(probe):
-                probe = os.path.dirname(probe)
-            try:
-                limits[folder] = os.pathconf(probe or "/", "PC_NAME_MAX")
-            except (OSError, ValueError):
-                limits[folder] = 255
-        longest = len(os.fsencode(os.path.basename(path))) + len("_metadata.json")
-        if longest > limits[folder]:
-            raise CfcompileError(
-                f"cache file name {os.path.basename(path)!r} is too long for the filesystem "
-                f"({longest} bytes with its metadata suffix, limit {limits[folder]}): use a "
-                "shorter --prefix, stage name or output name"
-            )
 
 
 # -- failure records --------------------------------------------------------------------------
@@ -343,106 +309,3 @@ def resolve_version(path: str) -> str:
     if announced and os.path.dirname(os.path.abspath(announced)) == os.path.join(path, VERSIONS):
         return os.path.abspath(announced)
     return current_version(path) or path
-
-
-@contextlib.contextmanager
-def compile_lock(workdir: str) -> Iterator[None]:
-    """Serialise compiles of one workflow folder (markers, versions, submissions.json).
-
-    A second compile waits for the first (they take a second or two) and says so.
-    """
-    os.makedirs(workdir, exist_ok=True)
-    with open(os.path.join(workdir, LOCK), "a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            print(f"cfcompile: waiting for another compile of {workdir} ...", file=sys.stderr)
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _digest(info: WorkflowInfo, nodes: list[Node], params: dict, units: dict) -> str:
-    h = hashlib.md5()
-    h.update(json.dumps(asdict(info), sort_keys=True, default=str).encode())
-    for n in nodes:
-        h.update(n.to_row().encode())
-    h.update(json.dumps(sorted(params)).encode())
-    h.update(json.dumps({k: [n.id for n in v] for k, v in units.items()}).encode())
-    return h.hexdigest()[:16]
-
-
-def _sync_markers(workdir: str, nodes: list[Node], to_run: set[NodeId], since: float) -> None:
-    """Node markers follow the plan: removed for nodes to run, present for cached ones.
-
-    Created in trace order (topological), so no marker is older than its upstream's and
-    Snakemake's mtime rule agrees with the plan. A marker written after ``since`` (a job of a
-    run going on finished meanwhile) is left alone: that node is done now.
-    """
-    made: set[str] = set()
-    for node in nodes:
-        path = done_path(workdir, node.id)
-        folder = os.path.dirname(path)
-        if node.id in to_run:
-            try:
-                if os.stat(path).st_mtime < since:
-                    os.remove(path)
-            except FileNotFoundError:
-                pass
-        elif not os.path.exists(path):
-            if folder not in made:
-                os.makedirs(folder, exist_ok=True)
-                made.add(folder)
-            open(path, "w").close()
-
-
-def _prune_versions(workdir: str, keep: str) -> None:
-    root = os.path.join(workdir, VERSIONS)
-    entries = sorted(
-        (e for e in os.scandir(root) if e.is_dir() and e.name != keep),
-        key=lambda e: e.stat().st_mtime,
-        reverse=True,
-    )
-    for entry in entries[KEEP_VERSIONS - 1 :]:
-        shutil.rmtree(entry.path, ignore_errors=True)
-
-
-def write_workflow_files(
-    info: WorkflowInfo,
-    nodes: list[Node],
-    params: dict,
-    units: dict[str, list[Node]],
-    to_run: set[NodeId],
-    planned_at: float,
-) -> str:
-    """The files every backend's jobs read; returns the version folder they live in.
-
-    Call under ``compile_lock``. A unit with a node to run loses its completion marker, node
-    markers follow the plan (``_sync_markers``), and a forced node gets a fresh trigger file,
-    whose new mtime makes Snakemake rerun it and its dependents.
-    """
-    workdir = info.workdir
-    os.makedirs(workdir, exist_ok=True)
-    for name, members in units.items():
-        if any(n.id in to_run for n in members):
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(marker_path(workdir, name))
-    _sync_markers(workdir, nodes, to_run, planned_at)
-    forced = [n for n in nodes if n.force]
-    if forced:
-        os.makedirs(os.path.dirname(force_path(workdir, forced[0].id)), exist_ok=True)
-        for n in forced:
-            with open(force_path(workdir, n.id), "w") as out:
-                out.write("overwrite requested\n")
-    digest = _digest(info, nodes, params, units)
-    version = os.path.join(workdir, VERSIONS, digest)
-    if not os.path.exists(os.path.join(version, WORKFLOW)):
-        os.makedirs(version, exist_ok=True)
-        NodeStore.write(version, nodes, params, units)
-        info.save(version)  # last: its presence means the version is whole
-    os.utime(version)
-    write_atomic(os.path.join(workdir, CURRENT), digest)
-    _prune_versions(workdir, digest)
-    return version

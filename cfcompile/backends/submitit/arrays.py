@@ -19,7 +19,8 @@ from cfcompile.grouping import Array, arrays
 from cfcompile.ir import NodeId
 from cfcompile.job import run_task
 from cfcompile.plan import NodePlan
-from cfcompile.workdir import compile_lock, save_submissions
+from cfcompile.versions import compile_lock
+from cfcompile.workdir import save_submissions
 
 SLURM_NAME = re.compile(r"[A-Za-z0-9_.,:+-]+")
 
