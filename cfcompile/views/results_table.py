@@ -1,4 +1,10 @@
-"""``--results``: the results table at the terminal (rich), sorted as asked."""
+"""``--results``: the results table at the terminal (rich), sorted and cut as asked.
+
+The columns keep the order ``cfcompile.results`` gives them (name, status, metrics,
+parameters, stage times) so what a sweep is judged by sits next to the name; provenance
+(hash, git, host, Slurm job, start/end) is in the files but hidden here unless asked for with
+``--columns``. Numeric columns are right-aligned so digits line up for comparison.
+"""
 
 from __future__ import annotations
 
@@ -9,31 +15,62 @@ from cfcompile.errors import CfcompileError
 HIDDEN = {"hash", "git_commit", "git_dirty", "start", "end", "host", "slurm_job_id"}
 
 
+def all_columns(table: list[dict]) -> list[str]:
+    return list(dict.fromkeys(k for row in table for k in row))
+
+
 def sort_rows(table: list[dict], column: str | None, desc: bool) -> list[dict]:
     """Rows sorted by ``column``; rows without a value stay last whatever the direction."""
     if not column:
-        return table
+        return list(table)
     if not any(column in row for row in table):
-        columns = sorted({k for row in table for k in row})
-        raise CfcompileError(f"--sort {column}: no such column; columns: {columns}")
+        raise CfcompileError(f"--sort {column}: no such column; columns: {all_columns(table)}")
     present = [r for r in table if r.get(column) is not None]
     absent = [r for r in table if r.get(column) is None]
     return sorted(present, key=lambda r: r[column], reverse=desc) + absent
 
 
-def print_table(table: list[dict]) -> None:
+def choose_columns(table: list[dict], columns: list[str] | None) -> list[str]:
+    """The columns shown: every visible one, or ``name`` plus those asked for, in that order.
+
+    An unknown name is an error that lists the real ones (a typo should not print a table
+    silently missing the column you wanted).
+    """
+    known = all_columns(table)
+    if not columns:
+        return [c for c in known if c not in HIDDEN]
+    unknown = [c for c in columns if c not in known]
+    if unknown and table:
+        raise CfcompileError(f"--columns {','.join(unknown)}: no such column; columns: {known}")
+    return list(dict.fromkeys(["name", *columns]))
+
+
+def is_numeric(table: list[dict], column: str) -> bool:
+    """A column of numbers (None allowed, booleans are not numbers): right-aligned."""
+    values = [row.get(column) for row in table if row.get(column) is not None]
+    return bool(values) and all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in values
+    )
+
+
+def print_table(rows: list[dict], top: int | None = None, columns: list[str] | None = None) -> None:
+    """Print ``rows`` (already sorted), the first ``top`` of them when given."""
     from rich.console import Console
     from rich.table import Table
 
     console = Console()
     if not console.is_terminal:
         console = Console(width=250)
-    columns = [c for c in dict.fromkeys(k for row in table for k in row) if c not in HIDDEN]
-    t = Table(title=f"{len(table)} parameter set(s)")
-    for c in columns:
-        t.add_column(c)
-    for row in table:
-        t.add_row(*(_cell(row.get(c)) for c in columns))
+    shown = rows[:top] if top is not None else rows
+    names = choose_columns(rows, columns)
+    title = f"{len(rows)} parameter set(s)"
+    if len(shown) < len(rows):
+        title = f"top {len(shown)} of {title}"
+    t = Table(title=title)
+    for c in names:
+        t.add_column(c, justify="right" if is_numeric(shown, c) else "left")
+    for row in shown:
+        t.add_row(*(_cell(row.get(c)) for c in names))
     console.print(t)
 
 
