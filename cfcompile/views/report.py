@@ -72,7 +72,7 @@ MAX_PLOTS = 24
 """Plots drawn at most (metrics x varied parameters); the rest are named, not drawn."""
 MAX_CATEGORIES = 40
 """A non-numeric parameter with more distinct values than this gets no plot (unreadable)."""
-RASTER_POINTS = 300
+RASTER_POINTS = 100
 """Above this many points a plot's markers become one bitmap inside the SVG (page size)."""
 MAX_FAILURES = 200
 
@@ -395,7 +395,7 @@ def _plot_svg(
         if len(levels) > MAX_CATEGORIES:
             return None
         position = {v: float(i) for i, v in enumerate(levels)}
-    log_x = numeric and min(levels) > 0 and max(levels) / min(levels) >= 1000
+    log_x = numeric and min(levels) > 0 and max(levels) / min(levels) >= 100
     where = sorted(math.log10(position[v]) if log_x else position[v] for v in levels)
     gaps = [b - a for a, b in zip(where, where[1:])]
     width = 0.25 * (min(gaps) if gaps else 1.0)
@@ -628,7 +628,7 @@ def build_report(
         skipped_plots=plots.get("skipped", []),
         together=plots.get("together", []),
         plots_missing=plots.get("missing"),
-        configs=_config_rows(configs, plots.get("metrics", []), limit),
+        configs=_config_rows(configs, plots.get("metrics", []), MAX_RESULT_ROWS),
         n_configs=len(configs),
         result_columns=columns,
         result_rows=rows,
@@ -652,7 +652,8 @@ def _cell(value: Any, numeric: bool) -> dict[str, Any]:
     if value is None:
         return {"text": "", "sort": None, "kind": "none"}
     if numeric and _is_number(value):
-        return {"text": _fmt(value), "sort": repr(float(value)), "kind": "num"}
+        exact = isinstance(value, int) or _fmt(value) == repr(value)
+        return {"text": _fmt(value), "sort": None if exact else f"{value:.12g}", "kind": "num"}
     return {"text": _fmt(value), "sort": None, "kind": "bool" if isinstance(value, bool) else "str"}
 
 
