@@ -271,6 +271,24 @@ def test_report_says_what_failed_and_links_its_log(project):
     assert 'content="6 parameter set(s): 5 done, 1 failed"' in page
 
 
+def test_report_finds_the_version_of_its_selection(project):
+    root = project(SMALL)
+    run_cli("exp", "-p", "grid", "-o", str(root / "Snakefile"), cwd=root)
+    run_cli("exp", "-p", "other", "-o", str(root / "Snakefile"), cwd=root)  # now current
+    page = Path(run_cli("exp", "-p", "grid", "--report", cwd=root).stdout.strip()).read_text()
+    assert 'content="6 parameter set(s): 6 missing"' in page  # grid's version, not other's
+    assert page.count('<tr class="missing">') == 6
+
+    workdir = root / ".cfcompile" / "exp"
+    current = Path(current_version(str(workdir)))
+    for folder in (workdir / "v").iterdir():
+        if folder != current:
+            shutil.rmtree(folder)
+    page = Path(run_cli("exp", "-p", "grid", "--report", cwd=root).stdout.strip()).read_text()
+    assert 'content="6 parameter set(s): 6 not in the compiled version"' in page
+    assert "6 parameter set(s) of this selection are not in the compiled version" in page
+
+
 # -- in a real browser ---------------------------------------------------------------------------
 def chromium_or_skip() -> str:
     for module in ("matplotlib", "PIL", "pyarrow"):

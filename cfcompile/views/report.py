@@ -51,6 +51,7 @@ from cfcompile.graph import StageGraph
 from cfcompile.plan import CACHED, NodePlan
 from cfcompile.results import METRIC, PARAM, TIME, Table, collect, flatten_params
 from cfcompile.workdir import (
+    VERSIONS,
     WORKFLOW,
     NodeStore,
     WorkflowInfo,
@@ -282,6 +283,36 @@ def _stage_counts(
 
 
 # -- results ----------------------------------------------------------------------------------
+def pick_version(workdir: str, wanted: set[str]) -> str | None:
+    """The compiled version to read this selection's results from, without compiling.
+
+    The current version when it holds every wanted parameter set; else the newest kept
+    version that does (``-p A -p B --report`` after ``-p A --results`` still finds A+B's);
+    else the current one, and the page says which sets it lacks. The cache is shared, so any
+    version that knows a set's nodes reads the same results.
+    """
+    current = current_version(workdir)
+    root = os.path.join(workdir, VERSIONS)
+    try:
+        others = sorted(
+            (e for e in os.scandir(root) if e.is_dir() and e.path != current),
+            key=lambda e: e.stat().st_mtime,
+            reverse=True,
+        )
+    except OSError:
+        others = []
+    for folder in [current, *(e.path for e in others)]:
+        if folder is None or not os.path.exists(os.path.join(folder, WORKFLOW)):
+            continue
+        try:
+            known = {key for _, key in WorkflowInfo.load(folder).param_sets}
+        except (OSError, ValueError, TypeError):
+            continue
+        if wanted <= known:
+            return folder
+    return current
+
+
 def _results(sg: StageGraph, version: str | None) -> tuple[Table | None, str | None]:
     """The results rows of this selection from a compiled version, or why there are none.
 
@@ -556,14 +587,14 @@ def build_report(
 ) -> str:
     """The report page for a traced experiment, its plan, and the DAG as Graphviz SVG (or None).
 
-    ``version`` is the compiled version folder the results are read from (default: the
-    workflow folder's current one). Reads results and reportables from the cache, so it shows
-    what has run so far; the page needs no other file to display.
+    ``version`` is the compiled version folder the results are read from (default: the newest
+    one holding this selection, ``pick_version``). Reads results and reportables from the
+    cache, so it shows what has run so far; the page needs no other file to display.
     """
     info = sg.info
     run = info.run_info
     now = now or datetime.now().astimezone()
-    version = version or current_version(info.workdir)
+    version = version or pick_version(info.workdir, set(sg.params))
     n_sets, n_nodes = len(sg.params), sg.graph.number_of_nodes()
     summarised = n_sets > MAX_SETS or n_nodes > MAX_NODES
     limit = HEAD_ROWS if summarised else None
@@ -606,6 +637,8 @@ def build_report(
         "workflow folder": info.workdir,
         "versions": ", ".join(f"{k} {v}" for k, v in _versions().items()),
     }
+    if missing_sets:
+        counts.append(("not in the compiled version", missing_sets))
     summary = f"{n_sets} parameter set(s)"
     if counts:
         summary += ": " + ", ".join(f"{n} {label}" for label, n in counts)
