@@ -29,6 +29,7 @@ from dataclasses import fields, is_dataclass
 from datetime import datetime
 from typing import Any
 
+from cfcompile.errors import CfcompileError
 from cfcompile.ir import InputRef
 from cfcompile.job import Job
 from cfcompile.publish import replacing, write_atomic
@@ -234,15 +235,27 @@ def table_paths(info: WorkflowInfo) -> tuple[str, str]:
 def write_selection(table: list[dict], info: WorkflowInfo) -> list[str]:
     """Write this selection's table, then the ``<experiment>.jsonl``/``.parquet`` copy of it."""
     mine, latest = table_paths(info)
-    return write(table, mine) + write(table, latest)
+    return write_files(table, mine) + write_files(table, latest)
 
 
-def write(table: list[dict], base: str) -> list[str]:
+def write(table: list[dict], directory: str, experiment: str) -> list[str]:
+    """``DIRECTORY/EXPERIMENT.jsonl`` and ``.parquet`` alone (the older call; see
+    ``write_selection`` for the per-selection files)."""
+    return write_files(table, os.path.join(directory, experiment))
+
+
+def write_files(table: list[dict], base: str) -> list[str]:
     """``base.jsonl`` and ``base.parquet``, each written aside and renamed into place."""
     os.makedirs(os.path.dirname(base) or ".", exist_ok=True)
     lines = "".join(json.dumps(row, default=str) + "\n" for row in table)
     write_atomic(base + ".jsonl", lines)
-    import pyarrow.parquet as pq
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:  # a dependency of cfcompile: only a broken install gets here
+        raise CfcompileError(
+            f"wrote {base}.jsonl, but not {base}.parquet: pyarrow is not installed "
+            "(pip install pyarrow, a dependency of cfcompile)"
+        ) from None
 
     with replacing(base + ".parquet") as tmp:
         pq.write_table(arrow_table(table), tmp)
