@@ -26,12 +26,12 @@ from cfcompile.project import EXPERIMENTS, PARAMS, Project
 from cfcompile.provenance import run_info
 from cfcompile.publish import sweep_stale_staging
 from cfcompile.record import ArtifactManager
-from cfcompile.results import collect, write
+from cfcompile.results import collect, write_selection
 from cfcompile.trace import trace_project
 from cfcompile.versions import check_name_lengths, compile_lock, write_workflow_files
 from cfcompile.views import dag
 from cfcompile.views.dryrun import print_plan, summarize
-from cfcompile.views.report import build_report
+from cfcompile.views.report import build_report, write_report
 from cfcompile.views.results_table import print_table, sort_rows
 from cfcompile.views.status import node_status, print_status
 from cfcompile.workdir import SNAKEFILE, default_workdir, load_failure
@@ -290,10 +290,15 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(f"cfcompile: warning: {exc}", file=sys.stderr)
         svg = None
     page = build_report(b.sg, b.plans, svg)
-    path = args.output or str(b.project.root / "reports" / f"{args.experiment}.html")
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w") as f:
-        f.write(page)
+    if args.output:
+        path = args.output
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        with open(path, "w") as f:
+            f.write(page)
+    else:  # reports/EXP-<stamp>.html, reports/EXP.html (latest), reports/index.html
+        written = write_report(page, str(b.project.root / "reports"), args.experiment)
+        path = written["stamped"]
+        print(f"cfcompile: latest {written['latest']}, index {written['index']}", file=sys.stderr)
     print(f"cfcompile: wrote {path}", file=sys.stderr)
     print(path)
     return 0
@@ -303,8 +308,9 @@ def cmd_results(args: argparse.Namespace) -> int:
     """Compile (so the table covers exactly these parameter sets), collect, write, print."""
     b = build(args)
     table = collect(prepare(b, args.batch, emit_snakefile=False).version)
-    paths = write(table, b.sg.info.results_dir, b.sg.info.experiment)
-    print_table(sort_rows(table, args.sort, args.desc))
+    paths = write_selection(table, b.sg.info)
+    rows = sort_rows(table, args.sort, args.desc)
+    print_table(rows, top=getattr(args, "top", None), columns=getattr(args, "columns", None))
     print(f"cfcompile: wrote {', '.join(paths)}", file=sys.stderr)
     return 0
 

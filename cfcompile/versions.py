@@ -91,15 +91,32 @@ def _digest(info: WorkflowInfo, nodes: list[Node], params: dict, units: dict) ->
     return h.hexdigest()[:16]
 
 
-def _sync_markers(workdir: str, nodes: list[Node], to_run: set[NodeId], since: float) -> None:
-    """Node markers follow the plan: removed for nodes to run, present for cached ones.
+def _sync_markers(
+    workdir: str,
+    nodes: list[Node],
+    to_run: set[NodeId],
+    since: float,
+    units: dict[str, list[Node]],
+) -> None:
+    """Markers follow the plan: removed for nodes to run, present for cached ones.
 
-    Created in trace order (topological), so no marker is older than its upstream's and
-    Snakemake's mtime rule agrees with the plan. A marker written after ``since`` (a job of a
-    run going on finished meanwhile) is left alone: that node is done now.
+    Created in trace order (topological), a unit's marker with its first member, so no marker
+    is older than its upstream's and Snakemake's mtime rule agrees with the plan (a project
+    cached by an eager run or by curifactory gets its markers without rerunning anything). A
+    marker written after ``since`` (a job of a run going on finished meanwhile) is left alone:
+    that node is done now.
     """
     made: set[str] = set()
+    unit_of = {n.id: name for name, members in units.items() for n in members}
+    busy = {unit_of[nid] for nid in to_run if nid in unit_of}
     for node in nodes:
+        unit = unit_of.get(node.id)
+        if unit is not None and unit not in busy:
+            marker = marker_path(workdir, unit)
+            if not os.path.exists(marker):
+                os.makedirs(os.path.dirname(marker), exist_ok=True)
+                open(marker, "w").close()
+            busy.add(unit)  # once per unit
         path = done_path(workdir, node.id)
         folder = os.path.dirname(path)
         if node.id in to_run:
@@ -146,7 +163,7 @@ def write_workflow_files(
         if any(n.id in to_run for n in members):
             with contextlib.suppress(FileNotFoundError):
                 os.remove(marker_path(workdir, name))
-    _sync_markers(workdir, nodes, to_run, planned_at)
+    _sync_markers(workdir, nodes, to_run, planned_at, units)
     forced = [n for n in nodes if n.force]
     if forced:
         os.makedirs(os.path.dirname(force_path(workdir, forced[0].id)), exist_ok=True)
