@@ -8,6 +8,8 @@ reportables) together or not at all. Written once here so the two cannot drift a
 from __future__ import annotations
 
 import faulthandler
+import hashlib
+import inspect
 import logging
 import os
 import pickle
@@ -217,6 +219,26 @@ def resolve_inputs(spec: StageSpec, inputs: dict) -> dict:
     return out
 
 
+def stage_code(spec: StageSpec) -> str | None:
+    """md5 of the stage function's source, or None when Python cannot show the source.
+
+    Written into every output's metadata so that ``--dry-run`` can say "the code of stage X
+    changed since its cache was written" (and ``--rerun-changed-code`` can act on it): cache
+    names follow curifactory's hash of the parameters alone, so nothing else notices an edited
+    stage. Computed once per spec: a batch job saves thousands of outputs of one stage.
+    """
+    cached = spec.__dict__.get("_stage_code", ...)
+    if cached is ...:
+        try:
+            source = inspect.getsource(spec.func)
+        except (OSError, TypeError):  # defined in a REPL or by exec: no file to read
+            cached = None
+        else:
+            cached = hashlib.md5(source.encode()).hexdigest()
+        spec.__dict__["_stage_code"] = cached
+    return cached
+
+
 def save_outputs(
     spec: StageSpec, record: Any, cachers: list | None, values: tuple, timing: dict
 ) -> None:
@@ -241,6 +263,9 @@ def save_outputs(
                 meta = cacher.collect_metadata()
                 meta["preview"] = _preview(value)
                 meta["timing"] = timing
+                code = stage_code(spec)
+                if code is not None:
+                    meta["stage_code"] = code
                 cacher.save_metadata()
             if reportables:
                 _save_reportables(record, spec, reportables, txn)
