@@ -2,22 +2,41 @@
 
 Labels carry user data (parameter-set names), so every label is escaped for its format; a
 parameter name can garble nothing but its own label.
+
+Every picture carries a legend (what the colours mean: cached, to run, failed), uses one font
+throughout (Graphviz otherwise mixes Times for edge labels with the node font), and SVG scales
+to its page instead of a fixed size in points. A full node graph above ``FULL_MAX`` nodes is
+refused: Graphviz needs close to a minute for 20,000 nodes and the result is a picture tens of
+thousands of pixels long that nobody can read.
 """
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
 import subprocess
+import sys
 from collections import Counter
 
 from cfcompile.errors import CfcompileError
 from cfcompile.graph import StageGraph
-from cfcompile.plan import CACHED, NodePlan
+from cfcompile.ir import NodeId
+from cfcompile.plan import CACHED, RUN, NodePlan
+from cfcompile.workdir import failure_path
 
 FULL_LIMIT = 150
-"""Above this many nodes the full graph is unreadable: draw one box per stage instead."""
+"""Above this many nodes ``auto`` draws one box per stage: the full graph is unreadable."""
 
-COLORS = {CACHED: "#b4eeb4", "run": "#ffd59a"}
+FULL_MAX = 500
+"""Above this many nodes an explicit ``--dag-level full`` is refused (see the module doc)."""
+
+FAILED = "failed"
+FONT = "sans-serif"
+"""One font for graph, node and edge labels; a generic family every SVG viewer resolves."""
+
+COLORS = {CACHED: "#b4eeb4", RUN: "#ffd59a", FAILED: "#f4a6a6"}
+LEGEND = ((CACHED, "cached"), (RUN, "to run"), (FAILED, "failed"))
 
 
 def dot_quote(text: str) -> str:
@@ -33,9 +52,38 @@ def mermaid_quote(text: str) -> str:
 
 
 def choose_level(sg: StageGraph, level: str = "auto") -> str:
+    """``full`` or ``stages``; an explicit ``full`` above FULL_MAX nodes is refused."""
+    count = sg.graph.number_of_nodes()
+    if level == "full" and count > FULL_MAX:
+        raise CfcompileError(
+            f"--dag-level full: {count} nodes are too many to draw (at most {FULL_MAX}; "
+            "Graphviz would take minutes for an unreadable picture). Use --dag-level stages "
+            "(one box per stage), or choose parameter sets with --names or --indices"
+        )
     if level != "auto":
         return level
-    return "full" if sg.graph.number_of_nodes() <= FULL_LIMIT else "stages"
+    return "full" if count <= FULL_LIMIT else "stages"
+
+
+def failed_nodes(workdir: str, sg: StageGraph, plans: dict[NodeId, NodePlan]) -> set[NodeId]:
+    """Nodes still to run that have a failure record (``workdir.load_failure`` would find it).
+
+    One listing of the failures folder, not a file open per node. A cached node's old record
+    does not count: the node has succeeded since.
+    """
+    some = next(iter(plans), None)
+    if some is None:
+        return set()
+    folder = os.path.dirname(failure_path(workdir, some))
+    try:
+        names = set(os.listdir(folder))
+    except OSError:
+        return set()
+    return {
+        nid
+        for nid, p in plans.items()
+        if p.status == RUN and os.path.basename(failure_path(workdir, nid)) in names
+    }
 
 
 def _node_label(sg: StageGraph, nid: tuple[str, str]) -> str:
@@ -44,10 +92,14 @@ def _node_label(sg: StageGraph, nid: tuple[str, str]) -> str:
     return f"{node.stage}\n{who}"
 
 
-def _stage_counts(sg: StageGraph, plans: dict[tuple[str, str], NodePlan]) -> dict[str, Counter]:
+def _state(plans: dict, failed: set[NodeId], nid: NodeId) -> str:
+    return FAILED if nid in failed else plans[nid].status
+
+
+def _stage_counts(sg: StageGraph, plans: dict, failed: set[NodeId]) -> dict[str, Counter]:
     counts: dict[str, Counter] = {}
     for node in sg.nodes():
-        counts.setdefault(node.stage, Counter())[plans[node.id].status] += 1
+        counts.setdefault(node.stage, Counter())[_state(plans, failed, node.id)] += 1
     return counts
 
 
@@ -58,31 +110,34 @@ def _stage_edges(sg: StageGraph) -> dict[tuple[str, str], set[str]]:
     return edges
 
 
-def elements(sg: StageGraph, plans: dict, level: str = "auto"):
+def elements(sg: StageGraph, plans: dict, level: str = "auto", failed: set | None = None):
     """(boxes, arrows) of the picture, whatever its format.
 
-    boxes: (key, label, css class); arrows: (from key, to key, label), one per artifact edge in
-    the full graph and one per stage pair (labelled with every artifact) when collapsed.
+    boxes: (key, label, state); arrows: (from key, to key, label), one per artifact edge in
+    the full graph and one per stage pair (labelled with every artifact) when collapsed. A
+    collapsed stage is failed if any node failed, else to run if any runs.
     """
+    failed = failed or set()
     if choose_level(sg, level) == "full":
         ids = {nid: f"n{i}" for i, nid in enumerate(n.id for n in sg.nodes())}
-        boxes = [(key, _node_label(sg, nid), plans[nid].status) for nid, key in ids.items()]
+        boxes = [
+            (key, _node_label(sg, nid), _state(plans, failed, nid)) for nid, key in ids.items()
+        ]
         arrows = [
             (ids[u], ids[v], art)
             for u, v, data in sg.graph.edges(data=True)
             for art in data["artifacts"]
         ]
         return boxes, arrows
-    counts = _stage_counts(sg, plans)
+    counts = _stage_counts(sg, plans, failed)
     ids = {stage: f"s{i}" for i, stage in enumerate(counts)}
-    boxes = [
-        (
-            ids[stage],
-            f"{stage}\n{sum(c.values())} node(s): {c[CACHED]} cached, {c['run']} to run",
-            "run" if c["run"] else CACHED,
-        )
-        for stage, c in counts.items()
-    ]
+    boxes = []
+    for stage, c in counts.items():
+        label = f"{stage}\n{sum(c.values())} node(s): {c[CACHED]} cached, {c[RUN]} to run"
+        if c[FAILED]:
+            label += f", {c[FAILED]} failed"
+        state = FAILED if c[FAILED] else RUN if c[RUN] else CACHED
+        boxes.append((ids[stage], label, state))
     arrows = [
         (ids[a], ids[b], ", ".join(sorted(arts)))
         for (a, b), arts in sorted(_stage_edges(sg).items())
@@ -90,34 +145,73 @@ def elements(sg: StageGraph, plans: dict, level: str = "auto"):
     return boxes, arrows
 
 
-def to_dot(sg: StageGraph, plans: dict, level: str = "auto") -> str:
-    boxes, arrows = elements(sg, plans, level)
+def _dot_legend() -> list[str]:
+    """One HTML-table node: a legend that takes no part in the layout's edges."""
+    cells = "".join(f'<TD BGCOLOR="{COLORS[state]}">{text}</TD>' for state, text in LEGEND)
+    return [
+        "  subgraph cluster_legend {",
+        '    label="legend"; style="rounded,dashed"; color="#999999";',
+        '    legend [shape=plaintext, style="", margin=0, label=<<TABLE BORDER="0" CELLBORDER="1" '
+        f'CELLSPACING="4" CELLPADDING="4"><TR>{cells}</TR></TABLE>>];',
+        "  }",
+    ]
+
+
+def to_dot(sg: StageGraph, plans: dict, level: str = "auto", failed: set | None = None) -> str:
+    boxes, arrows = elements(sg, plans, level, failed)
+    font = dot_quote(FONT)
     lines = [
         "digraph cfcompile {",
-        "  rankdir=LR;",
-        '  node [shape=box, style="rounded,filled", fontname="sans"];',
+        f"  graph [rankdir=LR, fontname={font}];",
+        f'  node [shape=box, style="rounded,filled", fontname={font}];',
+        f"  edge [fontname={font}];",
+        *_dot_legend(),
     ]
-    for key, label, cls in boxes:
-        lines.append(f"  {key} [label={dot_quote(label)}, fillcolor={dot_quote(COLORS[cls])}];")
+    for key, label, state in boxes:
+        lines.append(f"  {key} [label={dot_quote(label)}, fillcolor={dot_quote(COLORS[state])}];")
     for a, b, label in arrows:
         lines.append(f"  {a} -> {b} [label={dot_quote(label)}];")
     return "\n".join([*lines, "}"]) + "\n"
 
 
-def to_mermaid(sg: StageGraph, plans: dict, level: str = "auto") -> str:
-    boxes, arrows = elements(sg, plans, level)
+def to_mermaid(sg: StageGraph, plans: dict, level: str = "auto", failed: set | None = None) -> str:
+    boxes, arrows = elements(sg, plans, level, failed)
     lines = ["flowchart LR"]
-    for key, label, cls in boxes:
-        lines.append(f"  {key}[{mermaid_quote(label.replace(chr(10), ' / '))}]:::{cls}")
+    lines.append('  subgraph legend ["legend"]')
+    lines.extend(f'    legend_{state}["{text}"]:::{state}' for state, text in LEGEND)
+    lines.append("  end")
+    for key, label, state in boxes:
+        lines.append(f"  {key}[{mermaid_quote(label.replace(chr(10), ' / '))}]:::{state}")
     for a, b, label in arrows:
         lines.append(f"  {a} -->|{mermaid_quote(label)}| {b}")
-    lines.append(f"  classDef cached fill:{COLORS[CACHED]}")
-    lines.append(f"  classDef run fill:{COLORS['run']}")
+    for state, _ in LEGEND:
+        lines.append(f"  classDef {state} fill:{COLORS[state]},font-family:{FONT}")
     return "\n".join(lines) + "\n"
 
 
+_SVG_TAG = re.compile(rb"<svg\b[^>]*>")
+_SIZE = re.compile(rb'\s(width|height)="[^"]*"')
+
+
+def fit_svg(data: bytes) -> bytes:
+    """Let the picture fit its page: ``width="100%"`` and no fixed height, viewBox kept.
+
+    Graphviz writes the size in points, so a wide graph overflows a browser window or a report
+    and a narrow one never grows; with the viewBox alone the browser scales it to the width.
+    """
+    tag = _SVG_TAG.search(data)
+    if tag is None or b"viewBox" not in tag.group(0):
+        return data
+    new = _SIZE.sub(b"", tag.group(0)).replace(b"<svg", b'<svg width="100%"', 1)
+    return data[: tag.start()] + new + data[tag.end() :]
+
+
 def render(dot_text: str, fmt: str) -> bytes:
-    """SVG or PNG through Graphviz's ``dot`` (installed by scripts/install-system-deps.sh)."""
+    """SVG or PNG through Graphviz's ``dot`` (installed by scripts/install-system-deps.sh).
+
+    Graphviz's warnings (a missing font, a label it had to truncate, a too-large picture it
+    scaled down) go to our stderr: they explain a picture that looks wrong.
+    """
     exe = shutil.which("dot")
     if exe is None:
         raise CfcompileError(
@@ -127,4 +221,7 @@ def render(dot_text: str, fmt: str) -> bytes:
     proc = subprocess.run([exe, f"-T{fmt}"], input=dot_text.encode(), capture_output=True)
     if proc.returncode != 0:
         raise CfcompileError(f"dot -T{fmt} failed: {proc.stderr.decode(errors='replace')[:500]}")
-    return proc.stdout
+    for line in proc.stderr.decode(errors="replace").splitlines():
+        if line.strip():
+            print(f"cfcompile: dot: {line}", file=sys.stderr)
+    return fit_svg(proc.stdout) if fmt == "svg" else proc.stdout

@@ -1,4 +1,10 @@
-"""``--dry-run``: what would run, why, and what it would cost, without starting Snakemake."""
+"""``--dry-run``: what would run, why, and what it would cost, without starting Snakemake.
+
+"Why" names what changed when the plan's explanation found it (``plan.explain``): the
+parameters of a set whose old cache is still there under its old hash, and stages whose code
+differs from what their cached nodes were written by. "output missing" alone leaves a
+researcher guessing which edit caused a rerun of thousands of nodes.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +12,21 @@ from collections import Counter
 from typing import Any
 
 from cfcompile.graph import StageGraph
-from cfcompile.plan import CACHED, RUN, NodePlan
+from cfcompile.plan import CACHED, RUN, CodeChange, NodePlan
 
 EXAMPLES = 5
+CHANGED_SHOWN = 10
+"""Parameter sets whose changes are printed; --json has every one."""
 
 
-def summarize(sg: StageGraph, plans: dict[tuple[str, str], NodePlan]) -> dict[str, Any]:
-    """The plan as data (``--json``): per stage, totals, and every node."""
+def summarize(
+    sg: StageGraph,
+    plans: dict[tuple[str, str], NodePlan],
+    changed_params: dict[str, str] | None = None,
+    code: list[CodeChange] | None = None,
+    rerun_changed_code: bool = False,
+) -> dict[str, Any]:
+    """The plan as data (``--json``): per stage, totals, every node, and what changed."""
     stages: dict[str, dict[str, Any]] = {}
     nodes = []
     totals = Counter()
@@ -44,6 +58,7 @@ def summarize(sg: StageGraph, plans: dict[tuple[str, str], NodePlan]) -> dict[st
                 "hash": node.hash,
                 "status": p.status,
                 "reason": p.reason,
+                "detail": p.detail,
                 "outputs": node.targets(),
             }
         )
@@ -64,6 +79,19 @@ def summarize(sg: StageGraph, plans: dict[tuple[str, str], NodePlan]) -> dict[st
             "nodes_without_declared_runtime": no_runtime,
         },
         "nodes": nodes,
+        "changed_params": dict(changed_params or {}),
+        "changed_code": [
+            {
+                "stage": c.stage,
+                "function": c.func,
+                "message": c.message(),
+                "changed": len(c.changed),
+                "checked": c.checked,
+                "sampled": c.sampled,
+            }
+            for c in code or []
+        ],
+        "rerun_changed_code": rerun_changed_code,
     }
 
 
@@ -125,9 +153,34 @@ def print_plan(summary: dict[str, Any], file: Any = None) -> None:
             f"{units['sets_per_unit']} parameter set(s) each and {units['single_node_jobs']} "
             f"single-node job(s) ({units['why']})"
         )
+    for line in why_lines(summary):
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
     if t["nodes_without_declared_runtime"]:
         console.print(
             f"{t['nodes_without_declared_runtime']} node(s) to run declare neither a runtime "
             '(@stage(resources={"runtime": MINUTES})) nor a timeout and are not in the hour '
             "totals"
         )
+
+
+def why_lines(summary: dict[str, Any]) -> list[str]:
+    """What changed, in words: one line per changed parameter set (up to CHANGED_SHOWN) and
+    one per edited stage, saying whether its cached nodes rerun."""
+    lines = []
+    changed = summary.get("changed_params") or {}
+    for name, detail in list(changed.items())[:CHANGED_SHOWN]:
+        lines.append(
+            f"parameter set {name}: parameters changed since its cache was written: {detail}"
+        )
+    if len(changed) > CHANGED_SHOWN:
+        lines.append(f"... and {len(changed) - CHANGED_SHOWN} more changed set(s) (--json has all)")
+    for c in summary.get("changed_code") or []:
+        if summary.get("rerun_changed_code"):
+            then = "these nodes rerun (--rerun-changed-code)"
+        else:
+            then = (
+                "its cached nodes stay cached, as in curifactory; --rerun-changed-code reruns "
+                "them (or --overwrite)"
+            )
+        lines.append(f"{c['message']}: {then}")
+    return lines
