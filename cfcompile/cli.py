@@ -7,10 +7,13 @@ Argument names follow curifactory's ``experiment`` CLI where they overlap (-p, -
 from __future__ import annotations
 
 import argparse
+import difflib
 import logging
+import re
 import sys
 import traceback
 
+from cfcompile import __version__
 from cfcompile.errors import CfcompileError
 
 log = logging.getLogger("cfcompile")
@@ -28,14 +31,74 @@ def batch_arg(value: str) -> int | str:
     return k
 
 
+def positive_int(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError("N must be a whole number") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError("N must be 1 or more")
+    return n
+
+
+def column_list(value: str) -> list[str]:
+    columns = [c.strip() for c in value.split(",") if c.strip()]
+    if not columns:
+        raise argparse.ArgumentTypeError("give column names separated by commas: A,B")
+    return columns
+
+
+MODES = ("--eager", "--run", "--submit", "--status", "--dry-run", "--dag", "--report", "--results")
+
+_UNKNOWN = re.compile(r"^unrecognized arguments: (.*)$")
+_CONFLICT = re.compile(r"^argument (\S+?)(?:/\S+)?: not allowed with argument (\S+?)(?:/\S+)?$")
+_CHOICE = re.compile(r"^argument (\S+): invalid choice: '([^']*)' \(choose from (.*)\)$")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with messages that say what to do instead.
+
+    Misspelt options and choices get "did you mean" (argparse on Python 3.11 has none for
+    options), and two modes together are named as modes, with the list to pick one from.
+    """
+
+    def error(self, message: str):  # type: ignore[override]
+        super().error(self.clearer(message))
+
+    def clearer(self, message: str) -> str:
+        if "did you mean" in message or "maybe you meant" in message:
+            return message  # a newer argparse already suggests
+        known = [o for o in self._option_string_actions if o.startswith("--")]
+        if m := _UNKNOWN.match(message):
+            hints = []
+            for word in m.group(1).split():
+                if word.startswith("-"):
+                    close = difflib.get_close_matches(word.split("=", 1)[0], known, n=1)
+                    hints += [f"{word}: did you mean {close[0]}?"] if close else []
+            return message + (f" ({'; '.join(hints)})" if hints else "")
+        if m := _CONFLICT.match(message):
+            a, b = m.group(1), m.group(2)
+            return (
+                f"{a} and {b} are two modes and exclude each other: pick one of "
+                f"{', '.join(MODES)} (without one, the Snakefile is printed)"
+            )
+        if m := _CHOICE.match(message):
+            choices = re.findall(r"'([^']*)'", m.group(3))
+            close = difflib.get_close_matches(m.group(2), choices, n=1)
+            return message + (f": did you mean '{close[0]}'?" if close else "")
+        return message
+
+
 def build_parser() -> argparse.ArgumentParser:
     # one declarative list of every option (long, but splitting it would scatter the CLI)
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="cfcompile",
+        usage="cfcompile EXPERIMENT [-p PARAMS ...] [options]\n       cfcompile ls",
         description="Compile a curifactory-style experiment into a Snakemake workflow "
         "(printed to stdout), or run it eagerly in process with --eager. "
         "`cfcompile ls` lists experiments and parameter files.",
     )
+    p.add_argument("--version", action="version", version=f"cfcompile {__version__}")
     p.add_argument("experiment", help="experiment module name in experiments/ (or 'ls')")
     p.add_argument(
         "-p",
@@ -119,6 +182,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     look.add_argument("--sort", metavar="COLUMN", help="with --results: sort by this column")
     look.add_argument("--desc", action="store_true", help="with --results: largest first")
+    look.add_argument(
+        "--top", type=positive_int, metavar="N", help="with --results: only the first N rows"
+    )
+    look.add_argument(
+        "--columns",
+        type=column_list,
+        metavar="A,B",
+        help="with --results: only these columns, in this order",
+    )
+    look.add_argument(
+        "--failed", action="store_true", help="with --status: only failed or timed-out nodes"
+    )
+    p.add_argument(
+        "--rerun-changed-code",
+        action="store_true",
+        help="rerun cached nodes whose stage code changed since their cache was written "
+        "(by default they stay cached, as in curifactory; --dry-run names them)",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     p.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
     return p
@@ -127,6 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
+    if not argv:  # a first look, not a mistake: show what there is to do
+        parser.print_help()
+        return 0
     extra: list[str] = []
     if "--" in argv:
         cut = argv.index("--")
@@ -149,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.snakemake_args and not args.run:
         parser.error("arguments after -- are passed to snakemake and need --run")
+    check_companions(parser, args)
     try:
         if args.experiment == "ls":
             return commands.cmd_ls(args)
@@ -164,6 +249,25 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - the researcher's code raised while traced
         traceback.print_exc()
         return failed(args, f"cfcompile: error: {type(exc).__name__}: {exc} (traceback above)")
+
+
+COMPANIONS = (
+    ("failed", "--failed", "status", "--status"),
+    ("top", "--top", "results", "--results"),
+    ("columns", "--columns", "results", "--results"),
+)
+
+
+def check_companions(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse an option that only means something with a mode that is not given, instead of
+    ignoring it: ``--failed`` without ``--status`` would print nothing different."""
+    for dest, option, mode, mode_option in COMPANIONS:
+        if getattr(args, dest) and not getattr(args, mode):
+            parser.error(f"{option} works with {mode_option} only")
+    if args.rerun_changed_code and args.eager:
+        parser.error(
+            "--rerun-changed-code works with compiled runs; an --eager run reruns with --overwrite"
+        )
 
 
 def failed(args: argparse.Namespace, message: str) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import json
 import os
 import sys
@@ -17,12 +18,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cfcompile.backends import all_backends, snakemake, submitit
-from cfcompile.errors import CfcompileError
+from cfcompile.errors import CfcompileError, ProjectError
 from cfcompile.graph import StageGraph
 from cfcompile.grouping import BatchChoice, batch_units, choose_batch
 from cfcompile.ir import Node, NodeId
-from cfcompile.plan import RUN, NodePlan, plan, set_aside_unfinished
-from cfcompile.project import EXPERIMENTS, PARAMS, Project
+from cfcompile.plan import (
+    CODE_SAMPLE,
+    RUN,
+    CacheView,
+    NodePlan,
+    explain,
+    forced_by_code,
+    plan,
+    set_aside_unfinished,
+)
+from cfcompile.project import EXPERIMENTS, PARAMS, ModuleInfo, Project
 from cfcompile.provenance import run_info
 from cfcompile.publish import sweep_stale_staging
 from cfcompile.record import ArtifactManager
@@ -46,6 +56,7 @@ class Built:
     sg: StageGraph
     plans: dict[NodeId, NodePlan]
     planned_at: float
+    view: CacheView  # the cache listings the plan read; explanations reuse them
 
 
 def selection(args: argparse.Namespace) -> dict:
@@ -80,15 +91,63 @@ def researcher_output_to_stderr() -> Iterator[None]:
         os.close(saved)
 
 
+def did_you_mean(word: str, choices: list[str]) -> str:
+    """``did you mean 'iris'?`` for close matches of a misspelt name, else ``""``."""
+    close = difflib.get_close_matches(word, choices, n=3, cutoff=0.6)
+    return f"did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+
+
+def name_hints(project: Project, experiment: str, params: list[str] | None) -> list[str]:
+    """Suggestions for an experiment or parameter module name that names no file.
+
+    Only asked after the project refused a name (``suggesting``), so a correct command pays
+    nothing; the project's own message (what it looked for, what exists) stays first.
+    """
+    hints = []
+    experiments = project.module_files(EXPERIMENTS)
+    if project.module_path(EXPERIMENTS, experiment) is None:
+        hint = did_you_mean(experiment, list(experiments))
+        hints += [f"experiment '{experiment}': {hint}"] if hint else []
+    param_files = [
+        *project.module_files(PARAMS),
+        *(n for n, p in experiments.items() if "get_params" in p.read_text(errors="replace")),
+    ]
+    for name in params or []:
+        if project.module_path(PARAMS, name) is None and name not in param_files:
+            hint = did_you_mean(name, param_files)
+            hints += [f"-p {name}: {hint}"] if hint else []
+    return hints
+
+
+@contextlib.contextmanager
+def suggesting(project: Project, args: argparse.Namespace) -> Iterator[None]:
+    """Add "did you mean" to the project's refusal of a misspelt experiment or -p name."""
+    try:
+        yield
+    except ProjectError as exc:
+        hints = name_hints(project, args.experiment, args.params)
+        if not hints:
+            raise
+        raise ProjectError(f"{exc}. {'; '.join(hints)}") from exc
+
+
 def build(args: argparse.Namespace) -> Built:
+    """Select, trace, graph and plan once. ``--rerun-changed-code`` forces the nodes whose
+    stage code changed, as overwrite does, so that a batch job runs them even though their
+    outputs exist (a job's own rule skips cached members)."""
     project = Project.find(args.project)
     workdir = os.path.abspath(
         args.workflow_dir or default_workdir(str(project.root), args.experiment)
     )
-    with researcher_output_to_stderr():
+    with researcher_output_to_stderr(), suggesting(project, args):
         sg = trace_project(project, args.experiment, args.params, workdir, **selection(args))
     planned_at = time.time()
-    return Built(project, workdir, sg, plan(sg), planned_at)
+    view = CacheView()
+    rerun_code = getattr(args, "rerun_changed_code", False)
+    plans = plan(sg, view, rerun_changed_code=rerun_code)
+    for nid in forced_by_code(plans.values()):
+        sg.node(nid).force = True
+    return Built(project, workdir, sg, plans, planned_at, view)
 
 
 @dataclass
@@ -198,9 +257,10 @@ def cmd_submit(args: argparse.Namespace) -> int:
 def cmd_eager(args: argparse.Namespace) -> int:
     """``run()`` in this process, like curifactory's ``experiment EXP -p P``."""
     project = Project.find(args.project)
-    module, sets = project.select(
-        args.experiment, args.params, args.names, args.indices, for_jobs=False
-    )
+    with suggesting(project, args):
+        module, sets = project.select(
+            args.experiment, args.params, args.names, args.indices, for_jobs=False
+        )
     cache = project.cache_path(args.cache_path)
     if os.path.isdir(cache):
         sweep_stale_staging(cache)
@@ -227,13 +287,18 @@ def cmd_status(args: argparse.Namespace) -> int:
     jobs: dict = {}
     for backend in all_backends():
         jobs.update(backend.states(b.workdir))
-    print_status(node_status(b.sg, b.plans, b.workdir, jobs))
-    return 0
+    statuses = node_status(b.sg, b.plans, b.workdir, jobs)
+    return (
+        print_status(statuses) or 0
+    )  # then: print_status(statuses, b.sg, failed_only=args.failed)
 
 
 def cmd_dry_run(args: argparse.Namespace) -> int:
     b = build(args)
-    summary = summarize(b.sg, b.plans)
+    rerun_code = getattr(args, "rerun_changed_code", False)
+    # with --rerun-changed-code the plan has read every cached node's metadata already
+    changed_params, code = explain(b.sg, b.plans, b.view, sample=0 if rerun_code else CODE_SAMPLE)
+    summary = summarize(b.sg, b.plans, changed_params, code, rerun_code)
     choice = choose_batch(b.sg, args.batch, cores_for(args))
     summary["units"] = job_units(b, batch_units(b.sg, choice.k), choice)
     if args.json:
@@ -263,7 +328,8 @@ def job_units(b: Built, units: dict[str, list[Node]], choice: BatchChoice) -> di
 def cmd_dag(args: argparse.Namespace) -> int:
     b = build(args)
     fmt = args.dag
-    dot = dag.to_dot(b.sg, b.plans, args.dag_level)
+    failed = dag.failed_nodes(b.workdir, b.sg, b.plans)
+    dot = dag.to_dot(b.sg, b.plans, args.dag_level, failed)
     if fmt in ("svg", "png"):
         path = args.output or os.path.join(b.workdir, f"dag.{fmt}")
         data = dag.render(dot, fmt)
@@ -273,7 +339,7 @@ def cmd_dag(args: argparse.Namespace) -> int:
         level = dag.choose_level(b.sg, args.dag_level)
         print(f"cfcompile: wrote {path} ({level} graph)", file=sys.stderr)
         return 0
-    text = dot if fmt == "dot" else dag.to_mermaid(b.sg, b.plans, args.dag_level)
+    text = dot if fmt == "dot" else dag.to_mermaid(b.sg, b.plans, args.dag_level, failed)
     if args.output:
         Path(args.output).write_text(text)
     else:
@@ -284,7 +350,8 @@ def cmd_dag(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     b = build(args)
     try:
-        svg = dag.render(dag.to_dot(b.sg, b.plans, args.dag_level), "svg").decode()
+        failed = dag.failed_nodes(b.workdir, b.sg, b.plans)
+        svg = dag.render(dag.to_dot(b.sg, b.plans, args.dag_level, failed), "svg").decode()
         svg = svg[svg.find("<svg") :]
     except CfcompileError as exc:
         print(f"cfcompile: warning: {exc}", file=sys.stderr)
@@ -310,33 +377,50 @@ def cmd_results(args: argparse.Namespace) -> int:
     table = collect(prepare(b, args.batch, emit_snakefile=False).version)
     paths = write_selection(table, b.sg.info)
     rows = sort_rows(table, args.sort, args.desc)
-    print_table(rows, top=getattr(args, "top", None), columns=getattr(args, "columns", None))
+    print_table(rows, top=args.top, columns=args.columns)
     print(f"cfcompile: wrote {', '.join(paths)}", file=sys.stderr)
     return 0
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
-    """Experiments and parameter files, with docstrings and import errors."""
+    """Experiments and parameter files in aligned columns: name, status, first docstring line.
+
+    The status says whether the module can be used (``ok``, ``import error``, ``no run()``,
+    ``no get_params()``); for an import error the last column is the error instead of the
+    docstring, because that is what the researcher must fix. One width for both sections, so
+    the columns line up down the whole listing.
+    """
     project = Project.find(args.project)
+    experiments = project.describe(EXPERIMENTS)
+    # experiment files with their own get_params() count as parameter files too
+    params = project.describe(PARAMS) + [i for i in experiments if i.has_get_params]
+    sections = [
+        ("EXPERIMENTS", [ls_row(i, EXPERIMENTS) for i in experiments]),
+        ("PARAMS", [ls_row(i, PARAMS) for i in params]),
+    ]
+    rows = [r for _, infos in sections for r in infos]
+    width = [max((len(r[c]) for r in rows), default=0) for c in (0, 1)]
     print(f"PROJECT: {project.root}")
-    for kind, title in ((EXPERIMENTS, "EXPERIMENTS"), (PARAMS, "PARAMS")):
+    for title, infos in sections:
         print(f"\n{title}:")
-        infos = project.describe(kind)
-        if kind == PARAMS:  # experiment files with their own get_params() count as params too
-            infos += [i for i in project.describe(EXPERIMENTS) if i.has_get_params]
         if not infos:
             print("  (none)")
-        for info in infos:
-            summary = info.doc.splitlines()[0] if info.doc else ""
-            where = "" if info.kind == kind else f" ({info.kind}/)"
-            line = f"  {info.name}{where}"
-            if info.error:
-                line += f"  [import error: {info.error.splitlines()[-1]}]"
-            elif kind == EXPERIMENTS and not info.has_run:
-                line += "  [no run() function]"
-            elif kind == PARAMS and not info.has_get_params:
-                line += "  [no get_params() function]"
-            if summary:
-                line += f"  - {summary}"
-            print(line)
+        for name, status, text in infos:
+            line = f"  {name:<{width[0]}}  {status:<{width[1]}}  {text}"
+            print(line.rstrip())
     return 0
+
+
+def ls_row(info: ModuleInfo, kind: str) -> tuple[str, str, str]:
+    """(name, status, description) of one module in ``cfcompile ls``."""
+    name = info.name if info.kind == kind else f"{info.name} ({info.kind}/)"
+    text = info.doc.splitlines()[0] if info.doc else ""
+    if info.error:
+        status, text = "import error", info.error.splitlines()[-1]
+    elif kind == EXPERIMENTS and not info.has_run:
+        status = "no run()"
+    elif kind == PARAMS and not info.has_get_params:
+        status = "no get_params()"
+    else:
+        status = "ok"
+    return name, status, text
