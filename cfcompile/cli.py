@@ -77,13 +77,13 @@ class Parser(argparse.ArgumentParser):
                     hints += [f"{word}: did you mean {close[0]}?"] if close else []
             return message + (f" ({'; '.join(hints)})" if hints else "")
         if m := _CONFLICT.match(message):
-            a, b = m.group(1), m.group(2)
+            later, first = m.group(1), m.group(2)
             return (
-                f"{a} and {b} are two modes and exclude each other: pick one of "
+                f"{first} and {later} are two modes and exclude each other: pick one of "
                 f"{', '.join(MODES)} (without one, the Snakefile is printed)"
             )
         if m := _CHOICE.match(message):
-            choices = re.findall(r"'([^']*)'", m.group(3))
+            choices = [c.strip().strip("'") for c in m.group(3).split(",")]  # 3.12.8+: unquoted
             close = difflib.get_close_matches(m.group(2), choices, n=1)
             return message + (f": did you mean '{close[0]}'?" if close else "")
         return message

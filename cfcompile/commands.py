@@ -288,9 +288,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     for backend in all_backends():
         jobs.update(backend.states(b.workdir))
     statuses = node_status(b.sg, b.plans, b.workdir, jobs)
-    return (
-        print_status(statuses) or 0
-    )  # then: print_status(statuses, b.sg, failed_only=args.failed)
+    # once views/status.py has it: return print_status(statuses, b.sg, failed_only=args.failed)
+    return print_status(statuses) or 0
 
 
 def cmd_dry_run(args: argparse.Namespace) -> int:
@@ -377,7 +376,11 @@ def cmd_results(args: argparse.Namespace) -> int:
     table = collect(prepare(b, args.batch, emit_snakefile=False).version)
     paths = write_selection(table, b.sg.info)
     rows = sort_rows(table, args.sort, args.desc)
+<<<<<<< HEAD
     print_table(rows, top=args.top, columns=args.columns)
+=======
+    print_table(rows)  # once results_table has them: top=args.top, columns=args.columns
+>>>>>>> c6b4922 (Tests through the real CLI: changed parameter named (x: 1 -> 101), edited stage reported and rerun only with --rerun-changed-code (batch job included), DAG legend/font/failed/refusal/dot warnings/fit, --version, help without arguments, suggestions, aligned ls; mode conflicts name the first mode first, choices suggested on 3.12.8+ too)
     print(f"cfcompile: wrote {', '.join(paths)}", file=sys.stderr)
     return 0
 
