@@ -376,11 +376,7 @@ def cmd_results(args: argparse.Namespace) -> int:
     table = collect(prepare(b, args.batch, emit_snakefile=False).version)
     paths = write_selection(table, b.sg.info)
     rows = sort_rows(table, args.sort, args.desc)
-<<<<<<< HEAD
     print_table(rows, top=args.top, columns=args.columns)
-=======
-    print_table(rows)  # once results_table has them: top=args.top, columns=args.columns
->>>>>>> c6b4922 (Tests through the real CLI: changed parameter named (x: 1 -> 101), edited stage reported and rerun only with --rerun-changed-code (batch job included), DAG legend/font/failed/refusal/dot warnings/fit, --version, help without arguments, suggestions, aligned ls; mode conflicts name the first mode first, choices suggested on 3.12.8+ too)
     print(f"cfcompile: wrote {', '.join(paths)}", file=sys.stderr)
     return 0
 

@@ -87,11 +87,9 @@ def test_a_new_set_without_an_old_cache_stays_output_missing(chain):
     assert summary["changed_params"] == {}
 
 
-MTIME_ONLY = ("--rerun-triggers", "mtime")
-"""Snakemake's default "code" trigger reruns every job after any edit of the experiment file,
-because the emitted shell commands name the compiled version folder, whose digest covers that
-file (a backend matter, reported separately). Turned off here so that what is tested is
-cfcompile's own decision: the plan, the markers and the batch job."""
+MTIME_ONLY: tuple[str, ...] = ()
+"""Snakemake's default rerun triggers: job commands name only the workflow folder, so an edit
+of the experiment file does not rerun every job (it did while they named the version)."""
 
 
 def test_edited_stage_is_reported_and_reruns_only_when_asked(chain):
