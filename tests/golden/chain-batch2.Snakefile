@@ -2,14 +2,14 @@
 # Every path is absolute so that `snakemake -s /dev/stdin` works; node data lives in the
 # manifest beside the workflow, read through input functions (one rule per stage, not per node).
 import json as _cf_json
+import os as _cf_os
+import time as _cf_time
+
+from snakemake.logging import logger as _cf_logger
 
 with open('<ROOT>/.cfcompile/chain/v/<DIGEST>/manifest.json') as _cf_f:
     _CF = _cf_json.load(_cf_f)
-
-# The version of the workflow this Snakefile's jobs read (the job commands name only the
-# workflow folder, so that they stay the same from one compile to the next).
-import os as _cf_os
-_cf_os.environ["CFCOMPILE_VERSION"] = '<ROOT>/.cfcompile/chain/v/<DIGEST>'
+_cf_started = _cf_time.time()
 
 # One run of this workflow at a time: the main Snakemake process holds run.lock while it runs
 # (a second run is refused here, with this message, instead of racing on the same files).
@@ -25,6 +25,138 @@ if workflow.is_main_process and not workflow.dryrun:
             "folder with --workflow-dir DIR"
         ) from None
 
+
+# What a researcher sees: one line per job, "STAGE [parameter set]", instead of Snakemake's
+# lists of cfcompile's marker files. A rule's message asks _cf_label for its job's label while
+# Snakemake formats it ("{_cf_label:STAGE {wildcards.hash}}"): the names are data in the
+# manifest, never Snakefile code. (Not params: a changed label would rerun the job.)
+class _CfLabel:
+    def __format__(self, spec):
+        stage, _, key = spec.rpartition(" ")
+        if not stage:
+            return _CF["unit_labels"].get(key, "unit " + key)
+        return stage + " [" + _CF["names"].get(key, key) + "]"
+
+
+_cf_label = _CfLabel()
+_cf_jobs = {}  # Snakemake job id -> (label, log files), for the summary of failed jobs
+_cf_failed = set()  # job ids Snakemake reported as failed and did not finish on a retry
+
+
+class _CfConcise:
+    """Snakemake's terminal formatter, with this workflow's job records as one line each.
+
+    Only Snakemake's own terminal handler gets it, only without --verbose/--printshellcmds;
+    everything else goes to Snakemake's formatter unchanged, and so does its log file.
+    """
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def format(self, record):
+        event = getattr(getattr(record, "event", None), "value", None)
+        when = _cf_time.strftime("[%H:%M:%S] ")
+        if event == "job_info":
+            return when + str(record.rule_msg or record.rule_name)
+        if event == "job_error":
+            label, logs = _cf_jobs.get(record.jobid, (record.rule_name, record.log))
+            return when + "failed: " + label + " (log: " + ", ".join(logs) + ")"
+        if event in ("job_finished", "job_started") or record.msg == "Select jobs to execute...":
+            return ""  # Snakemake's handler prints nothing for an empty line
+        text = str(record.msg)
+        ours = event == "error" and _CF["workdir"] in text
+        if ours and ("exit status" in text or "died with" in text):
+            return ""  # a job command of ours failed: the "failed:" line says which and where
+        return self.inner.format(record)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+def _cf_watch(record):
+    """Remember each job's label and log, and which jobs failed (never changes a record)."""
+    event = getattr(getattr(record, "event", None), "value", None)
+    if event == "job_info":
+        _cf_jobs[record.jobid] = (str(record.rule_msg or record.rule_name), list(record.log))
+    elif event == "job_error":
+        _cf_failed.add(record.jobid)
+    elif event == "job_finished":
+        _cf_failed.discard(getattr(record, "job_id", None))
+    return True
+
+
+if workflow.is_main_process:
+    try:
+        from snakemake.logging import ColorizingTextHandler as _cf_handler_type
+
+        _cf_logger.addFilter(_cf_watch)
+        _cf_out = workflow.output_settings
+        if not (_cf_out.verbose or _cf_out.printshellcmds):
+            for _cf_h in _cf_logger.handlers:
+                if type(_cf_h) is _cf_handler_type and _cf_h.formatter is not None:
+                    _cf_h.setFormatter(_CfConcise(_cf_h.formatter))
+    except Exception:  # another Snakemake: its own output, unchanged
+        pass
+
+
+def _cf_failure_records():
+    """Failure records the jobs of this run wrote (workdir/failures), oldest first."""
+    found = []
+    try:
+        names = sorted(_cf_os.listdir(_CF["failures"]))
+    except OSError:
+        return found
+    for name in names:
+        try:
+            with open(_cf_os.path.join(_CF["failures"], name)) as f:
+                rec = _cf_json.load(f)
+            if float(rec["end"]) < _cf_started:
+                continue
+            stage, key = str(rec["stage"]), str(rec["hash"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        unit = _CF["unit_of"].get(key) if stage in _CF["unit_stages"] else None
+        if unit is None:
+            log = _CF["node_log"].replace("{stage}", stage).replace("{hash}", key)
+        else:
+            log = _CF["unit_log"].replace("{unit}", unit)
+        lines = str(rec.get("message") or "").strip().splitlines() or ["(no message)"]
+        what = "timed out: " if rec.get("kind") == "timeout" else ""
+        label = stage + " [" + _CF["names"].get(key, key) + "]"
+        found.append((rec["end"], label, what + lines[-1], log))
+    return sorted(found)
+
+
+def _cf_summary(most=20):
+    """The end of a failed run: each failed node's parameter set, stage, error and log."""
+    records = _cf_failure_records()
+    logs = {log for _, _, _, log in records}
+    unrecorded = [_cf_jobs.get(j, (str(j), [])) for j in sorted(_cf_failed)]
+    unrecorded = [(label, ls) for label, ls in unrecorded if not logs.intersection(ls)]
+    out = [""]
+    if records or not unrecorded:
+        out.append("cfcompile: %d node(s) failed in this run" % len(records))
+    for _, label, message, log in records[:most]:
+        out += ["  " + label + ": " + message, "      log: " + log]
+    if len(records) > most:
+        out.append("  ... %d more" % (len(records) - most))
+    if unrecorded:
+        out.append(
+            "cfcompile: %d job(s) ended without a failure record "
+            "(killed, out of memory, or a recompile is needed):" % len(unrecorded)
+        )
+        for label, ls in unrecorded[:most]:
+            out.append("  " + label + ("  log: " + ", ".join(ls) if ls else ""))
+    out.append("Every node's state: cfcompile " + _CF["experiment"] + " -p ... --status")
+    return "\n".join(out)
+
+
+onsuccess:
+    _cf_logger.info("cfcompile: done; results table: " + _CF["results"])
+
+onerror:
+    _cf_logger.error(_cf_summary())
+
 wildcard_constraints:
     hash="[0-9a-f]+|None",
 
@@ -32,6 +164,7 @@ localrules: all, cfcompile_results
 
 rule all:
     input: _CF["targets"], _CF["results"]
+    message: "all nodes"
     default_target: True
 
 # one table of results: parameters, metrics, stage times and provenance per parameter set
@@ -39,7 +172,8 @@ rule cfcompile_results:
     input: _CF["targets"]
     output: _CF["results"]
     log: '<ROOT>/.cfcompile/chain/logs/results.log'
-    shell: '<PYTHON> -m cfcompile.results <ROOT>/.cfcompile/chain > {log:q} 2>&1'
+    message: "results table"
+    shell: '<PYTHON> -m cfcompile.results <ROOT>/.cfcompile/chain/v/<DIGEST> > {log:q} 2>&1'
 
 
 rule cfcompile_batch:
@@ -47,11 +181,13 @@ rule cfcompile_batch:
     output: '<ROOT>/.cfcompile/chain/batches/{hash}.done'
     log: '<ROOT>/.cfcompile/chain/logs/batches/{hash}.log'
     threads: 1
-    shell: '<PYTHON> -I -S <CLIENT> <ROOT>/.cfcompile/chain --batch {wildcards.hash} > {log:q} 2>&1'
+    message: '{_cf_label: {wildcards.hash}}'
+    shell: '<PYTHON> -I <CLIENT> <ROOT>/.cfcompile/chain/v/<DIGEST> --batch {wildcards.hash} > {log:q} 2>&1'
 
 rule total:
     input: lambda wc: _CF["inputs"]['total'][wc.hash]
     output: '<ROOT>/.cfcompile/chain/done/total/{hash}'
     log: '<ROOT>/.cfcompile/chain/logs/total/{hash}.log'
     threads: 1
-    shell: '<PYTHON> -I -S <CLIENT> <ROOT>/.cfcompile/chain --stage total --hash {wildcards.hash} > {log:q} 2>&1'
+    message: '{_cf_label:total {wildcards.hash}}'
+    shell: '<PYTHON> -I <CLIENT> <ROOT>/.cfcompile/chain/v/<DIGEST> --stage total --hash {wildcards.hash} > {log:q} 2>&1'

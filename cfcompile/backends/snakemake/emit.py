@@ -26,6 +26,7 @@ from cfcompile.workdir import (
     RUN_LOCK,
     SNAKEFILE,
     done_path,
+    failure_path,
     force_path,
     marker_path,
     node_log,
@@ -152,6 +153,7 @@ def _unit_rule(workdir: str, groups: dict[str, list[Node]]) -> dict:
         threads=unit_threads(every),
         resources=_resource_literal(_largest_unit(groups)),
         retries=unit_retries(every),
+        message_lit=lit(_label_field("")),
         shell_lit=lit(_job_command(sys.executable, workdir, "--batch {wildcards.hash}")),
     )
 
@@ -166,10 +168,73 @@ def _stage_rule(workdir: str, name: str, stage: str, nodes: list[Node]) -> dict:
         threads=unit_threads(nodes),
         resources=_resource_literal(_largest_unit({n.hash: [n] for n in nodes})),
         retries=unit_retries(nodes),
+        message_lit=lit(_label_field(stage)),
         shell_lit=lit(
             _job_command(sys.executable, workdir, f"--stage {stage} --hash {{wildcards.hash}}")
         ),
     )
+
+
+def _label_field(stage: str) -> str:
+    """A rule's ``message:``: the job's label, looked up in the manifest while Snakemake formats
+    the message (``_CfLabel.__format__`` in Snakefile.j2), so a parameter-set name is data and
+    never Snakefile code. The format spec is ``STAGE HASH`` for a node, `` N`` for a unit; it
+    ends with the wildcard (hex digits), never with the ``q``/``u`` Snakemake strips off it.
+    """
+    return "{_cf_label:" + stage + " {wildcards.hash}}"
+
+
+MAX_NAMES = 3
+"""Parameter-set names a unit's label shows before "...": one short line per job."""
+
+
+def _printable(text: str, limit: int = 60) -> str:
+    """A name as one terminal line: no control characters (escape sequences), not too long."""
+    text = "".join(ch if ch.isprintable() else "?" for ch in str(text))
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _join(items: list[str], limit: int) -> str:
+    shown = ", ".join(items[:limit])
+    return shown + ", ..." if len(items) > limit else shown
+
+
+def unit_label(members: list[Node]) -> str:
+    """``first, second [3 parameter sets: s0, s1, s2]``: what one multi-node job runs.
+
+    One set reads like a node's label (``first, second [s0]``); more sets are counted and the
+    first few named.
+    """
+    stages = list(dict.fromkeys(n.stage for n in members))
+    names = list(dict.fromkeys(_printable(n.label) for n in members))
+    who = names[0] if len(names) == 1 else f"{len(names)} parameter sets: {_join(names, MAX_NAMES)}"
+    return f"{_join(stages, 4)} [{who}]"
+
+
+def progress_data(sg: StageGraph, workdir: str, units: dict[str, list[Node]]) -> dict:
+    """What the Snakefile's progress lines and failure summary read from the manifest.
+
+    Labels are keyed by record hash (one entry per parameter set, not per node); a node's log
+    follows ``workdir.log_path``: its unit's log when a unit runs its stage, else its own. The
+    paths are templates with ``{stage}``/``{hash}``/``{unit}`` placeholders filled in by plain
+    string replacement (``check_paths`` refuses braces in the workflow folder).
+    """
+    names: dict[str, str] = {}
+    for node in sg.nodes():
+        if node.params_name is not None or node.hash not in names:
+            names[node.hash] = _printable(node.label)
+    unit_of = {n.hash: name for name, members in units.items() for n in members}
+    return {
+        "names": names,
+        "unit_labels": {name: unit_label(members) for name, members in units.items()},
+        "unit_of": unit_of,
+        "unit_stages": sorted({n.stage for members in units.values() for n in members}),
+        "node_log": node_log(workdir, ("{stage}", "{hash}")),
+        "unit_log": unit_log(workdir, "{unit}"),
+        "failures": os.path.dirname(failure_path(workdir, ("stage", "hash"))),
+        "experiment": sg.info.experiment,
+        "workdir": workdir,
+    }
 
 
 def _wildcard(path: str) -> str:
@@ -250,6 +315,7 @@ def write_snakefile(
     check_paths(sg, workdir)
     rules, inputs, targets = plan_rules(sg, workdir, units)
     manifest = {"targets": targets, "inputs": inputs, "results": sg.info.results_path()}
+    manifest.update(progress_data(sg, workdir, units))
     manifest_path = os.path.join(version, MANIFEST)
     write_atomic(manifest_path, json.dumps(manifest, separators=(",", ":")).encode())
     text = render_snakefile(rules, manifest_path, sg.info.experiment, workdir, version)
