@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -44,15 +45,36 @@ def profile_defaults(profile: str | None) -> dict:
     return out
 
 
+RICH_LOGGER = "snakemake_logger_plugin_rich"
+
+
+def logger_args(extra: list[str], interactive: bool | None = None) -> list[str]:
+    """``--logger rich`` (progress bars per stage) where a person watches a terminal.
+
+    Only when snakemake-logger-plugin-rich is installed, stderr is a terminal (in a pipe or a
+    log file its redrawn bars are noise, and the Snakefile's one line per job reads better),
+    and the Snakemake arguments choose no logger of their own.
+    """
+    if interactive is None:
+        interactive = sys.stderr.isatty()
+    if not interactive or any(a == "--logger" or a.startswith("--logger=") for a in extra):
+        return []
+    return ["--logger", "rich"] if importlib.util.find_spec(RICH_LOGGER) else []
+
+
 def snakemake_command(
-    version: str, profile: str | None, cores: str | None, extra: list[str]
+    version: str,
+    profile: str | None,
+    cores: str | None,
+    extra: list[str],
+    interactive: bool | None = None,
 ) -> list[str]:
     cmd = [sys.executable, "-m", "snakemake", "-s", os.path.join(version, SNAKEFILE)]
     if profile:
         cmd += ["--profile", resolve_profile(profile)]
     if cores or not profile:
         cmd += ["--cores", str(cores or "all")]
-    return cmd + list(extra)
+    return cmd + logger_args(extra, interactive) + list(extra)
 
 
 def run_snakemake(
