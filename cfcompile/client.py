@@ -134,7 +134,10 @@ def ask(sock: socket.socket, version: str, args: list[str], stoppable: bool = Tr
     when the worker declined (stale code, a foreign workflow)."""
     request = {"version": version, "args": args, "cwd": os.getcwd(), "env": dict(os.environ)}
     data = json.dumps(request).encode() + b"\n"
-    socket.send_fds(sock, [data], [1, 2])
+    try:
+        socket.send_fds(sock, [data], [1, 2])
+    except OSError:
+        return None  # the worker is leaving (idle, stale code): run the node in process
 
     def stop(signum: int, frame: object) -> None:
         sock.close()  # the worker sees the client gone and kills the node's child
@@ -146,7 +149,10 @@ def ask(sock: socket.socket, version: str, args: list[str], stoppable: bool = Tr
     started = False
     buffer = b""
     while True:
-        chunk = sock.recv(4096)
+        try:
+            chunk = sock.recv(4096)
+        except OSError:  # reset by a worker that left: the same as end of file
+            chunk = b""
         if not chunk:
             if not started:
                 return None  # closed before it began the node: run it in process instead

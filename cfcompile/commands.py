@@ -288,8 +288,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     for backend in all_backends():
         jobs.update(backend.states(b.workdir))
     statuses = node_status(b.sg, b.plans, b.workdir, jobs)
-    # once views/status.py has it: return print_status(statuses, b.sg, failed_only=args.failed)
-    return print_status(statuses) or 0
+    return print_status(statuses, b.sg, failed_only=args.failed)
 
 
 def cmd_dry_run(args: argparse.Namespace) -> int:

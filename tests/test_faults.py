@@ -135,7 +135,7 @@ def test_submit_local_reports_a_failure_and_exits_non_zero(project, tmp_path, mo
     assert proc.returncode == 1, proc.stderr
     assert "failed: second [s0]" in proc.stderr and "second broke on purpose" in proc.stderr
     assert "None" not in proc.stdout.split("\t")[0]
-    status = run_cli("chain", "-p", "few", "--status", cwd=root).stdout
+    status = run_cli("chain", "-p", "few", "--status", cwd=root, check=False).stdout
     assert status.count(" failed ") >= 3
 
 

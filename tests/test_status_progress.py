@@ -33,9 +33,9 @@ ODD_NAMES = """
 
     def get_params():
         return [
-            Params(name="a{wildcards.hash}", x=0),
-            Params(name="b'\\"]; import os #", x=1),
-            Params(name="c\\x1b[31mred", x=2),
+            Params(name="a{wildcards.hash}", x=10),
+            Params(name="b'\\"]; import os #", x=11),
+            Params(name="c\\x1b[31mred", x=12),
         ]
 """
 

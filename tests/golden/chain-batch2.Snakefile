@@ -11,6 +11,11 @@ with open('<ROOT>/.cfcompile/chain/v/<DIGEST>/manifest.json') as _cf_f:
     _CF = _cf_json.load(_cf_f)
 _cf_started = _cf_time.time()
 
+# The version of the workflow this Snakefile's jobs read (the job commands name only the
+# workflow folder, so that they stay the same from one compile to the next).
+import os as _cf_os
+_cf_os.environ["CFCOMPILE_VERSION"] = '<ROOT>/.cfcompile/chain/v/<DIGEST>'
+
 # One run of this workflow at a time: the main Snakemake process holds run.lock while it runs
 # (a second run is refused here, with this message, instead of racing on the same files).
 if workflow.is_main_process and not workflow.dryrun:
@@ -173,7 +178,7 @@ rule cfcompile_results:
     output: _CF["results"]
     log: '<ROOT>/.cfcompile/chain/logs/results.log'
     message: "results table"
-    shell: '<PYTHON> -m cfcompile.results <ROOT>/.cfcompile/chain/v/<DIGEST> > {log:q} 2>&1'
+    shell: '<PYTHON> -m cfcompile.results <ROOT>/.cfcompile/chain > {log:q} 2>&1'
 
 
 rule cfcompile_batch:
@@ -182,7 +187,7 @@ rule cfcompile_batch:
     log: '<ROOT>/.cfcompile/chain/logs/batches/{hash}.log'
     threads: 1
     message: '{_cf_label: {wildcards.hash}}'
-    shell: '<PYTHON> -I <CLIENT> <ROOT>/.cfcompile/chain/v/<DIGEST> --batch {wildcards.hash} > {log:q} 2>&1'
+    shell: '<PYTHON> -I -S <CLIENT> <ROOT>/.cfcompile/chain --batch {wildcards.hash} > {log:q} 2>&1'
 
 rule total:
     input: lambda wc: _CF["inputs"]['total'][wc.hash]
@@ -190,4 +195,4 @@ rule total:
     log: '<ROOT>/.cfcompile/chain/logs/total/{hash}.log'
     threads: 1
     message: '{_cf_label:total {wildcards.hash}}'
-    shell: '<PYTHON> -I <CLIENT> <ROOT>/.cfcompile/chain/v/<DIGEST> --stage total --hash {wildcards.hash} > {log:q} 2>&1'
+    shell: '<PYTHON> -I -S <CLIENT> <ROOT>/.cfcompile/chain --stage total --hash {wildcards.hash} > {log:q} 2>&1'
