@@ -618,7 +618,7 @@ def main(argv: list[str] | None = None) -> int:
                 ref = next((r for r in new if r["runner"] == "cfcompile"), {})
                 if ref.get("stage_cpu_seconds"):
                     ideal = ref["stage_cpu_seconds"] / CORES
-                    extra["d"] = {"stage_cpu_seconds": ref["stage_cpu_seconds"], "ideal_s": ideal}
+                    extra["d"] |= {"stage_cpu_seconds": ref["stage_cpu_seconds"], "ideal_s": ideal}
                     for r in new:
                         if r.get("cold_status") == "ok":
                             r["fraction_of_ideal"] = round(ideal / r["cold_wall_s"], 3)
@@ -635,6 +635,10 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shutil.rmtree(tmp_dir, ignore_errors=True)
     sources.append(cfcompile_source())
+    for key, after in zip(only, sources[2:]):  # a workload's source, then the next one's
+        extra[key]["cfcompile_source_changed"] = extra[key]["cfcompile_source"].get(
+            "digest"
+        ) != after.get("digest")
     changed = len({src.get("digest") for src in sources}) > 1
     print_table(rows, extra)
     src = sources[-1]
@@ -643,7 +647,11 @@ def main(argv: list[str] | None = None) -> int:
         f"({src.get('dirty_files', '?')} uncommitted files, digest {src.get('digest')})"
     )
     if changed:
-        print("WARNING: cfcompile's source changed during this run: rows mix versions")
+        moved = [key for key in only if extra[key].get("cfcompile_source_changed")]
+        print(
+            "WARNING: cfcompile's source changed during this run: rows mix versions "
+            f"(changed while running workload(s) {', '.join(moved) or 'before the first'})"
+        )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(
