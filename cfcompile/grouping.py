@@ -35,14 +35,6 @@ class BatchChoice:
     why: str
 
 
-def resolve_batch(batch: int | str, records: int, cores: int | None = None) -> int:
-    """A fixed K, or the balance-only rule (about four units per core) for ``auto``."""
-    if batch != "auto":
-        return int(batch)
-    per_job = -(-records // (UNITS_PER_CORE * (cores or os.cpu_count() or 1)))
-    return max(1, per_job)
-
-
 def stage_seconds(sg: StageGraph, stages: set[str]) -> dict[str, float]:
     """Mean recorded wall time per stage, from the metadata earlier runs left beside outputs."""
     samples: dict[str, list[float]] = {}
@@ -79,27 +71,28 @@ def _recorded_seconds(node: Node) -> float | None:
 def choose_batch(sg: StageGraph, batch: int | str, cores: int | None = None) -> BatchChoice:
     """K chains per job: ``--batch K`` as given, else chosen from recorded stage durations.
 
-    A chain known to take ``TARGET_UNIT_SECONDS`` or more runs alone (K = 1: one job per node);
-    shorter chains are packed until a unit takes about that long, but never into fewer than
-    ``UNITS_PER_CORE`` units per core. Stages never run have no duration: their chains are
-    packed by the balance rule alone.
+    K = 0 means one job per node. A chain known to take ``TARGET_UNIT_SECONDS`` or more runs
+    node by node; shorter chains run as one job each, packed until a unit takes about that long
+    but never into fewer than ``UNITS_PER_CORE`` units per core (a chain in one job also
+    shortens Snakemake's critical path: it pays about 0.2 s a step). Stages never run have no
+    duration: their chains are packed by the balance rule alone.
     """
     if batch != "auto":
         k = int(batch)
-        return BatchChoice(k, f"--batch {k}" if k > 1 else "--batch 1: one job per node")
+        return BatchChoice(k, f"--batch {k}") if k > 1 else BatchChoice(0, "one job per node")
     cores = cores or os.cpu_count() or 1
     batched = batchable_stages(sg)
     n_chains = len(chains([n for n in sg.nodes() if n.stage in batched]))
     if n_chains == 0:
-        return BatchChoice(1, "no chains of ordinary stages")
+        return BatchChoice(0, "no chains of ordinary stages")
     cap = max(1, -(-n_chains // (UNITS_PER_CORE * cores)))
     known = stage_seconds(sg, batched)
     if batched and set(known) == batched:
         chain = sum(known.values())
-        k = max(1, min(cap, int(TARGET_UNIT_SECONDS // max(chain, 1e-3))))
-        return BatchChoice(
-            k, f"recorded chain time {chain:.3g} s, {n_chains} chains, {cores} cores"
-        )
+        why = f"recorded chain time {chain:.3g} s, {n_chains} chains, {cores} cores"
+        if chain >= TARGET_UNIT_SECONDS:
+            return BatchChoice(0, why + ": one job per node")
+        return BatchChoice(max(1, min(cap, int(TARGET_UNIT_SECONDS // max(chain, 1e-3)))), why)
     return BatchChoice(cap, f"no recorded durations; {n_chains} chains over {cores} cores")
 
 
@@ -135,9 +128,9 @@ def batch_units(sg: StageGraph, batch: int) -> dict[str, list[Node]]:
     """Unit name -> member nodes: K parameter sets' chains of batchable stages per unit.
 
     Nodes of other stages (aggregates and what follows them) run one per job and are in no
-    unit; ``batch`` 1 (or 0) means no units at all (every node is its own job).
+    unit; ``batch`` 0 means no units at all (every node is its own job).
     """
-    if batch <= 1:
+    if batch <= 0:
         return {}
     batched = batchable_stages(sg)
     by_record = chains([n for n in sg.nodes() if n.stage in batched])

@@ -96,3 +96,39 @@ def compiled_info(root: Path, experiment: str) -> dict:
     workdir = root / ".cfcompile" / experiment
     version = workdir / "v" / (workdir / "current").read_text().strip()
     return json.loads((version / "workflow.json").read_text())
+
+
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+
+
+def snakemake(*args: str, cwd: Path, stdin: str | None = None, check: bool = True):
+    """The real Snakemake in a subprocess; raises with its output when it fails (``check``)."""
+    proc = subprocess.run(
+        [*SNAKEMAKE, *args], cwd=cwd, input=stdin, capture_output=True, text=True, timeout=600
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {args} failed:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def pipe(
+    root: Path,
+    *args: str,
+    cores: str = "1",
+    snakemake_args: tuple[str, ...] = (),
+    env: dict | None = None,
+) -> subprocess.CompletedProcess:
+    """``cfcompile ARGS | snakemake -s /dev/stdin --cores N``, as the README writes it (with
+    pipefail, so a failing compile is not hidden)."""
+    cmd = (
+        f"set -o pipefail; {sys.executable} -m cfcompile.cli {' '.join(args)} | "
+        f"{' '.join(SNAKEMAKE)} -s /dev/stdin --cores {cores} {' '.join(snakemake_args)}"
+    )
+    return subprocess.run(
+        ["bash", "-c", cmd],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **(env or {})},
+    )

@@ -7,12 +7,11 @@ have their own modules (test_faults_params.py, test_faults_cache.py, test_faults
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
 
-from helpers import CHAIN, run_cli
+from helpers import CHAIN, pipe, run_cli
 
 FLAKY = CHAIN["experiments/chain.py"].replace(
     '_log(f"second {record.params.name}")',
@@ -20,22 +19,6 @@ FLAKY = CHAIN["experiments/chain.py"].replace(
     '    if os.environ.get("FAIL_SECOND"):\n'
     '        raise RuntimeError("second broke on purpose")',
 )
-
-
-def pipe(root, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    """``cfcompile ARGS | snakemake -s /dev/stdin --cores 1``, as the README writes it."""
-    cmd = (
-        f"set -o pipefail; {sys.executable} -m cfcompile.cli {' '.join(args)} | "
-        f"{sys.executable} -m snakemake -s /dev/stdin --cores 1"
-    )
-    return subprocess.run(
-        ["bash", "-c", cmd],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        timeout=300,
-    )
 
 
 def test_printed_output_never_reaches_the_snakefile(project, tmp_path, monkeypatch):

@@ -12,14 +12,13 @@ import math
 import os
 import pickle
 import subprocess
-import sys
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import IntEnum
 from pathlib import Path
 
 import pytest
-from helpers import CHAIN, compiled_info, run_cli, trace_graph
+from helpers import CHAIN, compiled_info, run_cli, snakemake, trace_graph
 
 import cfcompile as cf
 from cfcompile import plan as planning
@@ -27,7 +26,6 @@ from cfcompile.caching import JsonCacher, PickleCacher
 from cfcompile.errors import CfcompileError
 from cfcompile.reporting import JsonReporter
 
-SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 PARAMS = {
     "params/__init__.py": CHAIN["params/__init__.py"],
     "params/few.py": CHAIN["params/few.py"],
@@ -40,15 +38,6 @@ def stage_log(tmp_path, monkeypatch):
     path = tmp_path / "log"
     monkeypatch.setenv("CHAIN_LOG", str(path))
     return path
-
-
-def snakemake(*args: str, cwd: Path, stdin: str | None = None, check: bool = True):
-    proc = subprocess.run(
-        [*SNAKEMAKE, *args], cwd=cwd, input=stdin, capture_output=True, text=True, timeout=600
-    )
-    if check and proc.returncode != 0:
-        raise AssertionError(f"snakemake {args} failed:\n{proc.stdout}\n{proc.stderr}")
-    return proc
 
 
 def compile_and_run(root: Path, *cli: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -96,7 +85,7 @@ def test_compiled_run_fails_the_stage_whose_value_json_would_change(project):
     proc = compile_and_run(root, "values", "-p", "few", "--names", "s0", check=False)
     assert proc.returncode != 0, "the stage must fail instead of caching a changed value"
     workdir = root / ".cfcompile" / "values"
-    logs = "".join(p.read_text() for p in (workdir / "logs" / "make").glob("*.log"))
+    logs = "".join(p.read_text() for p in (workdir / "logs").rglob("*.log"))
     assert_refusal(logs, "make", "v")
     assert "'tags'" in logs and "set" in logs
     (failure,) = (workdir / "failures").glob("make_*.json")

@@ -11,7 +11,7 @@ from helpers import CHAIN, run_cli, trace_graph
 
 import cfcompile as cf
 from cfcompile.caching import JsonCacher
-from cfcompile.grouping import arrays, batch_units, batchable_stages, resolve_batch
+from cfcompile.grouping import arrays, batch_units, batchable_stages, choose_batch
 from cfcompile.ir import InputRef, Node, unit_resources
 from cfcompile.plan import INCOMPLETE, MISSING, OVERWRITE, RUN, UPSTREAM, plan
 from cfcompile.workdir import (
@@ -89,7 +89,9 @@ def test_batch_units_hold_k_chains_and_leave_aggregates_alone(tmp_path):
     assert [len(m) for m in units.values()] == [4, 4, 2]
     assert all(n.stage != "gm" for m in units.values() for n in m)
     assert batch_units(sg, 0) == {}
-    assert resolve_batch("auto", 100, cores=2) == 13 and resolve_batch(3, 100) == 3
+    # never run: packed by the balance rule (5 chains, 2 cores: one chain per job)
+    assert choose_batch(sg, "auto", cores=2).k == 1
+    assert choose_batch(sg, "1").k == 0 and choose_batch(sg, 3).k == 3
 
 
 def test_arrays_put_k_chains_in_a_task_with_summed_runtime(tmp_path):
@@ -198,7 +200,7 @@ def test_dry_run_counts_a_timeout_only_stage_in_core_hours(project, tmp_path, mo
     summary = json.loads(run_cli("chain", "-p", "few", "--dry-run", "--json", cwd=root).stdout)
     assert summary["stages"]["second"]["core_hours"] == pytest.approx(3 * 11 / 60, abs=1e-3)
     assert summary["totals"]["nodes_without_declared_runtime"] == 4  # first x3 + total
-    snakefile = run_cli("chain", "-p", "few", cwd=root).stdout
+    snakefile = run_cli("chain", "-p", "few", "--batch", "1", cwd=root).stdout
     rule = snakefile[snakefile.index("rule second:") :].split("\nrule ")[0]
     assert "runtime=11" in rule  # the same 11 minutes reach the scheduler
 

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import CHAIN, run_cli
+from helpers import CHAIN, pipe, run_cli
 
 from cfcompile.backends.snakemake.launch import logger_args
 from cfcompile.views.status import MAX_ROWS, print_status
@@ -38,24 +38,6 @@ ODD_NAMES = """
             Params(name="c\\x1b[31mred", x=12),
         ]
 """
-
-
-def pipe(
-    root: Path, *args: str, snakemake: tuple[str, ...] = (), env: dict | None = None
-) -> subprocess.CompletedProcess:
-    """``cfcompile ARGS | snakemake -s /dev/stdin --cores 2``, as the README writes it."""
-    cmd = (
-        f"set -o pipefail; {sys.executable} -m cfcompile.cli {' '.join(args)} | "
-        f"{sys.executable} -m snakemake -s /dev/stdin --cores 2 {' '.join(snakemake)}"
-    )
-    return subprocess.run(
-        ["bash", "-c", cmd],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, **(env or {})},
-    )
 
 
 def job_lines(stderr: str) -> list[str]:
@@ -99,7 +81,7 @@ def chain_log(tmp_path, monkeypatch):
 
 def test_pipe_prints_one_line_per_job_and_no_file_lists(project, chain_log):
     root = project({**CHAIN, "params/odd.py": ODD_NAMES})
-    proc = pipe(root, "chain", "-p", "few", "--batch", "1")
+    proc = pipe(root, "chain", "-p", "few", "--batch", "1", cores="2")
     assert proc.returncode == 0, proc.stderr
     lines = job_lines(proc.stderr)
     for name in ("s0", "s1", "s2"):
@@ -113,14 +95,14 @@ def test_pipe_prints_one_line_per_job_and_no_file_lists(project, chain_log):
         assert noise not in proc.stderr, noise
     assert "cfcompile: done; results table: " in proc.stderr
 
-    batched = pipe(root, "chain", "-p", "few", "--batch", "2", "--overwrite")
+    batched = pipe(root, "chain", "-p", "few", "--batch", "2", "--overwrite", cores="2")
     assert batched.returncode == 0, batched.stderr
     lines = job_lines(batched.stderr)
     assert "first, second [2 parameter sets: s0, s1]" in lines
     assert "first, second [s2]" in lines
 
     # parameter-set names are data: in the progress lines, never in the Snakefile
-    odd = pipe(root, "chain", "-p", "odd", "--batch", "1")
+    odd = pipe(root, "chain", "-p", "odd", "--batch", "1", cores="2")
     assert odd.returncode == 0, odd.stderr
     lines = job_lines(odd.stderr)
     assert "first [a{wildcards.hash}]" in lines
@@ -132,7 +114,7 @@ def test_pipe_prints_one_line_per_job_and_no_file_lists(project, chain_log):
 
 def test_failing_stage_is_summarised_at_the_end(project, chain_log):
     root = project({**CHAIN, "experiments/chain.py": FAILING})
-    proc = pipe(root, "chain", "-p", "few", "--batch", "1", snakemake=("-k",))
+    proc = pipe(root, "chain", "-p", "few", "--batch", "1", snakemake_args=("-k",), cores="2")
     assert proc.returncode != 0
     err = proc.stderr
     summary = err[err.index("cfcompile: 1 node(s) failed in this run") :]
@@ -148,7 +130,7 @@ def test_failing_stage_is_summarised_at_the_end(project, chain_log):
 
 def test_status_summary_blocked_failed_only_and_exit_code(project, chain_log):
     root = project({**CHAIN, "experiments/chain.py": FAILING})
-    pipe(root, "chain", "-p", "few", "--batch", "2", snakemake=("-k",))
+    pipe(root, "chain", "-p", "few", "--batch", "2", snakemake_args=("-k",), cores="2")
 
     shown = run_cli("chain", "-p", "few", "--status", cwd=root, check=False).stdout  # exits 1
     rows = {ln.split()[0]: ln.split()[1:] for ln in shown.splitlines()[:4]}
@@ -177,9 +159,9 @@ def test_status_summary_blocked_failed_only_and_exit_code(project, chain_log):
         (root / "experiments" / "chain.py").read_text().replace('"boom"', '"fixed"')
         .replace("record.params.x != 1", "True")
     )  # fmt: skip
-    # in process: a warm worker that sees the edited file leaves, and a job asking it at that
-    # moment can fail with ConnectionResetError (client.ask; reported, not this test's subject)
-    rerun = pipe(root, "chain", "-p", "few", "--batch", "2", env={"CFCOMPILE_WORKER": "0"})
+    # with the warm worker: one that sees the edited file leaves, and a job asking it at that
+    # moment runs in process (client.ask treats the reset as end of file)
+    rerun = pipe(root, "chain", "-p", "few", "--batch", "2", cores="2")
     assert rerun.returncode == 0, rerun.stderr
     fixed = status(root, "chain", "-p", "few")
     assert fixed.returncode == 0 and "totals: done 7" in fixed.stdout

@@ -66,7 +66,7 @@ def test_dry_run_reasons_and_costs(chain):
 
 
 def test_declared_resources_reach_the_snakefile(chain):
-    snakefile = run_cli("chain", "-p", "few", cwd=chain).stdout
+    snakefile = run_cli("chain", "-p", "few", "--batch", "1", cwd=chain).stdout
     rule = snakefile[snakefile.index("rule second:") :].split("\nrule ")[0]
     assert "threads: 2" in rule and "resources: runtime=30, gpu=1" in rule
 

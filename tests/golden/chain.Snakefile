@@ -181,21 +181,13 @@ rule cfcompile_results:
     shell: '<PYTHON> -m cfcompile.results <ROOT>/.cfcompile/chain > {log:q} 2>&1'
 
 
-rule first:
-    input: lambda wc: _CF["inputs"]['first'][wc.hash]
-    output: '<ROOT>/.cfcompile/chain/done/first/{hash}'
-    log: '<ROOT>/.cfcompile/chain/logs/first/{hash}.log'
+rule cfcompile_batch:
+    input: lambda wc: _CF["inputs"]['cfcompile_batch'][wc.hash]
+    output: '<ROOT>/.cfcompile/chain/batches/{hash}.done'
+    log: '<ROOT>/.cfcompile/chain/logs/batches/{hash}.log'
     threads: 1
-    message: '{_cf_label:first {wildcards.hash}}'
-    shell: '<PYTHON> -I -S <CLIENT> <ROOT>/.cfcompile/chain --stage first --hash {wildcards.hash} > {log:q} 2>&1'
-
-rule second:
-    input: lambda wc: _CF["inputs"]['second'][wc.hash]
-    output: '<ROOT>/.cfcompile/chain/done/second/{hash}'
-    log: '<ROOT>/.cfcompile/chain/logs/second/{hash}.log'
-    threads: 1
-    message: '{_cf_label:second {wildcards.hash}}'
-    shell: '<PYTHON> -I -S <CLIENT> <ROOT>/.cfcompile/chain --stage second --hash {wildcards.hash} > {log:q} 2>&1'
+    message: '{_cf_label: {wildcards.hash}}'
+    shell: '<PYTHON> -I -S <CLIENT> <ROOT>/.cfcompile/chain --batch {wildcards.hash} > {log:q} 2>&1'
 
 rule total:
     input: lambda wc: _CF["inputs"]['total'][wc.hash]
