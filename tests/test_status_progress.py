@@ -94,6 +94,10 @@ def test_pipe_prints_one_line_per_job_and_no_file_lists(project, chain_log):
     for noise in (f"{workdir}/done/", "output:", "input:", "Reason", "Finished jobid"):
         assert noise not in proc.stderr, noise
     assert "cfcompile: done; results table: " in proc.stderr
+    # progress with counts per stage and, once a job is done, the time left
+    progress = [ln for ln in proc.stderr.splitlines() if " jobs (" in ln and ") done" in ln]
+    assert progress and progress[-1].startswith("9 of 9 jobs (100%) done; first ")
+    assert any(", about " in ln and " left; " in ln for ln in progress[:-1]), progress
 
     batched = pipe(root, "chain", "-p", "few", "--batch", "2", "--overwrite", cores="2")
     assert batched.returncode == 0, batched.stderr

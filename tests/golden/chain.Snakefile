@@ -45,6 +45,8 @@ class _CfLabel:
 
 _cf_label = _CfLabel()
 _cf_jobs = {}  # Snakemake job id -> (label, log files), for the summary of failed jobs
+_cf_first_job = []  # when the first job started: what the remaining-time estimate divides
+_cf_stage_done = {}  # stage part of a label -> [finished, started], for the progress line
 _cf_failed = set()  # job ids Snakemake reported as failed and did not finish on a retry
 
 
@@ -66,6 +68,8 @@ class _CfConcise:
         if event == "job_error":
             label, logs = _cf_jobs.get(record.jobid, (record.rule_name, record.log))
             return when + "failed: " + label + " (log: " + ", ".join(logs) + ")"
+        if event == "progress":
+            return _cf_progress(getattr(record, "done", 0), getattr(record, "total", 0))
         if event in ("job_finished", "job_started") or record.msg == "Select jobs to execute...":
             return ""  # Snakemake's handler prints nothing for an empty line
         text = str(record.msg)
@@ -78,15 +82,33 @@ class _CfConcise:
         return getattr(self.inner, name)
 
 
+def _cf_progress(done, total):
+    """'N of M jobs (x%) done, about 1m20s left; train_model 3/6, ...': counts per stage and an
+    estimate from the pace so far (Snakemake's own line has neither)."""
+    line = "%d of %d jobs (%d%%) done" % (done, total, 100 * done // max(total, 1))
+    if _cf_first_job and 0 < done < total:
+        left = int((_cf_time.time() - _cf_first_job[0]) / done * (total - done))
+        line += ", about %s left" % ("%dm%02ds" % divmod(left, 60) if left >= 60 else "%ds" % left)
+    stages = ["%s %d/%d" % (k, v[0], v[1]) for k, v in list(_cf_stage_done.items())[:4]]
+    return line + ("; " + ", ".join(stages) if stages else "")
+
+
 def _cf_watch(record):
     """Remember each job's label and log, and which jobs failed (never changes a record)."""
     event = getattr(getattr(record, "event", None), "value", None)
     if event == "job_info":
-        _cf_jobs[record.jobid] = (str(record.rule_msg or record.rule_name), list(record.log))
+        label = str(record.rule_msg or record.rule_name)
+        _cf_jobs[record.jobid] = (label, list(record.log))
+        if not _cf_first_job:
+            _cf_first_job.append(_cf_time.time())
+        _cf_stage_done.setdefault(label.split(" [")[0], [0, 0])[1] += 1
     elif event == "job_error":
         _cf_failed.add(record.jobid)
     elif event == "job_finished":
-        _cf_failed.discard(getattr(record, "job_id", None))
+        jobid = getattr(record, "job_id", None)
+        _cf_failed.discard(jobid)
+        if jobid in _cf_jobs:
+            _cf_stage_done.setdefault(_cf_jobs[jobid][0].split(" [")[0], [0, 0])[0] += 1
     return True
 
 
