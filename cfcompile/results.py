@@ -229,7 +229,10 @@ def selection_label(param_modules: list[str]) -> str:
 def table_paths(info: WorkflowInfo) -> tuple[str, str]:
     """(this selection's table, the latest-table copy), as paths without suffix."""
     base = os.path.join(info.results_dir, info.experiment)
-    return f"{base}-{selection_label(info.param_modules)}", base
+    label = selection_label(info.param_modules)
+    if info.subset:  # --names/--indices: a subset of the -p selection has a file of its own
+        label += "-" + hashlib.md5(info.subset.encode()).hexdigest()[:8]
+    return f"{base}-{label}", base
 
 
 def write_selection(table: list[dict], info: WorkflowInfo) -> list[str]:

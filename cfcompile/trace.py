@@ -317,6 +317,11 @@ def trace_project(
         digests=file_digests(watched),
         run_info=run_info(str(project.root), experiment),
         param_sets=[[p.name, p.hash] for p in sets],
+        subset=" ".join(
+            f"--{flag} {' '.join(map(str, values))}"
+            for flag, values in (("names", names), ("indices", indices))
+            if values
+        ),
     )
     return graph.build(engine.nodes, engine.params, engine.specs, info)
 

@@ -167,6 +167,7 @@ class WorkflowInfo:
     digests: dict[str, str | None] = field(default_factory=dict)
     run_info: dict[str, Any] = field(default_factory=dict)
     param_sets: list[list[str]] = field(default_factory=list)  # [name, hash] in order
+    subset: str = ""  # --names/--indices, when given: part of the results table's file name
 
     @property
     def results_dir(self) -> str:

@@ -434,3 +434,18 @@ _COLLECT = (
     "for row in collect(sys.argv[1]):\n"
     "    print(json.dumps(row))\n"
 )
+
+
+def test_a_names_subset_gets_its_own_results_file(project, tmp_path, monkeypatch):
+    """--names/--indices never overwrite the table of the whole -p selection."""
+    from helpers import CHAIN
+
+    monkeypatch.setenv("CHAIN_LOG", str(tmp_path / "log"))
+    root = project(CHAIN)
+    run_cli("chain", "-p", "few", "--eager", cwd=root)
+    run_cli("chain", "-p", "few", "--results", cwd=root)
+    run_cli("chain", "-p", "few", "--names", "s1", "--results", cwd=root)
+    tables = sorted(p.name for p in (root / "results").glob("chain-few*.jsonl"))
+    assert len(tables) == 2 and "chain-few.jsonl" in tables, tables
+    whole = (root / "results" / "chain-few.jsonl").read_text().splitlines()
+    assert len(whole) == 3
