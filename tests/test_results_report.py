@@ -185,7 +185,8 @@ def test_results_per_selection_with_columns_in_reading_order(project):
     assert (root / "results" / "exp-other.parquet").exists()
 
     # a set whose scores are gone keeps every column, empty, and says which stage is missing
-    run_cli("exp", "-p", "grid", "-o", str(root / "Snakefile"), cwd=root)
+    # one job per node, so that the node's own log (faked below) is the one to link
+    run_cli("exp", "-p", "grid", "-o", str(root / "Snakefile"), "--batch", "1", cwd=root)
     key = dict(compiled_info(root, "exp")["param_sets"])["g2_seed1"]
     (root / "data" / "cache" / f"exp_{key}_score_scores.json").unlink()
     results_main(root)
@@ -249,7 +250,8 @@ def test_report_history_keeps_every_report_and_an_index(tmp_path):
 def test_report_says_what_failed_and_links_its_log(project):
     root = project(SMALL)
     run_cli("exp", "-p", "grid", "--eager", cwd=root)
-    run_cli("exp", "-p", "grid", "-o", str(root / "Snakefile"), cwd=root)
+    # one job per node, so that the node's own log (faked below) is the one to link
+    run_cli("exp", "-p", "grid", "-o", str(root / "Snakefile"), "--batch", "1", cwd=root)
     key = dict(compiled_info(root, "exp")["param_sets"])["g2_seed1"]
     (scores,) = (root / "data" / "cache").glob(f"exp_{key}_score_scores.json")
     scores.unlink()

@@ -104,12 +104,15 @@ def test_iris_through_snakemake_slurm_profile(slurm, iris_copy, tmp_path):
         text=True,
         check=True,
     ).stdout.split()
-    assert len(out) == 19  # one Slurm job per node (the all and results rules are local)
+    # automatic grouping: each set's chain (load, train, test) is one Slurm job, plus the
+    # aggregate (the all and results rules are local)
+    assert len(out) == 7
     rows = [line.split("|") for line in out]
     assert {r[1] for r in rows} == {"COMPLETED"}
-    # train_model declares mem_mb=600, runtime=5; the others get the profile's defaults
+    # train_model declares mem_mb=600, runtime=5: its chain's job gets them (the unit rule);
+    # the aggregate gets the profile's defaults
     limits = sorted((r[2], r[3]) for r in rows)
-    assert limits.count(("00:05:00", "600M")) == 6 and limits.count(("00:10:00", "400M")) == 13
+    assert limits.count(("00:05:00", "600M")) == 6 and limits.count(("00:10:00", "400M")) == 1
 
 
 def test_iris_through_submitit_arrays(slurm, iris_copy, tmp_path):
