@@ -20,15 +20,13 @@ from pathlib import Path
 from cfcompile.backends import all_backends, snakemake, submitit
 from cfcompile.errors import CfcompileError, ProjectError
 from cfcompile.graph import StageGraph
-from cfcompile.grouping import BatchChoice, batch_units, choose_batch
+from cfcompile.grouping import batch_units, choose_batch
 from cfcompile.ir import Node, NodeId
 from cfcompile.plan import (
     CODE_SAMPLE,
     RUN,
     CacheView,
     NodePlan,
-    explain,
-    forced_by_code,
     plan,
     set_aside_unfinished,
 )
@@ -40,10 +38,12 @@ from cfcompile.results import collect, write_selection
 from cfcompile.trace import trace_project
 from cfcompile.versions import check_name_lengths, compile_lock, write_workflow_files
 from cfcompile.views import dag
-from cfcompile.views.dryrun import print_plan, summarize
-from cfcompile.views.report import build_report, write_report
+from cfcompile.views.dryrun import print_plan, summarize, units_summary
+from cfcompile.views.report import build_report
+from cfcompile.views.report_history import write_report
 from cfcompile.views.results_table import print_table, sort_rows
 from cfcompile.views.status import node_status, print_status
+from cfcompile.why import explain, forced_by_code
 from cfcompile.workdir import SNAKEFILE, default_workdir, load_failure
 
 
@@ -298,7 +298,7 @@ def cmd_dry_run(args: argparse.Namespace) -> int:
     changed_params, code = explain(b.sg, b.plans, b.view, sample=0 if rerun_code else CODE_SAMPLE)
     summary = summarize(b.sg, b.plans, changed_params, code, rerun_code)
     choice = choose_batch(b.sg, args.batch, cores_for(args))
-    summary["units"] = job_units(b, batch_units(b.sg, choice.k), choice)
+    summary["units"] = units_summary(b.plans, batch_units(b.sg, choice.k), choice)
     if args.json:
         # no indent: json's C encoder only serves compact output (20,000 nodes: 0.7 s saved)
         sys.stdout.write(json.dumps(summary, separators=(",", ":")))
@@ -306,21 +306,6 @@ def cmd_dry_run(args: argparse.Namespace) -> int:
     else:
         print_plan(summary)
     return 0
-
-
-def job_units(b: Built, units: dict[str, list[Node]], choice: BatchChoice) -> dict:
-    """How the nodes to run become jobs: what --dry-run reports about grouping."""
-    to_run = {nid for nid, p in b.plans.items() if p.status == RUN}
-    in_unit = {n.id for members in units.values() for n in members}
-    busy = [name for name, members in units.items() if any(n.id in to_run for n in members)]
-    alone = [nid for nid in to_run if nid not in in_unit]
-    return {
-        "jobs": len(busy) + len(alone),
-        "units": len(busy),
-        "sets_per_unit": choice.k,
-        "single_node_jobs": len(alone),
-        "why": choice.why,
-    }
 
 
 def cmd_dag(args: argparse.Namespace) -> int:

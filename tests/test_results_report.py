@@ -24,7 +24,7 @@ from helpers import compiled_info, run_cli
 
 from cfcompile.errors import CfcompileError
 from cfcompile.results import PROVENANCE, selection_label
-from cfcompile.views.report import write_report
+from cfcompile.views.report_history import write_report
 from cfcompile.views.results_table import print_table, sort_rows
 from cfcompile.workdir import current_version, log_path, record_failure
 

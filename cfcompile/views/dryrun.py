@@ -1,6 +1,6 @@
 """``--dry-run``: what would run, why, and what it would cost, without starting Snakemake.
 
-"Why" names what changed when the plan's explanation found it (``plan.explain``): the
+"Why" names what changed when the plan's explanation found it (``why.explain``): the
 parameters of a set whose old cache is still there under its old hash, and stages whose code
 differs from what their cached nodes were written by. "output missing" alone leaves a
 researcher guessing which edit caused a rerun of thousands of nodes.
@@ -12,7 +12,10 @@ from collections import Counter
 from typing import Any
 
 from cfcompile.graph import StageGraph
-from cfcompile.plan import CACHED, RUN, CodeChange, NodePlan
+from cfcompile.grouping import BatchChoice
+from cfcompile.ir import Node, NodeId
+from cfcompile.plan import CACHED, RUN, NodePlan
+from cfcompile.why import CodeChange
 
 EXAMPLES = 5
 CHANGED_SHOWN = 10
@@ -184,3 +187,20 @@ def why_lines(summary: dict[str, Any]) -> list[str]:
             )
         lines.append(f"{c['message']}: {then}")
     return lines
+
+
+def units_summary(
+    plans: dict[NodeId, NodePlan], units: dict[str, list[Node]], choice: BatchChoice
+) -> dict:
+    """How the nodes to run become jobs: what --dry-run reports about grouping."""
+    to_run = {nid for nid, p in plans.items() if p.status == RUN}
+    in_unit = {n.id for members in units.values() for n in members}
+    busy = [name for name, members in units.items() if any(n.id in to_run for n in members)]
+    alone = [nid for nid in to_run if nid not in in_unit]
+    return {
+        "jobs": len(busy) + len(alone),
+        "units": len(busy),
+        "sets_per_unit": choice.k,
+        "single_node_jobs": len(alone),
+        "why": choice.why,
+    }

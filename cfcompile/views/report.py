@@ -27,17 +27,9 @@ the latest, and ``index.html`` listing every stamped report, newest first.
 
 from __future__ import annotations
 
-import base64
 import functools
-import html
-import io
 import json
-import math
-import mimetypes
 import os
-import pickle
-import re
-import tempfile
 from collections import Counter
 from datetime import datetime
 from importlib import metadata, resources
@@ -49,7 +41,15 @@ import jinja2
 from cfcompile.errors import CfcompileError
 from cfcompile.graph import StageGraph
 from cfcompile.plan import CACHED, NodePlan
-from cfcompile.results import METRIC, PARAM, TIME, Table, collect, flatten_params
+from cfcompile.results import Table, collect, flatten_params
+from cfcompile.views.report_plots import (
+    _is_number,
+    _plots,
+    _result_columns,
+    _svg_element,
+    split_parameters,
+)
+from cfcompile.views.reportables import _reportables
 from cfcompile.workdir import (
     VERSIONS,
     WORKFLOW,
@@ -69,20 +69,9 @@ HEAD_ROWS = 50
 """Rows a summarised table still shows."""
 MAX_RESULT_ROWS = 5000
 """Results rows the page holds; sorting happens in the browser, so it needs all it shows."""
-MAX_PLOTS = 24
-"""Plots drawn at most (metrics x varied parameters); the rest are named, not drawn."""
-MAX_CATEGORIES = 40
-"""A non-numeric parameter with more distinct values than this gets no plot (unreadable)."""
-RASTER_POINTS = 100
-"""Above this many points a plot's markers become one bitmap inside the SVG (page size)."""
 MAX_FAILURES = 200
 
-REPEAT_FIELD = re.compile(r"(^|[._])(\w*seed|rep|repeat|repetition|trial)$", re.IGNORECASE)
-"""Parameters whose sets are repetitions of one configuration (``repeat(..., field="seed")``)."""
-
 TEMPLATE = "report.html.j2"
-STAMP = "%Y%m%dT%H%M%S"
-STAMPED = re.compile(r"^(?P<experiment>.+)-(?P<stamp>\d{8}T\d{6}(?:-\d+)?)\.html$")
 
 
 @functools.cache
@@ -104,80 +93,6 @@ def _versions() -> dict[str, str]:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             continue
-    return out
-
-
-def _svg_element(svg: str | None) -> str | None:
-    """An ``<svg>`` element alone: the XML prolog, doctype and comments before it go.
-
-    The template inserts this unescaped, so nothing but what Graphviz (or matplotlib) drew may
-    pass: text before the first ``<svg`` and after the last ``</svg>`` is dropped, and input
-    without an ``<svg`` element gives no picture.
-    """
-    if not svg:
-        return None
-    start = svg.find("<svg")
-    end = svg.rfind("</svg>")
-    if start < 0 or end < start:
-        return None
-    return svg[start : end + len("</svg>")]
-
-
-def _inline_images(fragment: str, folder: str) -> str:
-    """``src="file"`` of files the reportable rendered into ``folder`` becomes a data URI.
-
-    Only files inside ``folder`` are read: a ``src`` naming any other local path is left as it
-    is rather than copied into a page that gets mailed around.
-    """
-    root = os.path.realpath(folder)
-
-    def swap(match: re.Match) -> str:
-        quote, src = match.group(1), match.group(2)
-        path = os.path.realpath(os.path.join(root, src))
-        if os.path.commonpath([root, path]) != root or not os.path.isfile(path):
-            return match.group(0)
-        mime = mimetypes.guess_type(path)[0] or "application/octet-stream"
-        with open(path, "rb") as f:
-            data = base64.b64encode(f.read()).decode()
-        return f"src={quote}data:{mime};base64,{data}{quote}"
-
-    return re.sub(r"src=(['\"])([^'\"]+)\1", swap, fragment)
-
-
-def reportable_paths(sg: StageGraph, node_id: tuple[str, str]) -> list[str]:
-    """The pickled reportables a node's stage registered, per its listing in the cache."""
-    node = sg.node(node_id)
-    prefix = sg.info.prefix or sg.info.experiment
-    listing = os.path.join(
-        sg.info.cache_path, f"{prefix}_{node.hash}_{node.stage}_reportables_file_list.json"
-    )
-    if not os.path.exists(listing):
-        return []
-    with open(listing) as f:
-        return list(json.load(f))
-
-
-def _render_reportable(path: str, folder: str) -> tuple[str, str]:
-    with open(path, "rb") as f:
-        rep = pickle.load(f)
-    rep.path = folder
-    rep.render()
-    body = rep.html()
-    if isinstance(body, list):
-        body = "\n".join(body)
-    return rep.qualified_name or rep.name or os.path.basename(path), _inline_images(body, folder)
-
-
-def _reportables(sg: StageGraph) -> list[dict[str, str]]:
-    out = []
-    with tempfile.TemporaryDirectory(prefix="cfreport") as folder:
-        for node in sg.nodes():
-            for path in reportable_paths(sg, node.id):
-                if not os.path.exists(path):
-                    continue
-                name, body = _render_reportable(path, folder)
-                who = node.params_name or "aggregate"
-                out.append({"name": name, "stage": node.stage, "who": who, "body": body})
     return out
 
 
@@ -330,226 +245,6 @@ def _results(sg: StageGraph, version: str | None) -> tuple[Table | None, str | N
         return None, f"The results could not be read from the compiled version: {exc}"
     keep = [row for row in table if row["hash"] in sg.params]
     return Table(keep, table.kinds), None
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _numeric(values: list[Any]) -> bool:
-    present = [v for v in values if v is not None]
-    return bool(present) and all(_is_number(v) for v in present)
-
-
-def _distinct(values: list[Any]) -> list[Any]:
-    return list(dict.fromkeys(v for v in values if v is not None))
-
-
-def split_parameters(table: Table) -> tuple[list[str], list[str], dict[str, Any]]:
-    """(varied, repetition fields, constant values) among the table's parameter columns.
-
-    A parameter is varied when it takes more than one value. A varied seed-like one
-    (``REPEAT_FIELD``) is a repetition field instead: sets differing only there are repeats
-    of one configuration, summarised as mean +- std rather than plotted against.
-    """
-    varied, repeats, constant = [], [], {}
-    for column in table.columns(PARAM):
-        values = _distinct([row.get(column) for row in table])
-        if len(values) <= 1:
-            constant[column] = values[0] if values else None
-        elif REPEAT_FIELD.search(column):
-            repeats.append(column)
-        else:
-            varied.append(column)
-    return varied, repeats, constant
-
-
-def configurations(table: Table, repeats: list[str], metrics: list[str]) -> list[dict[str, Any]]:
-    """Rows grouped by every parameter but the repetition fields, with mean +- std per metric.
-
-    The same grouping as ``cfcompile.sweeps.mean_std`` (which needs the records of an
-    aggregate), done on the table's flattened values so it works from the results alone. The
-    std is the population std (numpy's default), as there.
-    """
-    others = [c for c in table.columns(PARAM) if c not in repeats]
-    groups: dict[str, list[dict]] = {}
-    for row in table:
-        key = json.dumps([row.get(c) for c in others], default=str)
-        groups.setdefault(key, []).append(row)
-    out = []
-    for rows in groups.values():
-        name = rows[0]["name"]
-        for field in repeats:
-            suffix = f"_{field.rsplit('.', 1)[-1]}{rows[0].get(field)}"
-            name = name.removesuffix(suffix)
-        summary: dict[str, Any] = {"name": name, "n": len(rows), "row": rows[0], "stats": {}}
-        for metric in metrics:
-            values = [float(r[metric]) for r in rows if _is_number(r.get(metric))]
-            if values:
-                mean = sum(values) / len(values)
-                std = math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
-                summary["stats"][metric] = (mean, std, len(values))
-        out.append(summary)
-    return out
-
-
-def _plot_svg(
-    configs: list[dict], metric: str, param: str, repeats: list[str], same: list[str]
-) -> str | None:
-    """One metric against one parameter as an inline SVG; None when there is nothing to draw.
-
-    A point per configuration at its parameter value, with an error bar of +- one std over its
-    repetitions; configurations sharing a value are spread a little sideways so their bars do
-    not hide each other, and a line joins the mean at each value (over the other varied
-    parameters). ``same`` are parameters that change together with ``param``, named in the
-    axis label instead of getting identical plots of their own. Drawn with matplotlib's object
-    API on an Agg canvas, so it never touches pyplot's global state or the researcher's backend.
-    """
-    import matplotlib
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    points = [
-        (c["row"].get(param), *c["stats"][metric])
-        for c in configs
-        if metric in c["stats"] and c["row"].get(param) is not None
-    ]
-    if not points:
-        return None
-    xs_raw = [p[0] for p in points]
-    numeric = _numeric(xs_raw)
-    if numeric:
-        levels = sorted(_distinct(xs_raw))
-        position = {v: float(v) for v in levels}
-    else:
-        levels = sorted(_distinct(xs_raw), key=str)
-        if len(levels) > MAX_CATEGORIES:
-            return None
-        position = {v: float(i) for i, v in enumerate(levels)}
-    log_x = numeric and min(levels) > 0 and max(levels) / min(levels) >= 100
-    where = sorted(math.log10(position[v]) if log_x else position[v] for v in levels)
-    gaps = [b - a for a, b in zip(where, where[1:])]
-    width = 0.25 * (min(gaps) if gaps else 1.0)
-    at_level = Counter(xs_raw)
-    seen: Counter = Counter()
-    xs, ys, errs = [], [], []
-    for x, mean, std, _n in points:
-        k, count = seen[x], at_level[x]
-        seen[x] += 1
-        offset = 0.0 if count == 1 else width * (2 * k / (count - 1) - 1)
-        xs.append(position[x] * 10**offset if log_x else position[x] + offset)
-        ys.append(mean)
-        errs.append(std)
-    shared = max(at_level.values()) > 1
-    n_reps = max(p[3] for p in points)
-    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "cfcompile"}):
-        fig = Figure(figsize=(4.4, 3.0), layout="constrained")
-        FigureCanvasAgg(fig)
-        ax = fig.add_subplot()
-        many = len(xs) > RASTER_POINTS
-        has_bars = any(e > 0 for e in errs)
-        if n_reps > 1:
-            label = f"mean ± std over {'/'.join(repeats)} (n={n_reps})"
-        else:
-            label = "configuration" if shared else "value"
-        ax.errorbar(
-            xs,
-            ys,
-            yerr=errs if has_bars else None,
-            fmt="o",
-            markersize=3 if many else 5,
-            color="#1f77b4",
-            ecolor="#1f77b4",
-            elinewidth=0.8,
-            alpha=0.5 if many else 0.9,
-            rasterized=many,
-            label=label,
-        )
-        by_level: dict[Any, list[float]] = {}
-        for x, mean, *_ in points:
-            by_level.setdefault(x, []).append(mean)
-        if len(levels) > 1:
-            line = [sum(by_level[v]) / len(by_level[v]) for v in levels]
-            label = "mean over the other parameters" if shared else None
-            ax.plot([position[v] for v in levels], line, "-", color="#d62728", lw=1.5, label=label)
-        if not numeric:
-            ax.set_xticks([position[v] for v in levels])
-            ax.set_xticklabels(
-                [str(v)[:24] for v in levels],
-                rotation=30 if len(levels) > 3 else 0,
-                ha="right" if len(levels) > 3 else "center",
-            )
-        if log_x:
-            ax.set_xscale("log")
-        if len(levels) < 5:
-            ax.margins(x=0.2)
-        ax.set_xlabel(param + (f" (= {', '.join(same)})" if same else ""))
-        ax.set_ylabel(metric)
-        ax.set_title(f"{metric} vs {param}", fontsize=10)
-        ax.grid(True, alpha=0.3)
-        if n_reps > 1 or shared:
-            ax.legend(fontsize=7, loc="best")
-        buffer = io.StringIO()
-        fig.savefig(buffer, format="svg")
-    return _svg_element(buffer.getvalue())
-
-
-def together(table: Table, varied: list[str]) -> dict[str, list[str]]:
-    """Varied parameters grouped by the split of the sets they make: {shown: [same as it]}.
-
-    Two parameters that change together (iris: ``model_type`` and ``n``) would give identical
-    plots, so one plot is drawn, against the first, and its axis names the others.
-    """
-    groups: dict[tuple, list[str]] = {}
-    for column in varied:
-        codes: dict[str, int] = {}
-        split = tuple(
-            codes.setdefault(json.dumps(row.get(column), default=str), len(codes)) for row in table
-        )
-        groups.setdefault(split, []).append(column)
-    return {members[0]: members[1:] for members in groups.values()}
-
-
-def _plots(table: Table, varied: list[str], repeats: list[str]) -> dict[str, Any]:
-    """Every metric against every varied parameter (up to ``MAX_PLOTS``), and why not more."""
-    metrics = [c for c in table.columns(METRIC) if _numeric([r.get(c) for r in table])]
-    configs = configurations(table, repeats, metrics)
-    groups = together(table, varied)
-    pairs = [(m, p) for m in metrics for p in groups]
-    out: dict[str, Any] = {
-        "plots": [],
-        "skipped": [],
-        "configs": configs,
-        "metrics": metrics,
-        "together": [[p, *same] for p, same in groups.items() if same],
-    }
-    if not pairs:
-        return out
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        out["missing"] = "matplotlib is not installed (pip install 'cfcompile[plots]')"
-        return out
-    for metric, param in pairs:
-        if len(out["plots"]) >= MAX_PLOTS:
-            out["skipped"].append(f"{metric} vs {param}")
-            continue
-        svg = _plot_svg(configs, metric, param, repeats, groups[param])
-        if svg is None:
-            out["skipped"].append(f"{metric} vs {param}")
-        else:
-            out["plots"].append({"metric": metric, "param": param, "svg": svg})
-    return out
-
-
-def _result_columns(table: Table, varied: list[str], repeats: list[str]) -> list[dict]:
-    """The results table's columns: name, status, metrics, varied parameters, stage times."""
-    columns = ["name", "status", *table.columns(METRIC), *varied, *repeats, *table.columns(TIME)]
-    out = []
-    for c in columns:
-        kind = table.kinds.get(c, "identity")
-        out.append({"name": c, "kind": kind, "num": _numeric([r.get(c) for r in table])})
-    return out
 
 
 def _fmt(value: Any) -> str:
@@ -706,78 +401,3 @@ def _config_rows(configs: list[dict], metrics: list[str], limit: int | None) -> 
 
 
 # -- the history of reports -------------------------------------------------------------------
-INDEX = """<!DOCTYPE html>
-<html><head><meta charset="utf-8"><title>cfcompile reports</title>
-<style>body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse}
-td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}th{background:#f0f0f0}</style>
-</head><body><h1>cfcompile reports</h1>
-<p>Newest first. <code>EXPERIMENT.html</code> beside this page is each experiment's latest.</p>
-<table id="reports"><tr><th>when</th><th>experiment</th><th>summary</th></tr>
-{%- for r in reports %}
-<tr><td><a href="{{ r.file }}">{{ r.when }}</a></td><td>{{ r.experiment }}</td>
-<td>{{ r.summary }}</td></tr>
-{%- else %}
-<tr><td colspan="3">no reports yet</td></tr>
-{%- endfor %}
-</table></body></html>
-"""
-
-
-def write_report(
-    page: str, folder: str, experiment: str, now: datetime | None = None
-) -> dict[str, str]:
-    """Keep the report: ``EXP-<timestamp>.html``, ``EXP.html`` (latest) and ``index.html``.
-
-    Old reports stay, so a sweep's history can be compared; the index is rebuilt from the
-    folder each time, so deleting a stamped report removes it from the list. Returns the paths
-    as ``{"stamped", "latest", "index"}``.
-    """
-    from cfcompile.publish import write_atomic
-
-    now = now or datetime.now().astimezone()
-    os.makedirs(folder, exist_ok=True)
-    stamp = now.strftime(STAMP)
-    stamped = os.path.join(folder, f"{experiment}-{stamp}.html")
-    n = 2
-    while os.path.exists(stamped):  # two reports in one second: keep both
-        stamped = os.path.join(folder, f"{experiment}-{stamp}-{n}.html")
-        n += 1
-    latest = os.path.join(folder, f"{experiment}.html")
-    write_atomic(stamped, page)
-    write_atomic(latest, page)
-    index = os.path.join(folder, "index.html")
-    write_atomic(index, render_index(folder))
-    return {"stamped": stamped, "latest": latest, "index": index}
-
-
-def render_index(folder: str) -> str:
-    """The index page of every stamped report in ``folder``, newest first."""
-    entries = []
-    for name in os.listdir(folder):
-        match = STAMPED.match(name)
-        if not match:
-            continue
-        stamp = match["stamp"]
-        when = datetime.strptime(stamp[:15], STAMP).strftime("%Y-%m-%d %H:%M:%S")
-        entries.append(
-            {
-                "file": name,
-                "stamp": stamp,
-                "when": when,
-                "experiment": match["experiment"],
-                "summary": _summary_of(os.path.join(folder, name)),
-            }
-        )
-    entries.sort(key=lambda e: (e["stamp"][:15], int(e["stamp"][16:] or 1)), reverse=True)
-    return _env().from_string(INDEX).render(reports=entries)
-
-
-def _summary_of(path: str) -> str:
-    """The one-line summary a report carries in its head (``<meta name=cfcompile-summary>``)."""
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            head = f.read(4096)
-    except OSError:
-        return ""
-    match = re.search(r'<meta name="cfcompile-summary" content="([^"]*)"', head)
-    return html.unescape(match.group(1)) if match else ""

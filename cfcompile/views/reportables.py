@@ -1,0 +1,73 @@
+"""The report's reportables: what stages registered with ``record.report(...)``, read back from
+the cache, rendered, with their images inlined so the page can be mailed around.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import mimetypes
+import os
+import pickle
+import re
+import tempfile
+
+from cfcompile.graph import StageGraph
+
+
+def _inline_images(fragment: str, folder: str) -> str:
+    """``src="file"`` of files the reportable rendered into ``folder`` becomes a data URI.
+
+    Only files inside ``folder`` are read: a ``src`` naming any other local path is left as it
+    is rather than copied into a page that gets mailed around.
+    """
+    root = os.path.realpath(folder)
+
+    def swap(match: re.Match) -> str:
+        quote, src = match.group(1), match.group(2)
+        path = os.path.realpath(os.path.join(root, src))
+        if os.path.commonpath([root, path]) != root or not os.path.isfile(path):
+            return match.group(0)
+        mime = mimetypes.guess_type(path)[0] or "application/octet-stream"
+        with open(path, "rb") as f:
+            data = base64.b64encode(f.read()).decode()
+        return f"src={quote}data:{mime};base64,{data}{quote}"
+
+    return re.sub(r"src=(['\"])([^'\"]+)\1", swap, fragment)
+
+
+def reportable_paths(sg: StageGraph, node_id: tuple[str, str]) -> list[str]:
+    """The pickled reportables a node's stage registered, per its listing in the cache."""
+    node = sg.node(node_id)
+    prefix = sg.info.prefix or sg.info.experiment
+    listing = os.path.join(
+        sg.info.cache_path, f"{prefix}_{node.hash}_{node.stage}_reportables_file_list.json"
+    )
+    if not os.path.exists(listing):
+        return []
+    with open(listing) as f:
+        return list(json.load(f))
+
+
+def _render_reportable(path: str, folder: str) -> tuple[str, str]:
+    with open(path, "rb") as f:
+        rep = pickle.load(f)
+    rep.path = folder
+    rep.render()
+    body = rep.html()
+    if isinstance(body, list):
+        body = "\n".join(body)
+    return rep.qualified_name or rep.name or os.path.basename(path), _inline_images(body, folder)
+
+
+def _reportables(sg: StageGraph) -> list[dict[str, str]]:
+    out = []
+    with tempfile.TemporaryDirectory(prefix="cfreport") as folder:
+        for node in sg.nodes():
+            for path in reportable_paths(sg, node.id):
+                if not os.path.exists(path):
+                    continue
+                name, body = _render_reportable(path, folder)
+                who = node.params_name or "aggregate"
+                out.append({"name": name, "stage": node.stage, "who": who, "body": body})
+    return out
