@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from cfcompile import prefork
 from cfcompile.backends import all_backends, snakemake, submitit
 from cfcompile.errors import CfcompileError, ProjectError
 from cfcompile.graph import StageGraph
@@ -57,6 +58,7 @@ class Built:
     plans: dict[NodeId, NodePlan]
     planned_at: float
     view: CacheView  # the cache listings the plan read; explanations reuse them
+    warm: prefork.Prefork | None = None  # a worker forked for this compile's local jobs
 
 
 def selection(args: argparse.Namespace) -> dict:
@@ -131,15 +133,21 @@ def suggesting(project: Project, args: argparse.Namespace) -> Iterator[None]:
         raise ProjectError(f"{exc}. {'; '.join(hints)}") from exc
 
 
-def build(args: argparse.Namespace) -> Built:
+def build(args: argparse.Namespace, warm: bool = False) -> Built:
     """Select, trace, graph and plan once. ``--rerun-changed-code`` forces the nodes whose
     stage code changed, as overwrite does, so that a batch job runs them even though their
-    outputs exist (a job's own rule skips cached members)."""
+    outputs exist (a job's own rule skips cached members). With ``warm`` (this machine will
+    run the jobs), a worker is forked once the project is imported (``cfcompile.prefork``)."""
     project = Project.find(args.project)
     workdir = os.path.abspath(
         args.workflow_dir or default_workdir(str(project.root), args.experiment)
     )
+    forked = None
     with researcher_output_to_stderr(), suggesting(project, args):
+        if warm and prefork.wanted():
+            forked = prefork.start(
+                workdir, lambda: project.import_modules(args.experiment, args.params)
+            )
         sg = trace_project(project, args.experiment, args.params, workdir, **selection(args))
     planned_at = time.time()
     view = CacheView()
@@ -147,7 +155,7 @@ def build(args: argparse.Namespace) -> Built:
     plans = plan(sg, view, rerun_changed_code=rerun_code)
     for nid in forced_by_code(plans.values()):
         sg.node(nid).force = True
-    return Built(project, workdir, sg, plans, planned_at, view)
+    return Built(project, workdir, sg, plans, planned_at, view, forked)
 
 
 @dataclass
@@ -191,8 +199,10 @@ def prepare(
 
 # -- compile and run -------------------------------------------------------------------------
 def cmd_compile(args: argparse.Namespace) -> int:
-    b = build(args)
+    b = build(args, warm=True)
     version = prepare(b, args.batch).version
+    if b.warm:
+        b.warm.announce(version)  # before the Snakefile: the first job finds it answering
     text = Path(version, SNAKEFILE).read_text()
     count = b.sg.graph.number_of_nodes()
     if args.output:
@@ -207,8 +217,10 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Compile, then run Snakemake on the written Snakefile; its exit code is ours."""
-    b = build(args)
+    b = build(args, warm=args.profile != "slurm")
     version = prepare(b, args.batch, cores=cores_for(args)).version
+    if b.warm:
+        b.warm.announce(version)
     return snakemake.run_snakemake(
         version, str(b.project.root), args.profile, args.cores, args.snakemake_args
     )

@@ -231,7 +231,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stage")
     parser.add_argument("--hash")
     parser.add_argument("--batch", help="run a multi-node job unit")
+    parser.add_argument("--results", action="store_true", help="write the results table")
     args = parser.parse_args(argv)
+    if args.results:  # the last job: a warm worker has the parameter classes it unpickles
+        from cfcompile import results
+
+        return results.main([args.version])
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
         with terminate_as_exception():  # SIGTERM unwinds: saves abort, failures are recorded

@@ -243,6 +243,12 @@ class Project:
         module = self.experiment(experiment)
         return module, self.param_sets(experiment, param_names, names, indices, for_jobs)
 
+    def import_modules(self, experiment: str, param_names: list[str] | None) -> None:
+        """Import the experiment and its ``-p`` modules without calling anything in them."""
+        self.experiment(experiment)
+        for name in param_names or ():
+            self.params_module(name)
+
     def cache_path(self, cache_path: str | None) -> str:
         """Absolute cache folder: compiled jobs may run from any working directory."""
         path = Path(cache_path) if cache_path else self.root / "data" / "cache"

@@ -29,6 +29,7 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from cfcompile import modules
@@ -49,6 +50,7 @@ class Running:
 class Worker:
     def __init__(self, version: str, path: str):
         self.path = path
+        self.inode: int | None = None  # of the socket this worker bound at ``path``
         self.info = WorkflowInfo.load(version)
         self.workdir = os.path.realpath(self.info.workdir)
         if self.info.project_root not in sys.path:
@@ -95,10 +97,19 @@ class Worker:
         )
 
     # -- serving -------------------------------------------------------------------------------
+    def replaced(self) -> bool:
+        """A newer worker (a later compile forked it) now answers at our path."""
+        try:
+            return os.stat(self.path).st_ino != self.inode
+        except OSError:
+            return True
+
     def serve(self, listener: socket.socket) -> None:
         self.selector.register(listener, selectors.EVENT_READ, "accept")
         while True:
-            if not self.running and time.monotonic() - self.last_request > IDLE_SECONDS:
+            if not self.running and (
+                time.monotonic() - self.last_request > IDLE_SECONDS or self.replaced()
+            ):
                 return
             for key, _ in self.selector.select(timeout=1.0):
                 if key.data == "accept":
@@ -232,23 +243,34 @@ def main(argv: list[str]) -> int:
         with open(path + ".failed", "w") as out:  # for this version only: a fix is retried
             out.write(f"{os.path.realpath(version)}\n{type(exc).__name__}: {exc}\n")
         raise
+    run(worker)
+    return 0
+
+
+def run(worker: Worker, ready: Callable[[], None] | None = None) -> None:
+    """Bind the worker's socket (it appears at its path only once it accepts), serve until
+    idle, replaced or stale, and leave the path to whoever holds it now."""
+    path = worker.path
     tmp = f"{path}.{os.getpid()}"
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(tmp)
     os.chmod(tmp, 0o600)
     listener.listen(64)
-    os.replace(tmp, path)  # appears only once it accepts
+    worker.inode = os.stat(tmp).st_ino
+    os.replace(tmp, path)  # a worker already here sees itself replaced and leaves when idle
+    if ready is not None:
+        ready()
     try:
         worker.serve(listener)
     finally:
         # unlink first: a client connecting now starts a new worker instead of waiting on us;
         # one already queued on this socket sees it closed before "started" and runs in process
-        try:
-            os.remove(path)
-        except OSError:
-            pass
+        if not worker.replaced():
+            try:
+                os.remove(path)
+            except OSError:
+                pass
         listener.close()
-    return 0
 
 
 if __name__ == "__main__":

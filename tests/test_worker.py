@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from helpers import CHAIN, run_cli
+from helpers import CHAIN, pipe, run_cli
 
 import cfcompile.client as client
 from cfcompile.workdir import NodeStore, current_version
@@ -180,3 +180,67 @@ def test_a_request_for_another_workflow_is_declined(project, tmp_path, monkeypat
     with sock:
         args = ["--stage", "x", "--hash", "y"]
         assert client.ask(sock, str(tmp_path), args, stoppable=False) is None
+
+
+def forked_workers(root: Path) -> list[int]:
+    """Workers a compile forked (``cfcompile.prefork``): named cfcompile-wkr, cwd the project."""
+    out = subprocess.run(["pgrep", "-x", "cfcompile-wkr"], capture_output=True, text=True)
+    pids = []
+    for pid in out.stdout.split():
+        try:
+            if os.readlink(f"/proc/{pid}/cwd") == str(root):
+                pids.append(int(pid))
+        except OSError:
+            continue
+    return pids
+
+
+IMPORT_PROBE = (
+    "import os as _os\n"
+    "with open(_os.environ['IMPORT_LOG'], 'a') as _f:\n"
+    "    _f.write(f'{_os.getpid()} OMP={_os.environ.get(\"OMP_NUM_THREADS\")}\\n')\n"
+)
+
+
+def test_the_compile_forks_the_worker_that_runs_every_job(project, tmp_path):
+    """The experiment is imported once, by the compile, under the threads a one-thread job
+    gets; every node runs in a child of the worker forked from it, and the pipe still ends."""
+    root = project({**CHAIN, "experiments/chain.py": IMPORT_PROBE + PROBE})
+    imports = tmp_path / "imports"
+    env = {"CHAIN_LOG": str(tmp_path / "log"), "IMPORT_LOG": str(imports)}
+    env["PROBE_FILE"] = str(tmp_path / "probe.json")
+    env.pop("OMP_NUM_THREADS", None)
+    proc = pipe(root, "chain", "-p", "few", "--batch", "1", cores="2", env=env)
+    assert proc.returncode == 0, proc.stderr
+    lines = imports.read_text().splitlines()
+    assert len(lines) == 1 and lines[0].endswith("OMP=1"), lines  # the compile's import only
+    compile_pid = int(lines[0].split()[0])
+    child = json.loads((tmp_path / "probe.json").read_text())["pid"]
+    parent = (
+        int(Path(f"/proc/{child}/stat").read_text().split()[3])
+        if Path(f"/proc/{child}").exists()
+        else None
+    )
+    workers = forked_workers(root)
+    assert workers and compile_pid not in workers
+    assert parent in (None, *workers)  # the child has exited by now, usually
+    assert sorted((tmp_path / "log").read_text().split("\n")[:-1]) == sorted(
+        ["first s0", "first s1", "first s2", "second s0", "second s1", "second s2", "total"]
+    )
+    log = root / ".cfcompile" / "chain" / "logs" / "worker.log"
+    assert log.exists()
+
+
+def test_a_failed_compile_leaves_no_forked_worker(project, tmp_path):
+    broken = CHAIN["experiments/chain.py"].replace(
+        "def run(param_sets, manager):", "def run(param_sets, manager):\n    raise ValueError('no')"
+    )
+    root = project({**CHAIN, "experiments/chain.py": broken})
+    proc = pipe(root, "chain", "-p", "few", env={"CHAIN_LOG": str(tmp_path / "log")})
+    assert proc.returncode != 0 and "no" in proc.stderr
+    deadline = time.time() + 10
+    while forked_workers(root):
+        assert time.time() < deadline, "the forked worker outlived the failed compile"
+        time.sleep(0.1)
+    run_cli("chain", "-p", "few", "--dry-run", cwd=root, check=False)
+    assert not forked_workers(root)  # modes that run nothing fork nothing

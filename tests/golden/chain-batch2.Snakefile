@@ -200,7 +200,7 @@ rule cfcompile_results:
     output: _CF["results"]
     log: '<ROOT>/.cfcompile/chain/logs/results.log'
     message: "results table"
-    shell: '<PYTHON> -m cfcompile.results <ROOT>/.cfcompile/chain > {log:q} 2>&1'
+    shell: '<PYTHON> -I -S <CLIENT> <ROOT>/.cfcompile/chain --results > {log:q} 2>&1'
 
 
 rule cfcompile_batch:

@@ -276,10 +276,7 @@ def render_snakefile(
         results_log_lit=lit(brace(os.path.join(workdir, "logs", "results.log"))),
         run_lock_lit=lit(os.path.join(workdir, RUN_LOCK)),
         version_lit=lit(version),
-        results_shell_lit=lit(
-            brace(f"{shlex.quote(sys.executable)} -m cfcompile.results {shlex.quote(workdir)}")
-            + " > {log:q} 2>&1"
-        ),
+        results_shell_lit=lit(_job_command(sys.executable, workdir, "--results")),
     )
 
 
