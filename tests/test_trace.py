@@ -68,7 +68,7 @@ def test_chain_aggregate_none_and_default_cachers(tmp_path):
     assert c_node.outputs[0]["path"].endswith("_make_c_c.pkl")
     b_node = [n for n in sg.nodes() if n.stage == "make_b"][0]
     assert b_node.outputs[1] == {"name": "big", "path": b_node.outputs[1]["path"], "lazy": True}
-    assert g.edges[b_node.id, c_node.id]["artifacts"] == ["b"]
+    assert g.artifacts(b_node.id, c_node.id) == ["b"]
 
 
 def test_explicit_records_none_params_and_same_hash_is_one_node(tmp_path):

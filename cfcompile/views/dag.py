@@ -105,8 +105,8 @@ def _stage_counts(sg: StageGraph, plans: dict, failed: set[NodeId]) -> dict[str,
 
 def _stage_edges(sg: StageGraph) -> dict[tuple[str, str], set[str]]:
     edges: dict[tuple[str, str], set[str]] = {}
-    for u, v, data in sg.graph.edges(data=True):
-        edges.setdefault((u[0], v[0]), set()).update(data["artifacts"])
+    for u, v, names in sg.graph.edges():
+        edges.setdefault((u[0], v[0]), set()).update(names)
     return edges
 
 
@@ -123,11 +123,7 @@ def elements(sg: StageGraph, plans: dict, level: str = "auto", failed: set | Non
         boxes = [
             (key, _node_label(sg, nid), _state(plans, failed, nid)) for nid, key in ids.items()
         ]
-        arrows = [
-            (ids[u], ids[v], art)
-            for u, v, data in sg.graph.edges(data=True)
-            for art in data["artifacts"]
-        ]
+        arrows = [(ids[u], ids[v], art) for u, v, names in sg.graph.edges() for art in names]
         return boxes, arrows
     counts = _stage_counts(sg, plans, failed)
     ids = {stage: f"s{i}" for i, stage in enumerate(counts)}

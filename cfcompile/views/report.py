@@ -60,7 +60,7 @@ from cfcompile.workdir import (
     log_path,
 )
 
-PACKAGES = ("cfcompile", "snakemake", "networkx", "submitit", "numpy", "pandas", "scikit-learn")
+PACKAGES = ("cfcompile", "snakemake", "submitit", "numpy", "pandas", "scikit-learn")
 
 MAX_SETS = 200
 """Above this many parameter sets (or MAX_NODES nodes) the tables are summarised."""

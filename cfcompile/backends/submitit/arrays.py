@@ -140,6 +140,4 @@ def _submission(arr: Array, cluster: str, jobs: list, tasks: list) -> dict:
 def _blocked(sg: StageGraph, task: list, failed: set) -> bool:
     if not failed:
         return False
-    import networkx as nx
-
-    return any(f in nx.ancestors(sg.graph, n) for n in task for f in failed)
+    return any(f in sg.graph.ancestors(n) for n in task for f in failed)
