@@ -44,7 +44,7 @@ from cfcompile.views.report_history import write_report
 from cfcompile.views.results_table import print_table, sort_rows
 from cfcompile.views.status import node_status, print_status
 from cfcompile.why import explain, forced_by_code
-from cfcompile.workdir import SNAKEFILE, default_workdir, load_failure
+from cfcompile.workdir import SNAKEFILE, default_workdir, file_digests, load_failure
 
 
 @dataclass
@@ -141,6 +141,10 @@ def build(args: argparse.Namespace) -> Built:
     )
     with researcher_output_to_stderr(), suggesting(project, args):
         sg = trace_project(project, args.experiment, args.params, workdir, **selection(args))
+    # the recompile check also watches parameter modules in subfolders or in a configured
+    # folder (curifactory_config.json), not only params/*.py
+    watched = project.watched_files(args.experiment, args.params)
+    sg.info.digests.update(file_digests([p for p in watched if p not in sg.info.digests]))
     planned_at = time.time()
     view = CacheView()
     rerun_code = getattr(args, "rerun_changed_code", False)
@@ -270,6 +274,8 @@ def cmd_eager(args: argparse.Namespace) -> int:
         prefix=args.prefix,
         overwrite=args.overwrite,
         run_info=run_info(str(project.root), args.experiment),
+        folders=True,  # curifactory's experiment command makes them: code may write there
+        **project.manager_paths(),
     )
     module.run(sets, manager)
     engine = manager.engine
@@ -346,7 +352,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         with open(path, "w") as f:
             f.write(page)
     else:  # reports/EXP-<stamp>.html, reports/EXP.html (latest), reports/index.html
-        written = write_report(page, str(b.project.root / "reports"), args.experiment)
+        written = write_report(page, b.project.path("reports_path"), args.experiment)
         path = written["stamped"]
         print(f"cfcompile: latest {written['latest']}, index {written['index']}", file=sys.stderr)
     print(f"cfcompile: wrote {path}", file=sys.stderr)
