@@ -85,13 +85,21 @@ class Project:
     def find(cls, start: str | os.PathLike | None = None) -> Project:
         """``start`` itself if given, else the nearest directory upward holding
         ``curifactory_config.json`` or ``experiments/`` (a configured project need not have
-        an experiments/ folder)."""
+        an experiments/ folder).
+
+        An ``experiments/`` folder that a configuration further up names as its experiments
+        folder belongs to that project (curifactory's own test layout: ``test/examples/
+        experiments`` configured at the repository root), so from ``test/examples`` the root
+        is found, not ``test/examples``.
+        """
         if start is not None:
             return cls(start)
         here = Path.cwd().resolve()
         for candidate in (here, *here.parents):
-            if (candidate / CONFIGURATION_FILE).is_file() or (candidate / EXPERIMENTS).is_dir():
+            if (candidate / CONFIGURATION_FILE).is_file():
                 return cls(candidate)
+            if (candidate / EXPERIMENTS).is_dir():
+                return cls(_configured_owner(candidate / EXPERIMENTS) or candidate)
         raise ProjectError(
             f"no '{EXPERIMENTS}/' folder or {CONFIGURATION_FILE} in {here} or any parent: run "
             "cfcompile from a project directory or pass --project DIR"
@@ -297,6 +305,18 @@ class Project:
         path = self.module_path(EXPERIMENTS, experiment)
         paths.update([str(path)] if path is not None else [])
         return sorted(paths)
+
+
+def _configured_owner(folder: Path) -> Path | None:
+    """The directory further up whose configuration names ``folder`` as its experiments."""
+    for parent in folder.parent.parents:
+        if (parent / CONFIGURATION_FILE).is_file():
+            try:
+                if modules.folder(parent, EXPERIMENTS) == folder:
+                    return parent
+            except ProjectError:  # a broken file further up: not this project's business
+                continue
+    return None
 
 
 def checked_selection(
