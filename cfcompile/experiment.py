@@ -112,9 +112,10 @@ def collect_parameter_sets(
                     f"{', '.join(project.module_files(PARAMS)) or 'none'}"
                 )
     loaded = project.load_param_sets(param_files[0], param_files)  # never empty: no default
+    for name in param_files:
+        manager.param_file_param_sets[name] = []
     chosen = []
     for p, origin in loaded:
-        manager.param_file_param_sets.setdefault(origin.pname, [])
         if param_set_names is not None and p.name not in param_set_names:
             continue
         if param_set_indices and origin.index not in param_set_indices:
@@ -185,7 +186,8 @@ def run_experiment(
             raise CfcompileError(f"run_experiment({key}=...) is not supported: {alternative}")
     project = Project.find()
     project.activate()
-    param_files = list(param_files or [experiment_name])
+    given_files = param_files
+    param_files = list(param_files or [experiment_name])  # curifactory's implied -p EXPERIMENT
     if run_string is None:
         run_string = " ".join(["experiment", experiment_name, *(f"-p {p}" for p in param_files)])
     if mngr is None:
@@ -207,7 +209,7 @@ def run_experiment(
             folders=True,
             **project.manager_paths(),
         )
-        mngr.parameter_files = param_files
+        mngr.parameter_files = given_files
         if run_num_override is not None:
             mngr.experiment_run_number = run_num_override
         if run_ts_override is not None:

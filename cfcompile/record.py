@@ -7,6 +7,7 @@ import hashlib
 import os
 import re
 import socket
+import sys
 from datetime import datetime
 from typing import Any
 
@@ -164,7 +165,9 @@ class ArtifactManager:
         self.parameter_files: list[str] = []
         self.param_file_param_sets: dict[str, list[tuple[str, str]]] = {}
         self.overwrite_stages: list[str] = []
-        self.interactive = False
+        self.interactive = hasattr(sys, "ps1") and self.status == "LIVE"
+        if self.status == "LIVE":  # a manager outside run_experiment: what started it
+            self.run_line = "(Interactive environment)" if self.interactive else " ".join(sys.argv)
         self.hostname = socket.gethostname()
         self.overwrite = overwrite
         researcher_built = engine is None and run_info is None

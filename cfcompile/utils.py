@@ -266,10 +266,11 @@ class PrefixedLogFactory:
         return record
 
 
-def preview_object(obj: Any) -> str:
+def preview_object(object: Any) -> str:  # curifactory's parameter name, kept for keywords
     """``(type) first characters`` plus shape or length: one line about any value."""
     from cfcompile.caching import Lazy
 
+    obj = object
     if isinstance(obj, Lazy) and obj.cacher is not None:
         return obj.cacher.load_metadata()["preview"]
     text = str(obj)
