@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import difflib
 import json
 import os
 import sys
@@ -91,41 +90,13 @@ def researcher_output_to_stderr() -> Iterator[None]:
         os.close(saved)
 
 
-def did_you_mean(word: str, choices: list[str]) -> str:
-    """``did you mean 'iris'?`` for close matches of a misspelt name, else ``""``."""
-    close = difflib.get_close_matches(word, choices, n=3, cutoff=0.6)
-    return f"did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-
-
-def name_hints(project: Project, experiment: str, params: list[str] | None) -> list[str]:
-    """Suggestions for an experiment or parameter module name that names no file.
-
-    Only asked after the project refused a name (``suggesting``), so a correct command pays
-    nothing; the project's own message (what it looked for, what exists) stays first.
-    """
-    hints = []
-    experiments = project.module_files(EXPERIMENTS)
-    if project.module_path(EXPERIMENTS, experiment) is None:
-        hint = did_you_mean(experiment, list(experiments))
-        hints += [f"experiment '{experiment}': {hint}"] if hint else []
-    param_files = [
-        *project.module_files(PARAMS),
-        *(n for n, p in experiments.items() if "get_params" in p.read_text(errors="replace")),
-    ]
-    for name in params or []:
-        if project.module_path(PARAMS, name) is None and name not in param_files:
-            hint = did_you_mean(name, param_files)
-            hints += [f"-p {name}: {hint}"] if hint else []
-    return hints
-
-
 @contextlib.contextmanager
 def suggesting(project: Project, args: argparse.Namespace) -> Iterator[None]:
     """Add "did you mean" to the project's refusal of a misspelt experiment or -p name."""
     try:
         yield
     except ProjectError as exc:
-        hints = name_hints(project, args.experiment, args.params)
+        hints = project.name_hints(args.experiment, args.params)
         if not hints:
             raise
         raise ProjectError(f"{exc}. {'; '.join(hints)}") from exc

@@ -42,6 +42,10 @@ class ParamSelectionError(ParamsError, RuntimeError):
     """No parameter set to run, or a requested name matched none (curifactory's RuntimeError)."""
 
 
+class IndexRangeError(ParamsError, ValueError):
+    """An index range that is not ``N`` or ``N-M`` (curifactory's ``int()`` raises ValueError)."""
+
+
 UNSUPPORTED = {
     "build_docker": "cfcompile builds no docker images",
     "build_notebook": "cfcompile writes no run notebooks",
@@ -85,7 +89,7 @@ def _indices(entries: list[str] | None, what: str) -> list[int]:
             else:
                 out.append(int(entry))
         except ValueError:
-            raise ParamsError(
+            raise IndexRangeError(
                 f"{what}: {entry!r} is not an index N or a range N-M (M excluded)"
             ) from None
     return out

@@ -16,6 +16,7 @@ hashes that would differ between processes, and (for compiled runs) pickling.
 from __future__ import annotations
 
 import ast
+import difflib
 import logging
 import os
 import sys
@@ -290,6 +291,28 @@ class Project:
             path = Path.cwd() / path
         return str(path.resolve())
 
+    def name_hints(self, experiment: str, params: list[str] | None) -> list[str]:
+        """ "did you mean" for an experiment or parameter module name that names no file.
+
+        Only asked after the project refused a name (``commands.suggesting``), so a correct
+        command pays nothing; the project's own message (what it looked for, what exists)
+        stays first.
+        """
+        hints = []
+        experiments = self.module_files(EXPERIMENTS)
+        if self.module_path(EXPERIMENTS, experiment) is None:
+            hint = did_you_mean(experiment, list(experiments))
+            hints += [f"experiment '{experiment}': {hint}"] if hint else []
+        param_files = [
+            *self.module_files(PARAMS),
+            *(n for n, p in experiments.items() if "get_params" in p.read_text(errors="replace")),
+        ]
+        for name in params or []:
+            if self.module_path(PARAMS, name) is None and name not in param_files:
+                hint = did_you_mean(name, param_files)
+                hints += [f"-p {name}: {hint}"] if hint else []
+        return hints
+
     def manager_paths(self) -> dict[str, str]:
         """The configured folders an ArtifactManager keeps (all but the cache), absolute."""
         keys = ("manager_cache_path", "runs_path", "logs_path", "notebooks_path")
@@ -305,6 +328,12 @@ class Project:
         path = self.module_path(EXPERIMENTS, experiment)
         paths.update([str(path)] if path is not None else [])
         return sorted(paths)
+
+
+def did_you_mean(word: str, choices: list[str]) -> str:
+    """``did you mean 'iris'?`` for close matches of a misspelt name, else ``""``."""
+    close = difflib.get_close_matches(word, choices, n=3, cutoff=0.6)
+    return f"did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
 
 
 def _configured_owner(folder: Path) -> Path | None:
