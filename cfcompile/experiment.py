@@ -95,15 +95,17 @@ def _indices(entries: list[str] | None, what: str) -> list[int]:
     return out
 
 
-def collect_parameter_sets(
+def _collect(
     project: Any,
     manager: ArtifactManager,
     param_files: list[str],
     param_set_names: list[str] | None,
     param_set_indices: list[int],
 ) -> list[Any]:
-    """Each file's get_params(), filtered by name and by index within its file, as curifactory
-    does; cfcompile's checks (preset hashes, shared names, unstable hashes) apply as well."""
+    """Each file's get_params(), filtered by name and by index within its file, as
+    curifactory's ``collect_parameter_sets`` does (not offered under that name: its
+    signature is curifactory's internals); cfcompile's checks (preset hashes, shared names,
+    unstable hashes) apply as well."""
     from cfcompile.hashing import params_hash
     from cfcompile.project import EXPERIMENTS, PARAMS
 
@@ -224,7 +226,7 @@ def run_experiment(
         mngr.overwrite = True
     logs = LogFile(mngr, log_debug) if log and not (dry or hashes_only) else None
     try:
-        loaded = collect_parameter_sets(
+        loaded = _collect(
             project,
             mngr,
             param_files,
