@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import difflib
 import json
 import os
 import sys
@@ -45,7 +44,7 @@ from cfcompile.views.report_history import write_report
 from cfcompile.views.results_table import print_table, sort_rows
 from cfcompile.views.status import node_status, print_status
 from cfcompile.why import explain, forced_by_code
-from cfcompile.workdir import SNAKEFILE, default_workdir, load_failure
+from cfcompile.workdir import SNAKEFILE, default_workdir, file_digests, load_failure
 
 
 @dataclass
@@ -93,41 +92,13 @@ def researcher_output_to_stderr() -> Iterator[None]:
         os.close(saved)
 
 
-def did_you_mean(word: str, choices: list[str]) -> str:
-    """``did you mean 'iris'?`` for close matches of a misspelt name, else ``""``."""
-    close = difflib.get_close_matches(word, choices, n=3, cutoff=0.6)
-    return f"did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-
-
-def name_hints(project: Project, experiment: str, params: list[str] | None) -> list[str]:
-    """Suggestions for an experiment or parameter module name that names no file.
-
-    Only asked after the project refused a name (``suggesting``), so a correct command pays
-    nothing; the project's own message (what it looked for, what exists) stays first.
-    """
-    hints = []
-    experiments = project.module_files(EXPERIMENTS)
-    if project.module_path(EXPERIMENTS, experiment) is None:
-        hint = did_you_mean(experiment, list(experiments))
-        hints += [f"experiment '{experiment}': {hint}"] if hint else []
-    param_files = [
-        *project.module_files(PARAMS),
-        *(n for n, p in experiments.items() if "get_params" in p.read_text(errors="replace")),
-    ]
-    for name in params or []:
-        if project.module_path(PARAMS, name) is None and name not in param_files:
-            hint = did_you_mean(name, param_files)
-            hints += [f"-p {name}: {hint}"] if hint else []
-    return hints
-
-
 @contextlib.contextmanager
 def suggesting(project: Project, args: argparse.Namespace) -> Iterator[None]:
     """Add "did you mean" to the project's refusal of a misspelt experiment or -p name."""
     try:
         yield
     except ProjectError as exc:
-        hints = name_hints(project, args.experiment, args.params)
+        hints = project.name_hints(args.experiment, args.params)
         if not hints:
             raise
         raise ProjectError(f"{exc}. {'; '.join(hints)}") from exc
@@ -149,6 +120,10 @@ def build(args: argparse.Namespace, warm: bool = False) -> Built:
                 workdir, lambda: project.import_modules(args.experiment, args.params)
             )
         sg = trace_project(project, args.experiment, args.params, workdir, **selection(args))
+    # the recompile check also watches parameter modules in subfolders or in a configured
+    # folder (curifactory_config.json), not only params/*.py
+    watched = project.watched_files(args.experiment, args.params)
+    sg.info.digests.update(file_digests([p for p in watched if p not in sg.info.digests]))
     planned_at = time.time()
     view = CacheView()
     rerun_code = getattr(args, "rerun_changed_code", False)
@@ -282,6 +257,8 @@ def cmd_eager(args: argparse.Namespace) -> int:
         prefix=args.prefix,
         overwrite=args.overwrite,
         run_info=run_info(str(project.root), args.experiment),
+        folders=True,  # curifactory's experiment command makes them: code may write there
+        **project.manager_paths(),
     )
     module.run(sets, manager)
     engine = manager.engine
@@ -358,7 +335,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         with open(path, "w") as f:
             f.write(page)
     else:  # reports/EXP-<stamp>.html, reports/EXP.html (latest), reports/index.html
-        written = write_report(page, str(b.project.root / "reports"), args.experiment)
+        written = write_report(page, b.project.path("reports_path"), args.experiment)
         path = written["stamped"]
         print(f"cfcompile: latest {written['latest']}, index {written['index']}", file=sys.stderr)
     print(f"cfcompile: wrote {path}", file=sys.stderr)

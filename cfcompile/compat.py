@@ -21,6 +21,8 @@ ALIASES = {
     "curifactory.staging": "cfcompile.stages",
     "curifactory.hashing": "cfcompile.hashing",
     "curifactory.manager": "cfcompile.record",
+    "curifactory.utils": "cfcompile.utils",
+    "curifactory.experiment": "cfcompile.experiment",
 }
 
 

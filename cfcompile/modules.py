@@ -12,7 +12,12 @@ and stays loadable by the other. Two cases need more than ``import_module``:
 - ``pkgutil.resolve_name`` refuses a ``-`` in a module name, so a stage's import path
   (``experiments.reload-reportables:first``) is resolved with ``resolve`` instead.
 
-Standard library only: the job runtime may import this module.
+The folders are curifactory's too: ``curifactory_config.json`` in the project root may move
+them (``"experiments_module_name": "src.exps"`` is ``src/exps/``), and modules are then named
+``src.exps.NAME``, as curifactory imports them. Functions here take the *kind* (``experiments``
+or ``params``) and look up the configured package with ``package(root, kind)``.
+
+Standard library only (and cfcompile.utils, which is too): the job runtime imports this module.
 """
 
 from __future__ import annotations
@@ -26,8 +31,40 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from cfcompile.utils import read_configuration
+
 KINDS = ("experiments", "params")
-"""The folders of a project that hold modules named on the command line."""
+"""The kinds of modules named on the command line; their folders come from the configuration."""
+
+_CONFIG_KEYS = {"experiments": "experiments_module_name", "params": "params_module_name"}
+_configs: dict[str, tuple[int | None, dict[str, str]]] = {}
+
+
+def configuration(root: str | os.PathLike) -> dict[str, str]:
+    """The project's configuration, read again only when its file changes (one stat a call)."""
+    key = os.path.abspath(root)
+    try:
+        stamp: int | None = os.stat(os.path.join(key, "curifactory_config.json")).st_mtime_ns
+    except OSError:
+        stamp = None
+    cached = _configs.get(key)
+    if cached is None or cached[0] != stamp:
+        cached = (stamp, read_configuration(key))
+        _configs[key] = cached
+    return cached[1]
+
+
+def package(root: str | os.PathLike, kind: str) -> str:
+    """The module name of a kind's folder: ``experiments`` unless the configuration says else."""
+    if kind not in _CONFIG_KEYS:
+        return kind
+    return configuration(root)[_CONFIG_KEYS[kind]]
+
+
+def folder(root: str | os.PathLike, kind: str) -> Path:
+    """The folder holding a kind's modules (``src.exps`` is ``ROOT/src/exps``)."""
+    return Path(root).joinpath(*package(root, kind).split("."))
+
 
 _UNSAFE = ("/", "\\", "\0")
 
@@ -45,10 +82,10 @@ def module_file(root: str | os.PathLike, kind: str, name: str) -> Path | None:
     """
     if not valid_name(name):
         return None
-    folder = Path(root) / kind
+    base = folder(root, kind)
     parts = name.split(".")
     for split in range(len(parts) - 1, -1, -1):
-        path = folder.joinpath(*parts[:split], ".".join(parts[split:]) + ".py")
+        path = base.joinpath(*parts[:split], ".".join(parts[split:]) + ".py")
         if path.is_file():
             return path
     return None
@@ -57,7 +94,7 @@ def module_file(root: str | os.PathLike, kind: str, name: str) -> Path | None:
 def _standard_path(root: str | os.PathLike, kind: str, name: str) -> Path:
     """Where ``import_module(f"{kind}.{name}")`` itself looks for the module."""
     parts = name.split(".")
-    return Path(root, kind, *parts[:-1], parts[-1] + ".py")
+    return folder(root, kind).joinpath(*parts[:-1], parts[-1] + ".py")
 
 
 def list_modules(root: str | os.PathLike, kind: str) -> dict[str, Path]:
@@ -66,13 +103,13 @@ def list_modules(root: str | os.PathLike, kind: str) -> dict[str, Path]:
     Files and folders starting with ``_`` or ``.`` are skipped (``__init__.py``, caches,
     private helpers), as are folders with a dot in their name, which no module name can reach.
     """
-    folder = Path(root) / kind
+    base = folder(root, kind)
     found: dict[str, Path] = {}
-    if not folder.is_dir():
+    if not base.is_dir():
         return found
-    for dirpath, dirnames, filenames in os.walk(folder):
+    for dirpath, dirnames, filenames in os.walk(base):
         dirnames[:] = [d for d in dirnames if not d.startswith(("_", ".")) and "." not in d]
-        rel = Path(dirpath).relative_to(folder).parts
+        rel = Path(dirpath).relative_to(base).parts
         for filename in filenames:
             if not filename.endswith(".py") or filename.startswith(("_", ".")):
                 continue
@@ -84,15 +121,16 @@ def list_modules(root: str | os.PathLike, kind: str) -> dict[str, Path]:
 
 
 def import_project_module(root: str | os.PathLike, kind: str, name: str) -> ModuleType:
-    """Import ``{kind}.{name}`` from the project at ``root`` (which must be on ``sys.path``).
+    """Import a ``kind`` module ``name`` from the project at ``root`` (on ``sys.path``).
 
-    The module gets curifactory's name ``{kind}.{name}`` in every case, so stage import paths
-    and pickles refer to it the same way in the compiling process and in every job.
+    The module gets curifactory's name ``{package}.{name}`` in every case (``experiments.NAME``
+    by default), so stage import paths and pickles refer to it the same way in the compiling
+    process, in every job and under curifactory itself.
     """
     path = module_file(root, kind, name)
     if path is None:
-        raise ModuleNotFoundError(f"no file for module {kind}.{name} in {Path(root) / kind}")
-    module_name = f"{kind}.{name}"
+        raise ModuleNotFoundError(f"no file for module {name} in {folder(root, kind)}")
+    module_name = f"{package(root, kind)}.{name}"
     if path == _standard_path(root, kind, name):
         return importlib.import_module(module_name)
     module = sys.modules.get(module_name)
@@ -110,20 +148,26 @@ def import_project_module(root: str | os.PathLike, kind: str, name: str) -> Modu
 
 
 def import_name(module_name: str) -> ModuleType:
-    """``importlib.import_module``, plus project modules whose file name holds a dot.
+    """``importlib.import_module``, plus project modules it cannot find by that name.
 
     Those are found through the project roots on ``sys.path`` (the job runtime puts its
-    project there), under the same name they had when the workflow was compiled.
+    project there): a file name holding a dot (``experiments.rep.v2``, imported under the same
+    name it had when the workflow was compiled), and the kind names ``experiments.NAME`` and
+    ``params.NAME`` of a project whose configuration moves those folders (workflow.json names
+    parameter modules by kind, so it reads the same whatever the folders are called).
     """
     try:
         return importlib.import_module(module_name)
     except ModuleNotFoundError:
-        kind, _, name = module_name.partition(".")
-        if kind in KINDS and name:
-            for entry in sys.path:
-                root = entry or os.getcwd()
-                if module_file(root, kind, name) is not None:
-                    return import_project_module(root, kind, name)
+        for entry in sys.path:
+            root = entry or os.getcwd()
+            if not os.path.isdir(root):
+                continue
+            for kind in KINDS:
+                for pkg in dict.fromkeys((package(root, kind), kind)):
+                    name = module_name.removeprefix(pkg + ".")
+                    if name != module_name and module_file(root, kind, name) is not None:
+                        return import_project_module(root, kind, name)
         raise
 
 

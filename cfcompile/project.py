@@ -1,10 +1,13 @@
 """Finding and loading a project's experiments and parameter sets, as curifactory's CLI does.
 
 A project is a directory holding ``experiments/`` (modules with ``run(param_sets, manager)``)
-and ``params/`` (modules with ``get_params()``). The project root goes first on ``sys.path`` so
-that ``from params import Params`` works exactly as under curifactory. Module names are
-curifactory's too: ``subexp.example`` is ``experiments/subexp/example.py``, and file names need
-not be identifiers (``reload-reportables``); ``cfcompile/modules.py`` finds and imports them.
+and ``params/`` (modules with ``get_params()``), or whatever folders its
+``curifactory_config.json`` names instead (``experiments_module_name``, ``params_module_name``;
+its ``cache_path`` and ``reports_path`` are honoured too, relative to the project root). The
+project root goes first on ``sys.path`` so that ``from params import Params`` works exactly as
+under curifactory. Module names are curifactory's too: ``subexp.example`` is
+``experiments/subexp/example.py``, and file names need not be identifiers
+(``reload-reportables``); ``cfcompile/modules.py`` finds and imports them.
 
 Parameter sets are checked here, once, before anything runs: preset hashes, duplicate names,
 hashes that would differ between processes, and (for compiled runs) pickling.
@@ -13,6 +16,7 @@ hashes that would differ between processes, and (for compiled runs) pickling.
 from __future__ import annotations
 
 import ast
+import difflib
 import logging
 import os
 import sys
@@ -38,11 +42,13 @@ from cfcompile.paramsets import (
     refuse_duplicate_names,
     warn_duplicates,
 )
+from cfcompile.utils import CONFIGURATION_FILE
 
 log = logging.getLogger("cfcompile")
 
 EXPERIMENTS = "experiments"
 PARAMS = "params"
+"""The two kinds of project modules; their folders come from the configuration."""
 
 
 @dataclass
@@ -61,7 +67,16 @@ class Project:
 
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root).resolve()
-        if not (self.root / EXPERIMENTS).is_dir():
+        self.config = modules.configuration(self.root)
+        folder = self.folder(EXPERIMENTS)
+        if not folder.is_dir():
+            configured = self.root / CONFIGURATION_FILE
+            if configured.is_file():
+                raise ProjectError(
+                    f"{self.root} has no folder {folder}, which {configured} names as its "
+                    f"experiments (experiments_module_name "
+                    f"{self.config['experiments_module_name']!r}): create it or fix the file"
+                )
             raise ProjectError(
                 f"{self.root} has no '{EXPERIMENTS}/' folder: a project keeps experiment modules "
                 f"there (and parameter modules in '{PARAMS}/'). Pass --project DIR."
@@ -69,17 +84,36 @@ class Project:
 
     @classmethod
     def find(cls, start: str | os.PathLike | None = None) -> Project:
-        """``start`` itself if given, else the nearest directory upward holding experiments/."""
+        """``start`` itself if given, else the nearest directory upward holding
+        ``curifactory_config.json`` or ``experiments/`` (a configured project need not have
+        an experiments/ folder).
+
+        An ``experiments/`` folder that a configuration further up names as its experiments
+        folder belongs to that project (curifactory's own test layout: ``test/examples/
+        experiments`` configured at the repository root), so from ``test/examples`` the root
+        is found, not ``test/examples``.
+        """
         if start is not None:
             return cls(start)
         here = Path.cwd().resolve()
         for candidate in (here, *here.parents):
-            if (candidate / EXPERIMENTS).is_dir():
+            if (candidate / CONFIGURATION_FILE).is_file():
                 return cls(candidate)
+            if (candidate / EXPERIMENTS).is_dir():
+                return cls(_configured_owner(candidate / EXPERIMENTS) or candidate)
         raise ProjectError(
-            f"no '{EXPERIMENTS}/' folder in {here} or any parent: run cfcompile from a project "
-            "directory or pass --project DIR"
+            f"no '{EXPERIMENTS}/' folder or {CONFIGURATION_FILE} in {here} or any parent: run "
+            "cfcompile from a project directory or pass --project DIR"
         )
+
+    def folder(self, kind: str) -> Path:
+        """Where a kind's modules live: ``experiments/``, or the configured folder."""
+        return modules.folder(self.root, kind)
+
+    def path(self, key: str) -> str:
+        """A configured ``*_path`` (``cache_path``, ``reports_path``, ...) as an absolute path:
+        relative values are relative to the project root, where curifactory runs."""
+        return str((self.root / self.config[key]).resolve())
 
     def activate(self, compat: bool = True) -> None:
         """Put the project first on sys.path; alias ``curifactory`` to cfcompile if asked."""
@@ -122,17 +156,18 @@ class Project:
         path = self.module_path(kind, name)
         if path is None:
             have = ", ".join(self.module_files(kind)) or "none"
-            looked = self.root / kind / (name.replace(".", os.sep) + ".py")
+            folder = self.folder(kind)
+            looked = folder / (name.replace(".", os.sep) + ".py")
             hint = ""
             if any(c in name for c in "/\\"):
                 dotted = ".".join(
                     part for part in name.removesuffix(".py").replace("\\", "/").split("/") if part
                 )
                 hint = f" (name subfolders with dots: {dotted})"
-                looked = self.root / kind / name
+                looked = folder / name
             raise ProjectError(
                 f"no {kind[:-1]} module '{name}': looked for {looked}{hint}; "
-                f"available in {kind}/: {have}"
+                f"available in {folder.relative_to(self.root)}/: {have}"
             )
         self.activate()
         try:
@@ -166,8 +201,8 @@ class Project:
                 }
             )
             raise ProjectError(
-                f"no parameter module '{name}' in {self.root / PARAMS} or "
-                f"{self.root / EXPERIMENTS}; available: {', '.join(have) or 'none'}"
+                f"no parameter module '{name}' in {self.folder(PARAMS)} or "
+                f"{self.folder(EXPERIMENTS)}; available: {', '.join(have) or 'none'}"
             )
         if not callable(getattr(module, "get_params", None)):
             raise ProjectError(
@@ -176,28 +211,24 @@ class Project:
             )
         return module
 
-    def param_sets(
-        self,
-        experiment: str,
-        param_names: list[str] | None = None,
-        names: list[str] | None = None,
-        indices: list[str] | None = None,
-        for_jobs: bool = True,
-    ) -> list[Any]:
-        """``-p`` modules' get_params() combined in order, then the --names/--indices filters.
+    def load_param_sets(
+        self, experiment: str, param_names: list[str] | None
+    ) -> list[tuple[Any, Origin]]:
+        """Every ``-p`` module's get_params() in order, with where each set came from.
 
-        Every chosen set is checked here, before anything runs: its hash must be the same in
-        every process, and with ``for_jobs`` (compiling) it must pickle, because the workflow's
-        jobs receive it pickled. An eager run only needs the first.
+        Without ``-p``, curifactory's rule: ``params/EXPERIMENT.py`` if there is one, else the
+        experiment file's own get_params(). Preset hashes are checked and two sets sharing a
+        name are refused here, before any selection.
         """
         if not param_names:
-            module = self.load(EXPERIMENTS, experiment)
-            if not callable(getattr(module, "get_params", None)):
-                raise ProjectError(
-                    f"experiment '{experiment}' ({module.__file__}) has no get_params() of its "
-                    f"own: pass -p NAME (available: "
-                    f"{', '.join(self.module_files(PARAMS)) or 'none'})"
-                )
+            if self.module_path(PARAMS, experiment) is None:
+                module = self.load(EXPERIMENTS, experiment)
+                if not callable(getattr(module, "get_params", None)):
+                    raise ProjectError(
+                        f"experiment '{experiment}' ({module.__file__}) has no get_params() of "
+                        f"its own: pass -p NAME (available: "
+                        f"{', '.join(self.module_files(PARAMS)) or 'none'})"
+                    )
             param_names = [experiment]
         loaded: list[tuple[Any, Origin]] = []
         for pname in param_names:
@@ -209,6 +240,18 @@ class Project:
                 check_preset_hash(p, origin.label)
                 loaded.append((p, origin))
         refuse_duplicate_names([p for p, _ in loaded], [o for _, o in loaded])
+        return loaded
+
+    def param_sets(
+        self,
+        experiment: str,
+        param_names: list[str] | None = None,
+        names: list[str] | None = None,
+        indices: list[str] | None = None,
+        for_jobs: bool = True,
+    ) -> list[Any]:
+        """``-p`` modules' get_params() combined in order, then the --names/--indices filters."""
+        loaded = self.load_param_sets(experiment, param_names)
         if names:
             wanted = set(names)
             unknown = wanted - {p.name for p, _ in loaded}
@@ -221,15 +264,7 @@ class Project:
         if indices:
             chosen = parse_indices(indices, len(loaded))
             loaded = [loaded[i] for i in chosen]
-        if not loaded:
-            raise ParamsError(f"no parameter sets to run for experiment '{experiment}'")
-        for p, origin in loaded:
-            check_representations(p, origin.label, warn_lambdas=not for_jobs)
-        if for_jobs:
-            check_pickles(loaded)
-        sets = [p for p, _ in loaded]
-        warn_duplicates(sets)
-        return sets
+        return checked_selection(loaded, experiment, for_jobs)
 
     def select(
         self,
@@ -250,11 +285,92 @@ class Project:
             self.params_module(name)
 
     def cache_path(self, cache_path: str | None) -> str:
-        """Absolute cache folder: compiled jobs may run from any working directory."""
-        path = Path(cache_path) if cache_path else self.root / "data" / "cache"
+        """Absolute cache folder: compiled jobs may run from any working directory.
+
+        ``--cache-path`` is relative to the working directory; without it, the configured
+        ``cache_path`` (``data/cache``) is relative to the project root.
+        """
+        if not cache_path:
+            return self.path("cache_path")
+        path = Path(cache_path)
         if not path.is_absolute():
             path = Path.cwd() / path
         return str(path.resolve())
+
+    def name_hints(self, experiment: str, params: list[str] | None) -> list[str]:
+        """ "did you mean" for an experiment or parameter module name that names no file.
+
+        Only asked after the project refused a name (``commands.suggesting``), so a correct
+        command pays nothing; the project's own message (what it looked for, what exists)
+        stays first.
+        """
+        hints = []
+        experiments = self.module_files(EXPERIMENTS)
+        if self.module_path(EXPERIMENTS, experiment) is None:
+            hint = did_you_mean(experiment, list(experiments))
+            hints += [f"experiment '{experiment}': {hint}"] if hint else []
+        param_files = [
+            *self.module_files(PARAMS),
+            *(n for n, p in experiments.items() if "get_params" in p.read_text(errors="replace")),
+        ]
+        for name in params or []:
+            if self.module_path(PARAMS, name) is None and name not in param_files:
+                hint = did_you_mean(name, param_files)
+                hints += [f"-p {name}: {hint}"] if hint else []
+        return hints
+
+    def manager_paths(self) -> dict[str, str]:
+        """The configured folders an ArtifactManager keeps (all but the cache), absolute."""
+        keys = ("manager_cache_path", "runs_path", "logs_path", "notebooks_path")
+        return {key: self.path(key) for key in (*keys, "reports_path", "report_css_path")}
+
+    def watched_files(self, experiment: str, param_names: list[str] | None) -> list[str]:
+        """Files whose edits a compiled job must notice (its recompile check): the experiment,
+        every ``-p`` module (subfolders included) and the top of the parameter folder."""
+        paths = {str(p) for p in self.folder(PARAMS).glob("*.py")}
+        for name in param_names or [experiment]:
+            path = self.module_path(PARAMS, name) or self.module_path(EXPERIMENTS, name)
+            paths.update([str(path)] if path is not None else [])
+        path = self.module_path(EXPERIMENTS, experiment)
+        paths.update([str(path)] if path is not None else [])
+        return sorted(paths)
+
+
+def did_you_mean(word: str, choices: list[str]) -> str:
+    """``did you mean 'iris'?`` for close matches of a misspelt name, else ``""``."""
+    close = difflib.get_close_matches(word, choices, n=3, cutoff=0.6)
+    return f"did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+
+
+def _configured_owner(folder: Path) -> Path | None:
+    """The directory further up whose configuration names ``folder`` as its experiments."""
+    for parent in folder.parent.parents:
+        if (parent / CONFIGURATION_FILE).is_file():
+            try:
+                if modules.folder(parent, EXPERIMENTS) == folder:
+                    return parent
+            except ProjectError:  # a broken file further up: not this project's business
+                continue
+    return None
+
+
+def checked_selection(
+    loaded: list[tuple[Any, Origin]], experiment: str, for_jobs: bool = True
+) -> list[Any]:
+    """The chosen sets, each checked before anything runs.
+
+    A set's hash must be the same in every process, and with ``for_jobs`` (compiling) it must
+    pickle, because the workflow's jobs receive it pickled. An eager run only needs the first.
+    """
+    if not loaded:
+        raise ParamsError(f"no parameter sets to run for experiment '{experiment}'")
+    for p, origin in loaded:
+        check_representations(p, origin.label, warn_lambdas=not for_jobs)
+    if for_jobs:
+        check_pickles(loaded)
+    sets = [p for p, _ in loaded]
+    warn_duplicates(sets)
+    return sets
 
 
 def _static_doc(path: Path) -> str:

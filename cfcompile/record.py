@@ -6,6 +6,9 @@ import copy
 import hashlib
 import os
 import re
+import socket
+import sys
+from datetime import datetime
 from typing import Any
 
 from cfcompile import hashing
@@ -65,27 +68,159 @@ class ArtifactManager:
 
     The engine decides what calling a stage means (run now, record a graph node, ...); it is
     chosen here, once, so that stage decorators never need to know which mode is active.
+
+    The constructor takes curifactory 0.20.5's keywords, in its order, so code written for
+    curifactory builds a manager unchanged; cfcompile's own keywords come last. Paths left
+    ``None`` come from ``curifactory_config.json`` (``utils.get_configuration``, relative to the
+    working directory, as in curifactory). What cfcompile does not carry over is accepted and
+    kept as an attribute (``store_full``, ``notes``, ``parallel_*``, ``status_override``,
+    ``suppress_live_log``, ``live_log_debug``, ``disable_non_cf_loggers``): no run store,
+    registry or live logger is written. ``dry``/``dry_cache`` skip writing cache files, as in
+    curifactory (existing caches are still read). ``lazy=True`` is refused: it would cache
+    outputs curifactory's way under names cfcompile does not produce.
+
+    cfcompile's keywords: ``overwrite`` (rerun every stage), ``engine`` (given by cfcompile's
+    tracer), ``run_info`` (provenance written into metadata) and ``folders``: whether to create
+    curifactory's folders (cache and runs unless dry or dry_cache, reports and logs unless dry)
+    now, as curifactory does. By default a manager built by the researcher does; one built by
+    cfcompile's runtime (an engine or run_info given: the tracer, a compiled job) does not, so
+    that jobs never create folders in whatever directory Snakemake runs them from.
     """
 
     def __init__(
         self,
-        experiment_name: str = "experiment",
-        cache_path: str = "data/cache",
+        experiment_name: str | None = None,
+        store_full: bool = False,
+        dry: bool = False,
+        dry_cache: bool = False,
         prefix: str | None = None,
+        run_line: str = "",
+        parallel_lock: Any = None,
+        parallel_mode: bool = False,
+        lazy: bool = False,
+        ignore_lazy: bool = False,
+        notes: str | None = None,
+        manager_cache_path: str | None = None,
+        cache_path: str | None = None,
+        runs_path: str | None = None,
+        logs_path: str | None = None,
+        notebooks_path: str | None = None,
+        reports_path: str | None = None,
+        report_css_path: str | None = None,
+        status_override: str | None = "LIVE",
+        suppress_live_log: bool = False,
+        live_log_debug: bool = False,
+        disable_non_cf_loggers: bool = True,
+        *,
         overwrite: bool = False,
         engine: Any = None,
         run_info: dict | None = None,
+        folders: bool | None = None,
     ):
+        if lazy:
+            raise CfcompileError(
+                "ArtifactManager(lazy=True) (curifactory's --lazy) is not supported by "
+                "cfcompile: it would cache every output under names cfcompile does not write. "
+                "Declare Lazy(...) outputs with a cacher on the stages that need them"
+            )
+        from cfcompile import utils  # the configuration; stdlib only
+
+        self.config = utils.get_configuration()
+        paths = {
+            "manager_cache_path": manager_cache_path,
+            "cache_path": cache_path,
+            "runs_path": runs_path,
+            "logs_path": logs_path,
+            "notebooks_path": notebooks_path,
+            "reports_path": reports_path,
+            "report_css_path": report_css_path,
+        }
+        paths = {k: v if v is not None else self.config[k] for k, v in paths.items()}
         self.experiment_name = experiment_name
-        self.cache_path = cache_path
         self.prefix = prefix
+        self.manager_cache_path: str = paths["manager_cache_path"]
+        self.cache_path: str = paths["cache_path"]
+        self.runs_path: str = paths["runs_path"]
+        self.logs_path: str = paths["logs_path"]
+        self.notebooks_path: str = paths["notebooks_path"]
+        self.reports_path: str = paths["reports_path"]
+        self.report_css_path: str = paths["report_css_path"]
+        self.store_full = store_full
+        self.dry = dry
+        self.dry_cache = dry_cache
+        self.run_line = run_line
+        self.parallel_lock = parallel_lock
+        self.parallel_mode = parallel_mode
+        self.lazy = lazy
+        self.ignore_lazy = ignore_lazy
+        self.notes = notes
+        self.status = "incomplete" if status_override is None else status_override
+        self.suppress_live_log = suppress_live_log
+        self.live_log_debug = live_log_debug
+        self.disable_non_cf_loggers = disable_non_cf_loggers
+        self.error: str | None = None
+        self.error_thrown = False
+        self.run_timestamp = datetime.now()
+        self.experiment_run_number = 0  # no run store: every run is number 0
+        self.parameter_files: list[str] = []
+        self.param_file_param_sets: dict[str, list[tuple[str, str]]] = {}
+        self.overwrite_stages: list[str] = []
+        self.interactive = hasattr(sys, "ps1") and self.status == "LIVE"
+        if self.status == "LIVE":  # a manager outside run_experiment: what started it
+            self.run_line = "(Interactive environment)" if self.interactive else " ".join(sys.argv)
+        self.hostname = socket.gethostname()
         self.overwrite = overwrite
+        researcher_built = engine is None and run_info is None
+        if engine is None and (dry or dry_cache):
+            from cfcompile.experiment import DryEagerEngine  # the eager engine, saving nothing
+
+            engine = DryEagerEngine()
         self.engine = engine if engine is not None else default_engine()
         self.run_info = dict(run_info or {})
         self.records: list[Record] = []
         self.reportables: list[Reportable] = []
         self.current_stage_name: str | None = None
         self._made_dirs: set[str] = set()
+        if folders if folders is not None else researcher_built:
+            self.create_folders()
+
+    def create_folders(self) -> None:
+        """curifactory's folders: cache and runs unless dry or dry_cache, reports and logs
+        unless dry (a script may write its own log into logs/ right away)."""
+        wanted = [] if self.dry else [self.reports_path, self.logs_path]
+        if not (self.dry or self.dry_cache):
+            wanted += [self.cache_path, self.runs_path]
+        for path in wanted:
+            os.makedirs(path, exist_ok=True)
+
+    def get_str_timestamp(self) -> str:
+        """The run's start time as curifactory writes it in reference names."""
+        return self.run_timestamp.strftime("%Y-%m-%d-T%H%M%S")
+
+    def get_reference_name(self) -> str:
+        """``EXPERIMENT_RUN_TIMESTAMP``, curifactory's name for one run (logs, reports)."""
+        return f"{self.experiment_name}_{self.experiment_run_number}_{self.get_str_timestamp()}"
+
+    def lock(self) -> None:
+        if self.parallel_lock is not None:
+            self.parallel_lock.acquire()
+
+    def unlock(self) -> None:
+        if self.parallel_lock is not None:
+            self.parallel_lock.release()
+
+    def generate_report(self) -> str | None:
+        """Write a report of this run's reportables to ``reports_path/REFERENCE/index.html``
+        (curifactory's place for it) and return its folder; nothing when dry.
+
+        A compiled workflow's full report (DAG, results, history) is ``cfcompile EXP -p P
+        --report``.
+        """
+        if self.dry:
+            return None
+        from cfcompile.experiment import write_run_report
+
+        return write_run_report(self)
 
     def get_artifact_filename(
         self,
