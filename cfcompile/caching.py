@@ -253,11 +253,11 @@ class Cacheable:
         record = self.record
         if record is None:
             return True
-        if record.params is None and record.is_aggregate:
-            return not any(
+        if record.params is None:  # only an aggregate over some records reuses (curifactory)
+            return bool(record.is_aggregate and record.input_records) and not any(
                 r.params is not None and r.params.overwrite for r in record.input_records
             )
-        return record.params is None or not record.params.overwrite
+        return not record.params.overwrite
 
     def load(self) -> Any:
         raise NotImplementedError(f"{type(self).__name__} does not implement load()")

@@ -247,6 +247,33 @@ def save_outputs(
     Whatever interrupts the save (an error, Ctrl-C, SIGTERM) removes the staging folders; only
     SIGKILL or a lost node leaves them, for ``publish.sweep_stale_staging`` to remove later.
     """
+    try:
+        _save_outputs(spec, record, _seen_cachers(record, cachers), values, timing)
+    finally:
+        record.stage_cachers = None  # the stage is over (curifactory clears it here too)
+
+
+def _seen_cachers(record: Any, cachers: list | None) -> list | None:
+    """The cacher instances the stage saw in ``record.stage_cachers``, saving to ``cachers``' paths.
+
+    curifactory saves with the very instances a stage could read and change (its
+    ``extra_metadata``, say). The job runtime builds its savers after the call, pointed at the
+    compiled paths; those paths are moved onto the instances the stage saw, which then save.
+    """
+    seen = getattr(record, "stage_cachers", None)
+    if not seen or not cachers or seen is cachers or len(seen) != len(cachers):
+        return cachers
+    if any(type(mine) is not type(theirs) for mine, theirs in zip(seen, cachers, strict=True)):
+        return cachers
+    for mine, theirs in zip(seen, cachers, strict=True):
+        if mine is not theirs:
+            mine.fixed_path = theirs.fixed_path
+    return seen
+
+
+def _save_outputs(
+    spec: StageSpec, record: Any, cachers: list | None, values: tuple, timing: dict
+) -> None:
     reportables = [
         r for r in record.manager.reportables if r.record is record and r.stage == spec.name
     ]
@@ -338,13 +365,17 @@ def call_stage(
     inputs: dict,
     label: str,
     on_hard_timeout: Callable[[StageTimeout], None] | None = None,
+    cachers: Any = ...,
 ) -> tuple[tuple, dict]:
     """Call the undecorated function under its time limit; its outputs as a tuple, and timing.
 
     ``Lazy`` inputs are loaded here, right before the body needs them. ``on_hard_timeout``
     turns on the hard limit (see ``call_with_timeout``): the job runtime passes a callback that
     writes the node's failure record, because the process ends right after it returns.
+    ``record.stage_cachers`` holds ``cachers`` (the declared ones, made here when not given)
+    while the stage runs, as in curifactory; ``save_outputs`` clears it.
     """
+    record.stage_cachers = spec.make_cachers(record) if cachers is ... else cachers
     result, timing = timed_call(
         spec.timeout,
         lambda: spec.invoke(record, records, args, resolve_inputs(spec, inputs)),
