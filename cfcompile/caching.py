@@ -373,8 +373,9 @@ def instantiate(cacher: type[Cacheable] | Cacheable) -> Cacheable:
     return copy.deepcopy(cacher)
 
 
-# pandas-backed cachers live in their own module (pandas is imported only when used); they are
-# part of this module's public names, as in curifactory
+# pandas-backed and the remaining cachers live in their own modules (pandas is imported only
+# when used); they are part of this module's public names, as in curifactory
+from cfcompile.caching_extra import PathRef, RawJupyterNotebookCacher  # noqa: E402
 from cfcompile.caching_pandas import (  # noqa: E402
     PandasCacher,
     PandasCsvCacher,
@@ -390,6 +391,8 @@ __all__ = [
     "PandasCacher",
     "PandasCsvCacher",
     "PandasJsonCacher",
+    "PathRef",
     "PickleCacher",
+    "RawJupyterNotebookCacher",
     "instantiate",
 ]
