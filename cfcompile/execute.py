@@ -12,7 +12,6 @@ import hashlib
 import inspect
 import logging
 import os
-import pickle
 import signal
 import sys
 import threading
@@ -20,13 +19,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from cfcompile.caching import FileReferenceCacher, Lazy
+from cfcompile.caching import Lazy
 from cfcompile.publish import Transaction, terminate_as_exception
+from cfcompile.reportables_cache import save_reportables
 from cfcompile.stages import StageSpec
-
-REPORTABLES = "reportables"
-REPORTABLES_LIST = "reportables_file_list"
-
 
 HARD_GRACE = 5.0
 """Seconds a stage may keep running past its time limit (swallowing every StageTimeout) before
@@ -295,7 +291,7 @@ def _save_outputs(
                     meta["stage_code"] = code
                 cacher.save_metadata()
             if reportables:
-                _save_reportables(record, spec, reportables, txn)
+                save_reportables(record, spec, reportables, txn)
             txn.commit()
         except BaseException:
             txn.abort()
@@ -303,39 +299,6 @@ def _save_outputs(
         finally:
             for cacher in cachers or []:
                 cacher.transaction = None
-
-
-def _save_reportables(record: Any, spec: StageSpec, reportables: list, txn: Transaction) -> None:
-    folder = txn.stage_path(record.get_path(REPORTABLES, stage_name=spec.name))
-    os.makedirs(folder, exist_ok=True)
-    final_folder = record.get_path(REPORTABLES, stage_name=spec.name)
-    paths = []
-    for rep in reportables:
-        clone = rep.__class__.__new__(rep.__class__)
-        clone.__dict__.update(rep.__dict__)
-        clone.record = None
-        name = f"{rep.qualified_name}.pkl"
-        with open(os.path.join(folder, name), "wb") as outfile:
-            pickle.dump(clone, outfile)
-        paths.append(os.path.join(final_folder, name))
-    listing = FileReferenceCacher(name=REPORTABLES_LIST)
-    listing.set_record(record)
-    listing.stage = spec.name
-    listing.transaction = txn
-    listing.save(paths)
-    listing.collect_metadata()["extra"]["reportables"] = True
-    listing.save_metadata()
-
-
-def load_cached_reportables(record: Any, spec: StageSpec) -> None:
-    listing = FileReferenceCacher(name=REPORTABLES_LIST)
-    listing.set_record(record)
-    listing.stage = spec.name
-    if not listing.check():
-        return
-    for path in listing.load():
-        with open(path, "rb") as infile:
-            record.report(pickle.load(infile))
 
 
 def _preview(value: Any) -> str:
