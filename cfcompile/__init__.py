@@ -7,8 +7,16 @@ from cfcompile import eager as _eager
 from cfcompile import stages as _stages
 from cfcompile.caching import Lazy
 from cfcompile.params import ExperimentParameters, set_hash_functions
+from cfcompile.procedure import Procedure
 from cfcompile.record import ArtifactManager, Record
-from cfcompile.stages import aggregate, stage
+from cfcompile.stages import (
+    CachersMismatchError,
+    EmptyCachersError,
+    InputSignatureError,
+    OutputSignatureError,
+    aggregate,
+    stage,
+)
 
 __version__ = "0.1.0"
 
@@ -16,8 +24,13 @@ _stages.set_default_engine(_eager.EagerEngine)
 
 __all__ = [
     "ArtifactManager",
+    "CachersMismatchError",
+    "EmptyCachersError",
     "ExperimentParameters",
+    "InputSignatureError",
     "Lazy",
+    "OutputSignatureError",
+    "Procedure",
     "Record",
     "aggregate",
     "set_hash_functions",

@@ -253,11 +253,11 @@ class Cacheable:
         record = self.record
         if record is None:
             return True
-        if record.params is None and record.is_aggregate:
-            return not any(
+        if record.params is None:  # only an aggregate over some records reuses (curifactory)
+            return bool(record.is_aggregate and record.input_records) and not any(
                 r.params is not None and r.params.overwrite for r in record.input_records
             )
-        return record.params is None or not record.params.overwrite
+        return not record.params.overwrite
 
     def load(self) -> Any:
         raise NotImplementedError(f"{type(self).__name__} does not implement load()")
@@ -373,8 +373,9 @@ def instantiate(cacher: type[Cacheable] | Cacheable) -> Cacheable:
     return copy.deepcopy(cacher)
 
 
-# pandas-backed cachers live in their own module (pandas is imported only when used); they are
-# part of this module's public names, as in curifactory
+# pandas-backed and the remaining cachers live in their own modules (pandas is imported only
+# when used); they are part of this module's public names, as in curifactory
+from cfcompile.caching_extra import PathRef, RawJupyterNotebookCacher  # noqa: E402
 from cfcompile.caching_pandas import (  # noqa: E402
     PandasCacher,
     PandasCsvCacher,
@@ -390,6 +391,8 @@ __all__ = [
     "PandasCacher",
     "PandasCsvCacher",
     "PandasJsonCacher",
+    "PathRef",
     "PickleCacher",
+    "RawJupyterNotebookCacher",
     "instantiate",
 ]

@@ -9,16 +9,31 @@ from typing import Any
 
 from cfcompile.caching import Cacheable
 
-_PANDAS_FORMATS = {
+_PANDAS_FORMATS = {  # format: (extension, reader, writer), curifactory's _PandasIOType table
     "csv": ("csv", "read_csv", "to_csv"),
     "json": ("json", "read_json", "to_json"),
     "parquet": ("parquet", "read_parquet", "to_parquet"),
     "pickle": ("pkl", "read_pickle", "to_pickle"),
+    "orc": ("orc", "read_orc", "to_orc"),
+    "hdf5": ("h5", "read_hdf", "to_hdf"),
+    "excel": ("xlsx", "read_excel", "to_excel"),
+    "xml": ("xml", "read_xml", "to_xml"),
 }
+
+_DEFAULT_TO_ARGS = {
+    "json": {"double_precision": 15},
+    "hdf5": {"key": "df"},
+    "xml": {"index": False},
+}
+_DEFAULT_READ_ARGS = {"csv": {"index_col": 0}, "excel": {"index_col": 0}}
 
 
 class PandasCacher(Cacheable):
-    """DataFrames through pandas' own readers and writers; pandas is imported only here."""
+    """DataFrames through pandas' own readers and writers; pandas is imported only here.
+
+    Formats, extensions and default arguments are curifactory's: orc and parquet need pyarrow,
+    hdf5 needs PyTables, excel openpyxl, xml lxml (or ``parser="etree"`` in both arguments).
+    """
 
     def __init__(
         self,
@@ -31,12 +46,10 @@ class PandasCacher(Cacheable):
         if format not in _PANDAS_FORMATS:
             raise ValueError(f"PandasCacher format must be one of {sorted(_PANDAS_FORMATS)}")
         self.format = format
-        self.to_args = dict(to_args) if to_args is not None else {}
-        if to_args is None and format == "json":
-            self.to_args = {"double_precision": 15}
-        self.read_args = dict(read_args) if read_args is not None else {}
-        if read_args is None and format == "csv":
-            self.read_args = {"index_col": 0}
+        default_to = _DEFAULT_TO_ARGS.get(format, {})
+        default_read = _DEFAULT_READ_ARGS.get(format, {})
+        self.to_args = dict(to_args) if to_args is not None else dict(default_to)
+        self.read_args = dict(read_args) if read_args is not None else dict(default_read)
         ext = _PANDAS_FORMATS[format][0]
         super().__init__(path_override=path_override, extension=f".{ext}", **kwargs)
 

@@ -23,6 +23,7 @@ ALIASES = {
     "curifactory.manager": "cfcompile.record",
     "curifactory.utils": "cfcompile.utils",
     "curifactory.experiment": "cfcompile.experiment",
+    "curifactory.procedure": "cfcompile.procedure",
 }
 
 
@@ -31,6 +32,12 @@ def install() -> None:
 
     for alias, target in ALIASES.items():
         sys.modules[alias] = importlib.import_module(target)
+    # ``import curifactory.staging`` then ``curifactory.staging.stage``: the import system finds
+    # the alias in sys.modules and never sets it on the parent, so set it here
+    for alias, target in ALIASES.items():
+        parent, _, leaf = alias.rpartition(".")
+        if parent and not hasattr(sys.modules[parent], leaf):
+            setattr(sys.modules[parent], leaf, sys.modules[target])
 
 
 def installed() -> bool:

@@ -10,7 +10,8 @@ import logging
 from typing import Any
 
 from cfcompile.caching import Lazy
-from cfcompile.execute import call_stage, load_cached_reportables, save_outputs, store_in_state
+from cfcompile.execute import call_stage, save_outputs, store_in_state
+from cfcompile.reportables_cache import load_cached_reportables
 from cfcompile.stages import StageSpec, gather_inputs, params_name
 
 log = logging.getLogger("cfcompile")
@@ -26,6 +27,7 @@ class EagerEngine:
     def call(self, spec: StageSpec, record: Any, records: list | None, args: tuple, kwargs: dict):
         inputs = gather_inputs(spec, record, records, kwargs)
         cachers = spec.make_cachers(record)
+        record.stage_cachers = cachers  # what curifactory shows a stage, cached or not
         label = params_name(record) or ("aggregate" if spec.is_aggregate else "None")
         if cachers and not record.overwrite_requested() and all(c.check() for c in cachers):
             values = []
@@ -34,12 +36,13 @@ class EagerEngine:
                 values.append(None if isinstance(output, Lazy) else cacher.load())
             store_in_state(spec, record, cachers, tuple(values))
             load_cached_reportables(record, spec)
+            record.stage_cachers = None
             self.cached.append((spec.name, label))
             log.info("stage %s [%s]: cached", spec.name, label)
             return record
         log.info("stage %s [%s]: running", spec.name, label)
         try:
-            values, timing = call_stage(spec, record, records, args, inputs, label)
+            values, timing = call_stage(spec, record, records, args, inputs, label, cachers=cachers)
         except BaseException:
             log.error("stage %s [%s] raised; none of its outputs were cached", spec.name, label)
             raise

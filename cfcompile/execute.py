@@ -12,7 +12,6 @@ import hashlib
 import inspect
 import logging
 import os
-import pickle
 import signal
 import sys
 import threading
@@ -20,13 +19,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from cfcompile.caching import FileReferenceCacher, Lazy
+from cfcompile.caching import Lazy
 from cfcompile.publish import Transaction, terminate_as_exception
+from cfcompile.reportables_cache import save_reportables
 from cfcompile.stages import StageSpec
-
-REPORTABLES = "reportables"
-REPORTABLES_LIST = "reportables_file_list"
-
 
 HARD_GRACE = 5.0
 """Seconds a stage may keep running past its time limit (swallowing every StageTimeout) before
@@ -247,6 +243,33 @@ def save_outputs(
     Whatever interrupts the save (an error, Ctrl-C, SIGTERM) removes the staging folders; only
     SIGKILL or a lost node leaves them, for ``publish.sweep_stale_staging`` to remove later.
     """
+    try:
+        _save_outputs(spec, record, _seen_cachers(record, cachers), values, timing)
+    finally:
+        record.stage_cachers = None  # the stage is over (curifactory clears it here too)
+
+
+def _seen_cachers(record: Any, cachers: list | None) -> list | None:
+    """The cacher instances the stage saw in ``record.stage_cachers``, saving to ``cachers``' paths.
+
+    curifactory saves with the very instances a stage could read and change (its
+    ``extra_metadata``, say). The job runtime builds its savers after the call, pointed at the
+    compiled paths; those paths are moved onto the instances the stage saw, which then save.
+    """
+    seen = getattr(record, "stage_cachers", None)
+    if not seen or not cachers or seen is cachers or len(seen) != len(cachers):
+        return cachers
+    if any(type(mine) is not type(theirs) for mine, theirs in zip(seen, cachers, strict=True)):
+        return cachers
+    for mine, theirs in zip(seen, cachers, strict=True):
+        if mine is not theirs:
+            mine.fixed_path = theirs.fixed_path
+    return seen
+
+
+def _save_outputs(
+    spec: StageSpec, record: Any, cachers: list | None, values: tuple, timing: dict
+) -> None:
     reportables = [
         r for r in record.manager.reportables if r.record is record and r.stage == spec.name
     ]
@@ -268,7 +291,7 @@ def save_outputs(
                     meta["stage_code"] = code
                 cacher.save_metadata()
             if reportables:
-                _save_reportables(record, spec, reportables, txn)
+                save_reportables(record, spec, reportables, txn)
             txn.commit()
         except BaseException:
             txn.abort()
@@ -276,39 +299,6 @@ def save_outputs(
         finally:
             for cacher in cachers or []:
                 cacher.transaction = None
-
-
-def _save_reportables(record: Any, spec: StageSpec, reportables: list, txn: Transaction) -> None:
-    folder = txn.stage_path(record.get_path(REPORTABLES, stage_name=spec.name))
-    os.makedirs(folder, exist_ok=True)
-    final_folder = record.get_path(REPORTABLES, stage_name=spec.name)
-    paths = []
-    for rep in reportables:
-        clone = rep.__class__.__new__(rep.__class__)
-        clone.__dict__.update(rep.__dict__)
-        clone.record = None
-        name = f"{rep.qualified_name}.pkl"
-        with open(os.path.join(folder, name), "wb") as outfile:
-            pickle.dump(clone, outfile)
-        paths.append(os.path.join(final_folder, name))
-    listing = FileReferenceCacher(name=REPORTABLES_LIST)
-    listing.set_record(record)
-    listing.stage = spec.name
-    listing.transaction = txn
-    listing.save(paths)
-    listing.collect_metadata()["extra"]["reportables"] = True
-    listing.save_metadata()
-
-
-def load_cached_reportables(record: Any, spec: StageSpec) -> None:
-    listing = FileReferenceCacher(name=REPORTABLES_LIST)
-    listing.set_record(record)
-    listing.stage = spec.name
-    if not listing.check():
-        return
-    for path in listing.load():
-        with open(path, "rb") as infile:
-            record.report(pickle.load(infile))
 
 
 def _preview(value: Any) -> str:
@@ -338,13 +328,17 @@ def call_stage(
     inputs: dict,
     label: str,
     on_hard_timeout: Callable[[StageTimeout], None] | None = None,
+    cachers: Any = ...,
 ) -> tuple[tuple, dict]:
     """Call the undecorated function under its time limit; its outputs as a tuple, and timing.
 
     ``Lazy`` inputs are loaded here, right before the body needs them. ``on_hard_timeout``
     turns on the hard limit (see ``call_with_timeout``): the job runtime passes a callback that
     writes the node's failure record, because the process ends right after it returns.
+    ``record.stage_cachers`` holds ``cachers`` (the declared ones, made here when not given)
+    while the stage runs, as in curifactory; ``save_outputs`` clears it.
     """
+    record.stage_cachers = spec.make_cachers(record) if cachers is ... else cachers
     result, timing = timed_call(
         spec.timeout,
         lambda: spec.invoke(record, records, args, resolve_inputs(spec, inputs)),

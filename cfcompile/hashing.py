@@ -13,9 +13,11 @@ import decimal
 import enum
 import fractions
 import hashlib
+import json
+import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
 from cfcompile.errors import ParamsError
@@ -23,31 +25,63 @@ from cfcompile.errors import ParamsError
 IGNORED_FIELDS = ("name", "hash", "overwrite", "hash_representations")
 """Fields that never contribute to a hash, at every nesting level."""
 
-_NESTED = "nested"
+PARAMETERS_BLACKLIST = list(IGNORED_FIELDS)
+"""curifactory's name for ``IGNORED_FIELDS``."""
+
+
+def set_hash_functions(*args: dict, **kwargs: Callable | None) -> Any:
+    """A dataclass field holding ``hash_representations``, so users avoid default_factory noise.
+
+    ``None`` excludes a parameter from the hash (operational settings such as GPU counts); a
+    function ``(param_set, value) -> representation`` replaces ``repr`` for that parameter.
+    Defined here, as in curifactory (``curifactory.hashing.set_hash_functions``).
+    """
+    if args:
+        if not isinstance(args[0], dict):
+            raise ValueError(
+                "set_hash_functions: a positional argument must be a dict of parameter name -> "
+                "function or None"
+            )
+        base = dict(args[0])
+        return field(default_factory=lambda: {**base, **kwargs}, repr=False)
+    return field(default_factory=lambda: dict(**kwargs), repr=False)
+
+
+_NESTED = "get_param_set_hash_values"
+"""How a nested dataclass's strategy label starts; curifactory recurses on that prefix too."""
 
 
 def _field_rep(param_set: Any, key: str, nested: Callable | None = None) -> tuple[str, Any]:
     """One field's (strategy, representation); a None representation means "skip".
 
-    ``nested`` (default: ``hash_values``) turns a nested dataclass value into its
-    representation; ``representation_problems`` walks nested values itself.
+    The strategy labels are curifactory's own (``params_hash(dry=True)`` shows them, and
+    researchers debug their hash functions by reading them). ``nested`` (default:
+    ``hash_values``) turns a nested dataclass value into its representation;
+    ``representation_problems`` walks nested values itself.
     """
     value = getattr(param_set, key)
     if key in IGNORED_FIELDS:
-        return ("ignored", None)
+        return ("SKIPPED: blacklist", None)
     reps = getattr(param_set, "hash_representations", None)
     if reps is not None and key in reps:
         fn = reps[key]
         if fn is None:
-            return ("ignored: hash_representations", None)
-        return ("hash_representations", fn(param_set, value))
+            return ("SKIPPED: set to None in hash_representations", None)
+        return (
+            f"param_set.hash_representations['{key}'](param_set, {key})",
+            fn(param_set, value),
+        )
     if value is None:
-        return ("ignored: None", None)
+        return ("SKIPPED: value is None", None)
     if is_dataclass(value):  # dataclass *classes* recurse too, exactly as in curifactory
-        return (_NESTED, (nested or hash_values)(value))
+        return (f"{_NESTED}(param_set, {key})", (nested or hash_values)(value))
     if isinstance(value, Callable):
-        return ("qualname", value.__qualname__)
-    return ("repr", repr(value))
+        return (f"{key}.__qualname__", value.__qualname__)
+    return (f"repr({key})", repr(value))
+
+
+def _is_nested(strategy: str) -> bool:
+    return strategy.startswith(_NESTED)
 
 
 def hash_values(param_set: Any) -> dict[str, tuple[str, Any]]:
@@ -55,12 +89,19 @@ def hash_values(param_set: Any) -> dict[str, tuple[str, Any]]:
     return {f.name: _field_rep(param_set, f.name) for f in fields(param_set)}
 
 
+get_parameter_hash_value = _field_rep
+"""curifactory's name for one field's (strategy, representation)."""
+
+get_param_set_hash_values = hash_values
+"""curifactory's name for ``hash_values``."""
+
+
 def _hash_total(reps: dict[str, tuple[str, Any]]) -> int:
     total = 0
     for key, (strategy, rep) in reps.items():
         if rep is None:
             continue
-        if strategy == _NESTED:
+        if _is_nested(strategy):
             # nested keys carry no parent prefix: that is curifactory's rule, collisions included
             total += _hash_total(rep)
         else:
@@ -69,8 +110,13 @@ def _hash_total(reps: dict[str, tuple[str, Any]]) -> int:
 
 
 def compute_hash(param_set: Any) -> str:
-    """The hash of a parameter set's current values, ignoring any preset ``.hash``."""
-    return f"{_hash_total(hash_values(param_set)):x}"
+    """The hash of a parameter set's current values, ignoring any preset ``.hash``.
+
+    Also takes what curifactory's ``compute_hash`` takes, the dict of ``hash_values``
+    (a parameter set is a dataclass, never a dict, so the two cannot be confused).
+    """
+    reps = param_set if isinstance(param_set, dict) else hash_values(param_set)
+    return f"{_hash_total(reps):x}"
 
 
 def params_hash(param_set: Any, dry: bool = False) -> str | dict[str, tuple[str, Any]]:
@@ -80,6 +126,54 @@ def params_hash(param_set: Any, dry: bool = False) -> str | dict[str, tuple[str,
     if getattr(param_set, "hash", None) is not None:
         return param_set.hash
     return compute_hash(param_set)
+
+
+def hash_param_set(
+    param_set: Any,
+    store_in_registry: bool = False,
+    registry_path: str | None = None,
+    dry: bool = False,
+) -> str | dict:
+    """curifactory's ``hash_param_set``: ``params_hash``, optionally noted in the registry file.
+
+    cfcompile's own runs keep no registry (docs/semantics.md); this is for experiment code that
+    calls the function itself, and writes ``params_registry.json`` as curifactory does.
+    """
+    if dry:
+        return hash_values(param_set)
+    value = params_hash(param_set)
+    if store_in_registry and registry_path is not None:
+        entry = string_representations(param_set)
+        entry["_DRY_REPS"] = hash_values(param_set)
+        _update_registry(registry_path, value, entry)
+    return value
+
+
+def add_params_combo_hash(
+    active_record: Any,
+    records_list: list,
+    registry_path: str | None,
+    store_in_registry: bool = False,
+) -> str:
+    """curifactory's name and signature for ``combo_hash`` over records (an aggregate's hash)."""
+    own = active_record.params.hash if active_record.params is not None else None
+    hashes = [r.params.hash if r.params is not None else None for r in records_list]
+    value = combo_hash(own, hashes)
+    if store_in_registry and registry_path is not None:
+        listed = sorted("None" if h is None else h for h in hashes)
+        _update_registry(registry_path, value, {"active": own or "None", "arg_list": listed})
+    return value
+
+
+def _update_registry(folder: str, key: str, entry: dict) -> None:
+    path = os.path.join(folder, "params_registry.json")
+    registry = {}
+    if os.path.exists(path):
+        with open(path) as infile:
+            registry = json.load(infile)
+    registry[key] = entry
+    with open(path, "w") as outfile:
+        json.dump(registry, outfile, indent=4, default=str)
 
 
 _HASH_FORMAT = re.compile(r"[0-9a-f]+")
@@ -130,7 +224,7 @@ def string_representations(param_set: Any) -> dict[str, Any]:
         value = getattr(param_set, key)
         if key == "name":
             out[key] = param_set.name
-        elif strategy == _NESTED:
+        elif _is_nested(strategy):
             out[key] = string_representations(value)
         elif rep is not None:
             out[key] = str(rep)
@@ -146,6 +240,10 @@ def string_representations(param_set: Any) -> dict[str, Any]:
     if skipped:
         out["IGNORED_PARAMS"] = skipped
     return out
+
+
+param_set_string_hash_representations = string_representations
+"""curifactory's name for ``string_representations``."""
 
 
 # -- representations that are not the same in every process --------------------------------------
@@ -190,7 +288,7 @@ def _walk_problems(obj: Any, prefix: str, out: list[Problem], depth: int) -> Non
         key, path = f.name, prefix + f.name
         try:
             strategy, rep = _field_rep(obj, key, nested=lambda value: None)
-            if strategy == _NESTED:
+            if _is_nested(strategy):
                 if depth < 20:
                     _walk_problems(getattr(obj, key), path + ".", out, depth + 1)
                 continue
@@ -201,13 +299,13 @@ def _walk_problems(obj: Any, prefix: str, out: list[Problem], depth: int) -> Non
             out.append(Problem(path, key, owner, RAISED, f"{type(exc).__name__}: {exc}"))
             continue
         short = text if len(text) <= 120 else text[:117] + "..."
-        if strategy == "qualname":
+        if strategy.endswith(".__qualname__"):
             if "<lambda>" in text:
                 out.append(Problem(path, key, owner, LAMBDA, short))
         elif _ADDRESS_IN_REPR.search(text):
             out.append(Problem(path, key, owner, ADDRESS, short))
         elif "{" in text and _holds_seed_ordered_set(  # a set's repr has braces: walk only then
-            getattr(obj, key) if strategy == "repr" else rep, set(), 0
+            getattr(obj, key) if strategy.startswith("repr(") else rep, set(), 0
         ):
             out.append(Problem(path, key, owner, SET_ORDER, short))
 

@@ -4,26 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import MISSING, dataclass, field, fields
-from typing import Any
 
 from cfcompile import hashing
+from cfcompile.hashing import set_hash_functions
 
-
-def set_hash_functions(*args: dict, **kwargs: Callable | None) -> Any:
-    """A dataclass field holding ``hash_representations``, so users avoid default_factory noise.
-
-    ``None`` excludes a parameter from the hash (operational settings such as GPU counts); a
-    function ``(param_set, value) -> representation`` replaces ``repr`` for that parameter.
-    """
-    if args:
-        if not isinstance(args[0], dict):
-            raise ValueError(
-                "set_hash_functions: a positional argument must be a dict of parameter name -> "
-                "function or None"
-            )
-        base = dict(args[0])
-        return field(default_factory=lambda: {**base, **kwargs}, repr=False)
-    return field(default_factory=lambda: dict(**kwargs), repr=False)
+__all__ = ["ExperimentParameters", "set_hash_functions"]
 
 
 @dataclass

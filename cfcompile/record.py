@@ -229,8 +229,14 @@ class ArtifactManager:
         prefix: str | None = None,
         stage_name: str | None = None,
     ) -> str:
+        """``{prefix}_{hash}_{stage}_{obj_name}``, curifactory's name for a cache file.
+
+        Outside any stage (before the first one ran) the stage part is empty, as curifactory's
+        manager starts with ``current_stage_name = ""``: ``..._{hash}__{obj_name}``.
+        """
         prefix = prefix if prefix is not None else (self.prefix or self.experiment_name)
-        stage_name = stage_name if stage_name is not None else self.current_stage_name
+        if stage_name is None:
+            stage_name = self.current_stage_name or ""
         return f"{prefix}_{record.get_hash()}_{stage_name}_{obj_name}"
 
     def get_artifact_path(
@@ -271,6 +277,9 @@ class Record:
         self.input_records: list[Record] = []
         self.is_aggregate = False
         self.combo_hash: str | None = None
+        # the cachers of the stage running on this record (None between stages), as in
+        # curifactory: a stage reads its own output paths from them (PathRef's idiom)
+        self.stage_cachers: list | None = None
         if self.params is not None:
             if getattr(self.params, "hash", None) is None:
                 self.params.hash = hashing.params_hash(self.params)
@@ -294,7 +303,21 @@ class Record:
             return True
         if self.params is not None:
             return bool(self.params.overwrite)
+        if not self.uses_cache():
+            return True
         return any(r.params is not None and r.params.overwrite for r in self.input_records)
+
+    def uses_cache(self) -> bool:
+        """Whether a cached output of this record may be reused at all (curifactory's check).
+
+        A record without parameters reuses its cache only when it aggregates over at least
+        one record: curifactory's ``Cacheable.check`` is False for a plain ``Record(manager,
+        None)`` and for an aggregate over no records, so their stages rerun on every run. A
+        compiled workflow reruns them once per compile (they are forced, like ``overwrite``).
+        """
+        if self.params is not None:
+            return True
+        return self.is_aggregate and len(self.input_records) > 0
 
     def set_aggregate(self, records: list[Record]) -> None:
         """Cache under the combo hash of this record and every record aggregated over."""

@@ -14,7 +14,27 @@ from functools import wraps
 from typing import Any
 
 from cfcompile.caching import Cacheable, Lazy, PickleCacher, instantiate
-from cfcompile.errors import StageDefinitionError, StageInputError, StageOutputError
+from cfcompile.errors import (
+    CachersMismatchError,
+    EmptyCachersError,
+    ExecutingWithSkippedInputError,
+    InputSignatureError,
+    LazyWithoutCachersError,
+    OutputSignatureError,
+    StageDefinitionError,
+    StageInputError,
+)
+
+__all__ = [
+    "CachersMismatchError",
+    "EmptyCachersError",
+    "ExecutingWithSkippedInputError",
+    "InputSignatureError",
+    "OutputSignatureError",
+    "StageSpec",
+    "aggregate",
+    "stage",
+]
 
 log = logging.getLogger("cfcompile")
 
@@ -121,56 +141,123 @@ class StageSpec:
             return ()
         values = result if isinstance(result, tuple) else (result,)
         if len(values) != n:
-            raise StageOutputError(
+            raise OutputSignatureError(
                 f"stage '{self.name}' ({self.location}), parameter set '{params_name}': declares "
-                f"{n} output(s) {self.output_names} but returned {len(values)} value(s). Return "
+                f"{n} output(s) {self.outputs!r} but returned {len(values)} value(s). Return "
                 f"a tuple of {n} values in that order"
                 + (" (or `return (value,)`)." if n == 1 else ".")
             )
         return values
 
 
-def _validate(spec: StageSpec) -> None:
+def _check_metrics(spec: StageSpec) -> None:
+    """At decoration: ``metrics`` is cfcompile's own keyword, so no curifactory module has it."""
+    unknown = [m for m in spec.metrics if m not in {str(o) for o in spec.outputs}]
+    if unknown:
+        raise StageDefinitionError(
+            f"stage '{spec.name}' ({spec.location}): metrics {unknown} are not outputs of the stage"
+        )
+
+
+def _declaration_error(spec: StageSpec) -> Exception | None:
+    """What is wrong with the declaration itself, found once per stage and raised at each call.
+
+    Raised when the stage is called, never at import, as curifactory does: a module that
+    imports under curifactory (say, with a broken stage nobody calls) imports here too. The
+    checks run in curifactory's order (``Lazy`` without cachers, then the cacher count) so the
+    same mistake gets the same exception class.
+    """
     where = f"stage '{spec.name}' ({spec.location})"
     for name in spec.outputs:
         if not isinstance(name, str | Lazy):
-            raise StageDefinitionError(f"{where}: outputs must be strings or Lazy, got {name!r}")
-    if spec.cachers is not None:
-        if len(spec.cachers) == 0:
-            raise StageDefinitionError(
-                f"{where}: cachers=[] would mark the stage cached forever; use cachers=None "
-                "for no caching or give one cacher per output"
-            )
-        if len(spec.cachers) != len(spec.outputs):
-            raise StageDefinitionError(
-                f"{where}: {len(spec.cachers)} cacher(s) for {len(spec.outputs)} output(s) "
-                f"{spec.output_names}; give exactly one cacher per output, in order"
-            )
-        for cacher in spec.cachers:
-            ok = isinstance(cacher, Cacheable) or (
-                isinstance(cacher, type) and issubclass(cacher, Cacheable)
-            )
-            if not ok:
-                raise StageDefinitionError(
-                    f"{where}: {cacher!r} is not a Cacheable class or instance"
-                )
-    elif any(isinstance(o, Lazy) for o in spec.outputs):
-        raise StageDefinitionError(
+            return StageDefinitionError(f"{where}: outputs must be strings or Lazy, got {name!r}")
+    if spec.cachers is None and any(isinstance(o, Lazy) for o in spec.outputs):
+        return LazyWithoutCachersError(
             f"{where}: Lazy outputs need cachers (they are reloaded from the cache on access)"
         )
-    params = inspect.signature(spec.func).parameters
+    if spec.cachers is not None and len(spec.cachers) != len(spec.outputs):
+        return CachersMismatchError(
+            f"{where}: {len(spec.cachers)} cacher(s) for {len(spec.outputs)} output(s) "
+            f"{spec.output_names}; give exactly one cacher per output, in order"
+        )
+    for cacher in spec.cachers or []:
+        ok = isinstance(cacher, Cacheable) or (
+            isinstance(cacher, type) and issubclass(cacher, Cacheable)
+        )
+        if not ok:
+            return StageDefinitionError(f"{where}: {cacher!r} is not a Cacheable class or instance")
+    if len(set(spec.output_names)) != len(spec.output_names):
+        return StageDefinitionError(f"{where}: duplicate output names {spec.output_names}")
+    return None
+
+
+def _signature_error(spec: StageSpec, given: set[str]) -> Exception | None:
+    """What curifactory checks once the inputs are gathered (``given``: found or passed)."""
+    where = f"stage '{spec.name}' ({spec.location})"
+    params = spec.__dict__.get("_parameters")
+    if params is None:  # once per stage: a traced sweep calls a stage 10,000s of times
+        params = spec.__dict__["_parameters"] = inspect.signature(spec.func).parameters
     takes_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
     missing = [i for i in spec.inputs if i not in params and not takes_kwargs]
     if missing:
-        raise StageDefinitionError(
+        return InputSignatureError(
             f"{where}: input(s) {missing} are not parameters of the function; the function must "
             f"take them by name, e.g. def {spec.name}(record, {', '.join(spec.inputs)})"
         )
-    unknown = [m for m in spec.metrics if m not in spec.output_names]
-    if unknown:
-        raise StageDefinitionError(f"{where}: metrics {unknown} are not outputs of the stage")
-    if len(set(spec.output_names)) != len(spec.output_names):
-        raise StageDefinitionError(f"{where}: duplicate output names {spec.output_names}")
+    if spec.suppress_missing_inputs:
+        no_default = [
+            i
+            for i in spec.inputs
+            if i in params and params[i].default is inspect.Parameter.empty and i not in given
+        ]
+        if no_default:
+            return InputSignatureError(
+                f"{where}: suppress_missing_inputs is set, but input(s) {no_default} are missing "
+                "and have no default value in the function's signature; give them defaults "
+                "(def f(record, x=None)) or pass them in the call"
+            )
+    if spec.cachers is not None and len(spec.cachers) == 0:
+        return EmptyCachersError(
+            f"{where}: cachers=[] would mark the stage cached forever; use cachers=None "
+            "for no caching or give one cacher per output"
+        )
+    return None
+
+
+def check_call(spec: StageSpec, record: Any, kwargs: dict) -> None:
+    """Everything curifactory checks when a stage is called, before deciding to run it.
+
+    In curifactory's order and with its exception classes: the declaration
+    (``OutputSignatureError``, ``CachersMismatchError``), a missing input (a ``KeyError``),
+    the function's signature (``InputSignatureError``), ``cachers=[]``
+    (``EmptyCachersError``). Under the tracer this runs at compile time, for every call.
+    """
+    if not spec.__dict__.get("_declaration_ok"):  # checked once per stage when it is fine
+        error = _declaration_error(spec)
+        if error is not None:
+            raise error
+        spec.__dict__["_declaration_ok"] = True
+    given = set(kwargs)
+    if not spec.is_aggregate:
+        for name in spec.inputs:
+            if name in record.state:
+                given.add(name)
+            elif name not in kwargs and not spec.suppress_missing_inputs:
+                raise _missing_input(spec, record, name)
+    else:
+        given.update(spec.inputs)  # each is a dict of whatever the records hold
+    error = _signature_error(spec, given)
+    if error is not None:
+        raise error
+
+
+def _missing_input(spec: StageSpec, record: Any, name: str) -> StageInputError:
+    have = sorted(record.state) or "nothing"
+    return StageInputError(
+        f"stage '{spec.name}' ({spec.location}), parameter set '{params_name(record)}': "
+        f"input '{name}' is not in the record's state (it holds: {have}). Run the stage "
+        "that outputs it on this record first, or pass it as a keyword argument."
+    )
 
 
 def _declare(
@@ -190,7 +277,7 @@ def _declare(
             retries=int(retries),
             metrics=list(metrics or []),
         )
-        _validate(spec)
+        _check_metrics(spec)
 
         if kind == "stage":
 
@@ -271,6 +358,7 @@ def _dispatch(spec: StageSpec, record: Any, records: list | None, args: tuple, k
         record.set_aggregate(records)
     record.manager.current_stage_name = spec.name
     record.stages.append(spec.name)
+    check_call(spec, record, kwargs)
     return record.manager.engine.call(spec, record, records, args, kwargs)
 
 
@@ -298,11 +386,6 @@ def gather_inputs(spec: StageSpec, record: Any, records: list | None, kwargs: di
         elif name in record.state:
             values[name] = record.state.raw(name)
         elif name not in kwargs and not spec.suppress_missing_inputs:
-            have = sorted(record.state) or "nothing"
-            raise StageInputError(
-                f"stage '{spec.name}' ({spec.location}), parameter set '{params_name(record)}': "
-                f"input '{name}' is not in the record's state (it holds: {have}). Run the stage "
-                "that outputs it on this record first, or pass it as a keyword argument."
-            )
+            raise _missing_input(spec, record, name)
     values.update(kwargs)
     return values

@@ -111,7 +111,8 @@ def test_input_not_in_signature(project):
         _experiment(
             "@cf.stage(inputs=['model'], outputs=['s'])\n"
             "def score(record, modle):\n    return 1\n\n"
-            "def run(param_sets, manager):\n    pass\n"
+            "def run(param_sets, manager):\n"  # raised at the call, as in curifactory
+            "    score(cf.Record(manager, param_sets[0]), model=1)\n"
         )
     )
     err = fails(root, "bad", "-p", "few", "--eager")
@@ -124,7 +125,8 @@ def test_mismatched_cachers(project):
         _experiment(
             "@cf.stage(outputs=['a', 'b'], cachers=[JsonCacher])\n"
             "def two(record):\n    return 1, 2\n\n"
-            "def run(param_sets, manager):\n    pass\n"
+            "def run(param_sets, manager):\n"  # raised at the call, as in curifactory
+            "    two(cf.Record(manager, param_sets[0]))\n"
         )
     )
     err = fails(root, "bad", "-p", "few", "--eager")

@@ -103,9 +103,10 @@ def test_parameter_set_name_cannot_move_reportables_out_of_the_cache(project, tm
     outside = [p for p in escaped if cache not in p.parents]
     assert not outside, outside
     (listing,) = cache.glob("rep_*_first_reportables_file_list.json")
-    (pkl,) = json.loads(listing.read_text())
-    assert Path(pkl).parent.parent == cache and Path(pkl).is_file()
-    assert not Path(pkl).name.startswith(".")
+    (listed,) = json.loads(listing.read_text())
+    pkl = root / listed  # relative to the run's working directory, as curifactory lists it
+    assert pkl.parent.parent == cache and pkl.is_file()
+    assert not pkl.name.startswith(".")
 
 
 def test_parameter_set_name_with_a_slash_runs_and_reloads_its_reportable(project):

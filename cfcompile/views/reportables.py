@@ -13,6 +13,7 @@ import re
 import tempfile
 
 from cfcompile.graph import StageGraph
+from cfcompile.reportables_cache import listed_reportables
 
 
 def _inline_images(fragment: str, folder: str) -> str:
@@ -46,7 +47,7 @@ def reportable_paths(sg: StageGraph, node_id: tuple[str, str]) -> list[str]:
     if not os.path.exists(listing):
         return []
     with open(listing) as f:
-        return list(json.load(f))
+        return listed_reportables(listing, list(json.load(f)))
 
 
 def _render_reportable(path: str, folder: str) -> tuple[str, str]:

@@ -1,0 +1,5 @@
+from params import Params
+
+
+def get_params():
+    return [Params(name="a", x=1), Params(name="b", x=2)]
