@@ -19,7 +19,7 @@ SCHEDULER_RESOURCES = ("mem_mb", "runtime", "disk_mb", "gpu", "cpus_per_task")
 """Numeric resources a scheduler understands; anything else is passed through as a string."""
 
 
-@dataclass
+@dataclass(slots=True)
 class InputRef:
     """How a node gets one input value when it runs."""
 
@@ -36,6 +36,9 @@ class InputRef:
     def from_dict(cls, data: dict) -> InputRef:
         node = data.get("node")
         return cls(**{**data, "node": tuple(node) if node is not None else None})
+
+
+INPUT_FIELDS = tuple(InputRef.__dataclass_fields__)
 
 
 @dataclass
@@ -99,13 +102,11 @@ class Node:
 
     # -- the stored row: what the node store keeps and the job runtime reads ------------------
     def to_row(self) -> str:
-        """The node as one JSON row; built once (the digest and the store both need it)."""
-        cached = self.__dict__.get("_row")
-        if cached is None:
-            data = {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
-            data["inputs"] = [vars(i) for i in self.inputs]
-            cached = self.__dict__["_row"] = json.dumps(data, separators=(",", ":"))
-        return cached
+        """The node as one JSON row (not kept: at 150,000 nodes the rows alone are 100 MB;
+        ``versions.write_workflow_files`` builds each once, for the digest and the store)."""
+        data = {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
+        data["inputs"] = [{f: getattr(i, f) for f in INPUT_FIELDS} for i in self.inputs]
+        return json.dumps(data, separators=(",", ":"))
 
     @classmethod
     def from_row(cls, row: str) -> Node:

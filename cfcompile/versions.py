@@ -17,6 +17,7 @@ import shutil
 import sys
 from collections.abc import Iterator
 from dataclasses import asdict
+from typing import Any
 
 from cfcompile.errors import CfcompileError
 from cfcompile.ir import Node, NodeId
@@ -24,6 +25,7 @@ from cfcompile.publish import write_atomic
 from cfcompile.workdir import (
     CURRENT,
     LOCK,
+    NODES_DB,
     VERSIONS,
     WORKFLOW,
     NodeStore,
@@ -81,14 +83,12 @@ def compile_lock(workdir: str) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _digest(info: WorkflowInfo, nodes: list[Node], params: dict, units: dict) -> str:
+def _digest_head(info: WorkflowInfo, params: dict, units: dict) -> Any:
     h = hashlib.md5()
     h.update(json.dumps(asdict(info), sort_keys=True, default=str).encode())
-    for n in nodes:
-        h.update(n.to_row().encode())
     h.update(json.dumps(sorted(params)).encode())
     h.update(json.dumps({k: [n.id for n in v] for k, v in units.items()}).encode())
-    return h.hexdigest()[:16]
+    return h
 
 
 def _sync_markers(
@@ -170,12 +170,21 @@ def write_workflow_files(
         for n in forced:
             with open(force_path(workdir, n.id), "w") as out:
                 out.write("overwrite requested\n")
-    digest = _digest(info, nodes, params, units)
-    version = os.path.join(workdir, VERSIONS, digest)
-    if not os.path.exists(os.path.join(version, WORKFLOW)):
-        os.makedirs(version, exist_ok=True)
-        NodeStore.write(version, nodes, params, units)
-        info.save(version)  # last: its presence means the version is whole
+    # one pass over the rows: the node store is written aside while its rows feed the digest
+    # that names the version; an existing version (nothing changed) keeps its own store
+    h = _digest_head(info, params, units)
+    staging = os.path.join(workdir, VERSIONS, f".new-{os.getpid()}")
+    os.makedirs(staging, exist_ok=True)
+    try:
+        NodeStore.write_to(os.path.join(staging, NODES_DB), nodes, params, units, h)
+        digest = h.hexdigest()[:16]
+        version = os.path.join(workdir, VERSIONS, digest)
+        if not os.path.exists(os.path.join(version, WORKFLOW)):
+            info.save(staging)  # last: its presence means the version is whole
+            shutil.rmtree(version, ignore_errors=True)  # an unfinished folder of this digest
+            os.rename(staging, version)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     os.utime(version)
     write_atomic(os.path.join(workdir, CURRENT), digest)
     _prune_versions(workdir, digest)

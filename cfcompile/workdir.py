@@ -202,34 +202,54 @@ class NodeStore:
         self.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
 
     @staticmethod
-    def write(workdir: str, nodes: list[Node], params: dict, units: dict[str, list[Node]]) -> None:
-        """Build the database aside and rename it into place whole (readers never see half)."""
-        with replacing(os.path.join(workdir, NODES_DB)) as tmp:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            con = sqlite3.connect(tmp)
-            con.execute("PRAGMA journal_mode = OFF")
-            con.execute("PRAGMA synchronous = OFF")
-            with con:
-                con.execute(
-                    "CREATE TABLE nodes (stage TEXT, hash TEXT, data TEXT, "
-                    "PRIMARY KEY (stage, hash))"
-                )
-                con.execute("CREATE TABLE params (key TEXT PRIMARY KEY, name TEXT, blob BLOB)")
-                con.execute("CREATE TABLE units (name TEXT PRIMARY KEY, members TEXT)")
-                con.executemany(
-                    "INSERT INTO nodes VALUES (?, ?, ?)",
-                    ((n.stage, n.hash, n.to_row()) for n in nodes),
-                )
-                con.executemany(
-                    "INSERT INTO params VALUES (?, ?, ?)",
-                    ((k, p.name, pickle.dumps(p, protocol=4)) for k, p in params.items()),
-                )
-                con.executemany(
-                    "INSERT INTO units VALUES (?, ?)",
-                    ((name, json.dumps([n.id for n in ms])) for name, ms in units.items()),
-                )
-            con.close()
+    def write(
+        workdir: str,
+        nodes: list[Node],
+        params: dict,
+        units: dict[str, list[Node]],
+        digest: Any = None,
+    ) -> None:
+        """Build the database aside and rename it into place whole (readers never see half).
+
+        With ``digest`` (a hashlib object) every row is also fed to it, in one pass: the rows
+        are built once and never all held at the same time."""
+        path = os.path.join(workdir, NODES_DB)
+        with replacing(path) as tmp:
+            NodeStore.write_to(tmp, nodes, params, units, digest)
+
+    @staticmethod
+    def write_to(
+        tmp: str, nodes: list[Node], params: dict, units: dict[str, list[Node]], digest: Any
+    ) -> None:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+        def rows():
+            for n in nodes:
+                row = n.to_row()
+                if digest is not None:
+                    digest.update(row.encode())
+                yield n.stage, n.hash, row
+
+        con = sqlite3.connect(tmp)
+        con.execute("PRAGMA journal_mode = OFF")
+        con.execute("PRAGMA synchronous = OFF")
+        with con:
+            con.execute(
+                "CREATE TABLE nodes (stage TEXT, hash TEXT, data TEXT, PRIMARY KEY (stage, hash))"
+            )
+            con.execute("CREATE TABLE params (key TEXT PRIMARY KEY, name TEXT, blob BLOB)")
+            con.execute("CREATE TABLE units (name TEXT PRIMARY KEY, members TEXT)")
+            con.executemany("INSERT INTO nodes VALUES (?, ?, ?)", rows())
+            con.executemany(
+                "INSERT INTO params VALUES (?, ?, ?)",
+                ((k, p.name, pickle.dumps(p, protocol=4)) for k, p in params.items()),
+            )
+            con.executemany(
+                "INSERT INTO units VALUES (?, ?)",
+                ((name, json.dumps([n.id for n in ms])) for name, ms in units.items()),
+            )
+        con.close()
 
     def node(self, node_id: NodeId) -> Node | None:
         row = self.db.execute(
