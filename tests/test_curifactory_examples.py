@@ -3,8 +3,11 @@
 Each example (tests/projects/curifactory_examples, see its NOTICE.md) runs three times, each in
 its own fresh copy of the project: by curifactory's ``experiment`` command (the reference), by
 ``cfcompile ARGS --eager`` and by ``cfcompile ARGS | snakemake -s /dev/stdin --cores 2``. The
-two cfcompile runs must leave the reference's cache files, with the same values; where
-curifactory raises, cfcompile must fail with the same exception type. Then the iris example
+first two go through curifactory_run.py, which calls the command's own entry point and also
+dumps what the records held in memory at the end. The two cfcompile runs must leave the
+reference's cache files, with the same values, and the eager run must end with the same values
+in memory (outputs without a cacher have no file); where curifactory raises, cfcompile must fail
+with the same exception type. Then the iris example
 shares its cache both ways: cfcompile finds curifactory's cache warm and curifactory finds
 cfcompile's.
 
@@ -41,6 +44,7 @@ import json
 import os
 import pickle
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -50,7 +54,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from helpers import PROJECTS, REPO, pipe, run_cli
+from helpers import PROJECTS, REPO, SNAKEMAKE, pipe, run_cli
 
 pytest.importorskip("curifactory", reason="curifactory 0.20.5 is the test oracle")
 np = pytest.importorskip("numpy")
@@ -152,6 +156,25 @@ def fresh_copy(case: Case, dest: Path) -> Path:
     return dest
 
 
+CFCOMPILE = shutil.which("cfcompile", path=os.path.dirname(sys.executable))
+
+
+def compiled_run(root: Path, *args: str) -> subprocess.CompletedProcess:
+    """`cfcompile ARGS | snakemake -s /dev/stdin --cores 2` as the README writes it, with the
+    console script (whose sys.path starts with its own folder, not the working directory as
+    `python -m` would)."""
+    if CFCOMPILE is None:
+        return pipe(root, *args, cores="2")
+    command = f"set -o pipefail; {shlex.join([CFCOMPILE, *args])} | {shlex.join(SNAKEMAKE)}"
+    return subprocess.run(
+        ["bash", "-c", f"{command} -s /dev/stdin --cores 2"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
 def run_tool(case: Case, tool: str, root: Path) -> Run:
     """One run in ``root``: curifactory's `experiment` (or `python SCRIPT`), `cfcompile ...
     --eager` (both through curifactory_run.py, which calls the command's own entry point and
@@ -159,7 +182,7 @@ def run_tool(case: Case, tool: str, root: Path) -> Run:
     dump = root.parent / f"{root.name}.memory.pkl"
     start = time.monotonic()
     if tool == "snakemake":
-        proc = pipe(root, *case.args, cores="2")
+        proc = compiled_run(root, *case.args)
     else:
         if case.script:
             command = ["--script", case.script]
@@ -512,7 +535,7 @@ def test_cfcompile_finds_curifactory_cache_warm(runs, curifactory_warm, tmp_path
         f"{dict(curifactory_warm)}"
     )
     before = snapshot(cache_dir(root))
-    proc = pipe(root, "iris", cores="2")
+    proc = compiled_run(root, "iris")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert not rewritten(before, cache_dir(root), set(curifactory_warm))
 
