@@ -2,13 +2,18 @@
 
     python curifactory_run.py DUMP experiment NAME [-p P ...]     # curifactory's `experiment`
     python curifactory_run.py DUMP cfcompile NAME [-p P ...] ...  # the `cfcompile` command
-    python curifactory_run.py DUMP [--cfcompile] --script FILE    # `python FILE`
+    python curifactory_run.py DUMP --script FILE                  # `python FILE`
+    python curifactory_run.py DUMP --cfcompile --script FILE      # python -m cfcompile.experiment
+    python curifactory_run.py DUMP [--cfcompile] run_experiment NAME [-p P ...] [--names N ...]
 
 ``experiment`` and ``cfcompile`` call the console entry point of that command
 (``curifactory.cli.main``, ``cfcompile.cli.main``) with exactly these arguments, so the run is
-the one the command makes. A script runs as ``python FILE`` would run it; with ``--cfcompile``
-the ``curifactory`` names are aliased to cfcompile first (``cfcompile.compat.install``), which is
-how a script written for curifactory runs on cfcompile's library.
+the one the command makes. A script runs as ``python FILE`` would run it, or, with
+``--cfcompile``, through ``cfcompile.experiment.main`` (what ``python -m cfcompile.experiment
+FILE`` calls: the script with ``import curifactory`` meaning cfcompile). ``run_experiment``
+calls ``curifactory.experiment.run_experiment`` (with ``--cfcompile``: after
+``cfcompile.compat.install()``, so the name is cfcompile's, as in any cfcompile process) and
+pickles what it raised: ``{"mro": [class names], "message": str}``, or ``None``.
 
 Around the run, every ``ArtifactManager`` of the library in use is remembered. When the run ends
 (or raises), each record's hash, its stages with the outputs each produced (curifactory's
@@ -67,6 +72,33 @@ def dump(managers: list, path: str) -> None:
         pickle.dump(out, f)
 
 
+def call_run_experiment(args: list[str], dump_path: str, on_cfcompile: bool) -> int:
+    """run_experiment(NAME, [P ...], param_set_names=[N ...] or None); the exception, if any,
+    goes to DUMP (and is raised again)."""
+    name, param_files, names, current = args[0], [], [], None
+    for arg in args[1:]:
+        if arg in ("-p", "--names"):
+            current = param_files if arg == "-p" else names
+        else:
+            current.append(arg)
+    from curifactory.experiment import run_experiment
+
+    if on_cfcompile and not run_experiment.__module__.startswith("cfcompile"):
+        # never let the real curifactory stand in for cfcompile
+        raise SystemExit(f"curifactory.experiment is {run_experiment.__module__}, not cfcompile's")
+    raised = None
+    try:
+        run_experiment(name, param_files, param_set_names=names or None)
+        return 0
+    except Exception as exc:
+        raised = {"mro": [c.__name__ for c in type(exc).__mro__], "message": str(exc)}
+        raise
+    finally:
+        if dump_path != "-":
+            with open(dump_path, "wb") as f:
+                pickle.dump(raised, f)
+
+
 def main() -> int:
     dump_path, *rest = sys.argv[1:]
     on_cfcompile = rest[0] in ("--cfcompile", "cfcompile")
@@ -76,16 +108,17 @@ def main() -> int:
     # folder for `python FILE` (a console script's folder holds nothing to import)
     if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
         sys.path.pop(0)
-    if rest[0] == "--script":
+    if rest[0] == "--script" and not on_cfcompile:  # cfcompile.experiment does it itself
         sys.path.insert(0, os.path.dirname(os.path.abspath(rest[1])))
 
-    if on_cfcompile:
-        import cfcompile as library
-
-        if rest[0] == "--script":
+    if rest[0] == "run_experiment":
+        if on_cfcompile:
             from cfcompile import compat
 
             compat.install()
+        return call_run_experiment(rest[1:], dump_path, on_cfcompile)
+    if on_cfcompile:
+        import cfcompile as library
     else:
         import curifactory as library
 
@@ -98,6 +131,11 @@ def main() -> int:
 
     library.ArtifactManager.__init__ = remembering_init
     try:
+        if rest[0] == "--script" and on_cfcompile:
+            from cfcompile import experiment
+
+            sys.argv = [experiment.__file__, rest[1]]
+            return experiment.main([rest[1]])
         if rest[0] == "--script":
             sys.argv = [rest[1]]
             runpy.run_path(rest[1], run_name="__main__")

@@ -81,7 +81,7 @@ CASES = [
     Case("iris", "examples", ("iris",)),
     Case("lazy", "examples", ("lazy",), random=True),
     Case("reload-reportables", "examples", ("reload-reportables",)),
-    # a script has no run() to compile into a workflow: only cfcompile's library, in process
+    # a script has no run() to compile: `python -m cfcompile.experiment FILE` runs it in process
     Case("manual", "examples", script="experiments/manual.py", modes=("eager",)),
     Case("basic", "repo-root", ("basic", "-p", "params1", "-p", "params2")),
     Case("simple_cache", "repo-root", ("simple_cache",)),
@@ -98,6 +98,7 @@ FAILING = [
     ),
 ]
 IRIS = CASES[0]
+BASIC = next(c for c in CASES if c.id == "basic")
 
 
 @dataclass
@@ -107,7 +108,8 @@ class Run:
     root: Path
     proc: subprocess.CompletedProcess
     seconds: float
-    memory: list = field(default_factory=list)  # curifactory's records (curifactory_run.py)
+    memory: list = field(default_factory=list)  # the records at the end (curifactory_run.py)
+    raised: dict | None = None  # run_experiment's exception: {"mro": [...], "message": ...}
 
     @property
     def output(self) -> str:
@@ -184,7 +186,10 @@ def run_tool(case: Case, tool: str, root: Path) -> Run:
     if tool == "snakemake":
         proc = compiled_run(root, *case.args)
     else:
-        if case.script:
+        if tool.endswith("run_experiment"):
+            command = ["run_experiment", *case.args]
+            command = command if tool.startswith("curifactory") else ["--cfcompile", *command]
+        elif case.script:
             command = ["--script", case.script]
             command = command if tool == "curifactory" else ["--cfcompile", *command]
         elif tool == "curifactory":
@@ -198,11 +203,13 @@ def run_tool(case: Case, tool: str, root: Path) -> Run:
             text=True,
             # curifactory's `experiment` needs the project root on PYTHONPATH (see
             # curifactory_env); cfcompile must find it itself
-            env=curifactory_env(root) if tool == "curifactory" else None,
+            env=curifactory_env(root) if tool.startswith("curifactory") else None,
             timeout=300,
         )
     run = Run(case, tool, root, proc, time.monotonic() - start)
-    if dump.exists():
+    if dump.exists() and tool.endswith("run_experiment"):
+        run.raised = pickle.loads(dump.read_bytes())
+    elif dump.exists():
         run.memory = pickle.loads(dump.read_bytes())
     return run
 
@@ -476,16 +483,33 @@ def exception_type(text: str) -> str | None:
 
 @pytest.mark.parametrize("mode", COMPILED)
 @pytest.mark.parametrize("case", FAILING, ids=[c.id for c in FAILING])
-def test_same_exception_as_curifactory(runs, mode, case):
+def test_refused_where_curifactory_raises(runs, mode, case):
+    """Where `experiment` raises, the cfcompile command refuses too (its CLI prints one
+    `cfcompile: error:` line by design, docs/semantics.md; the type is compared below)."""
     reference = runs.get(case, "curifactory")
-    raised = exception_type(reference.proc.stderr)
-    assert reference.proc.returncode != 0 and raised, (
+    assert reference.proc.returncode != 0 and exception_type(reference.proc.stderr), (
         f"curifactory was expected to raise on {case.args}:\n{reference.output[-2000:]}"
     )
     run = runs.get(case, mode)
     assert run.proc.returncode != 0, f"cfcompile {mode} accepted {case.args}:\n{run.output}"
-    assert re.search(rf"\b{raised}\b", run.proc.stderr), (
-        f"curifactory raised {raised}; cfcompile {mode} said:\n{run.proc.stderr[-2000:]}"
+    assert not cache_files(run.cache), "a refused run wrote to the cache"
+    # and it is these arguments that it refuses: the same experiment runs with good ones
+    runs.get(BASIC, mode).check()
+
+
+@pytest.mark.parametrize("case", FAILING, ids=[c.id for c in FAILING])
+def test_same_exception_type_as_curifactory(runs, case):
+    """curifactory.experiment.run_experiment with the same arguments raises, under cfcompile,
+    an instance of the class curifactory raises (`except RuntimeError:` keeps working); the
+    class is the one the `experiment` command's traceback names."""
+    named = exception_type(runs.get(case, "curifactory").proc.stderr)
+    theirs = runs.get(case, "curifactory-run_experiment").raised
+    assert theirs and theirs["mro"][0] == named, (theirs, named)
+    ours = runs.get(case, "cfcompile-run_experiment")
+    assert ours.raised, f"cfcompile's run_experiment raised nothing:\n{ours.output[-3000:]}"
+    assert named in ours.raised["mro"], (
+        f"curifactory raises {named}; cfcompile raised {ours.raised['mro'][0]} "
+        f"({ours.raised['message']}), a subclass of {ours.raised['mro'][1:]}"
     )
 
 
