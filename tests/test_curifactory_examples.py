@@ -63,7 +63,6 @@ pytestmark = pytest.mark.oracle
 
 EXAMPLES = PROJECTS / "curifactory_examples"
 DRIVER = Path(__file__).resolve().parent / "curifactory_run.py"
-TOOLS = ("curifactory", "eager", "snakemake")
 COMPILED = ("eager", "snakemake")
 
 
@@ -94,7 +93,7 @@ FAILING = [
     Case(
         "basic-unknown-name",
         "repo-root",
-        ("basic", "-p", "params1", "-p", "params2") + ("--names", "test4"),
+        ("basic", "-p", "params1", "-p", "params2", "--names", "test4"),
     ),
 ]
 IRIS = CASES[0]
@@ -148,7 +147,8 @@ def curifactory_env(root: Path) -> dict:
     # `experiment` appends the working directory to sys.path after the standard library,
     # whose own `test` package would shadow repo-root/test (curifactory's suite runs these
     # under pytest, which puts the root first); see the examples' NOTICE.md
-    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ["PYTHONPATH"]])}
+    paths = [str(root), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
 
 
 def fresh_copy(case: Case, dest: Path) -> Path:
@@ -402,13 +402,8 @@ def test_same_cache_values(runs, mode, case):
     problems = []
     for name in sorted(theirs.keys() & ours.keys()):
         a, b = load(ours[name], run.root), load(theirs[name], reference.root)
-        if (
-            isinstance(b, dict)
-            and "class" in b
-            and name.endswith(".pkl")
-            and "_reportables/" in name
-        ):
-            d = reportable_difference(a, b)
+        if "_reportables/" in name and name.endswith(".pkl"):  # pickled reportables
+            d = reportable_difference(a, b) if isinstance(a, dict) else f"{a!r} is no reportable"
         else:
             d = difference(a, b, values=not case.random)
         if d:
