@@ -16,8 +16,9 @@ class ProjectError(CfcompileError):
     """The project layout, an experiment module or a parameter module is unusable."""
 
 
-class ParamsError(CfcompileError):
-    """``get_params()`` returned something that is not a list of parameter sets."""
+class ParamsError(CfcompileError, RuntimeError):
+    """``get_params()`` returned something that is not a list of parameter sets (a
+    ``RuntimeError`` too, as curifactory raises for it)."""
 
 
 class StageDefinitionError(CfcompileError):

@@ -61,6 +61,7 @@ class Node:
     retries: int = 0
     force: bool = False
     order: int = 0
+    prior_stages: list[str] = field(default_factory=list)  # run on the record before
 
     @property
     def id(self) -> NodeId:

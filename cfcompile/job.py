@@ -174,6 +174,7 @@ class Job:
                 f"{node.hash}: recompile"
             )
         manager.current_stage_name = spec.name
+        record.stages.extend(node.prior_stages)  # as the eager run's record had them
         record.stages.append(spec.name)
         return record, records
 

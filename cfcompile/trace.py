@@ -264,6 +264,7 @@ class TraceEngine:
             retries=spec.retries,
             force=record.overwrite_requested(),
             order=len(self.nodes),
+            prior_stages=list(record.stages[:-1]),  # metadata's record_prior_stages
         )
         self.nodes[node_id] = node
         self._publish(spec, record, node)

@@ -309,7 +309,7 @@ def test_procedure_traces_the_same_nodes_as_calling_the_stages(tmp_path):
     ours, _ = trace_graph(with_procedures, [P(name="a", x=1), P(name="b", x=2)], tmp_path / "p")
     reference, _ = trace_graph(direct, sets, tmp_path / "d")
     assert _shape(ours) == _shape(reference)
-    assert len(ours.graph.nodes) == 5
+    assert ours.graph.number_of_nodes() == 5
 
 
 def test_procedure_runs_eagerly_and_needs_a_manager(tmp_path):
