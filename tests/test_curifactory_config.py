@@ -5,7 +5,8 @@ Differential: the same probe script runs in a plain python where ``import curifa
 real package, and in one where ``cfcompile.compat`` aliases it to cfcompile; their outputs
 (values, cache file names and contents, folders made, exception types and messages) must be
 equal. Each probe prints which package it ran, so cfcompile is never compared with itself.
-The project is curifactory's own test project (tests/projects/curiexamples/README.md).
+The project is curifactory's own test project
+(tests/projects/curifactory_examples/repo-root, see its NOTICE.md).
 """
 
 from __future__ import annotations
@@ -33,7 +34,35 @@ from cfcompile.errors import CfcompileError  # noqa: E402
 
 pytestmark = pytest.mark.oracle
 
-CURI = PROJECTS / "curiexamples"
+CURI = PROJECTS / "curifactory_examples" / "repo-root"  # curifactory's test project, verbatim
+MANUAL = PROJECTS / "curifactory_examples" / "examples" / "experiments" / "manual.py"
+FAIL_STAGE = '''"""A hyphenated experiment whose stage raises for one set (cfcompile's addition)."""
+
+from dataclasses import dataclass
+
+import curifactory as cf
+from curifactory.caching import JsonCacher
+
+
+@dataclass
+class Params(cf.ExperimentParameters):
+    a: int = 1
+
+
+@cf.stage(None, ["double"], [JsonCacher])
+def double(record):
+    if record.params.a == 2:
+        raise ValueError("a must not be 2")
+    return record.params.a * 2
+
+
+def get_params():
+    return [Params(name="one"), Params(name="two", a=2), Params(name="three", a=3)]
+
+
+def run(param_sets, manager):
+    return [double(cf.Record(manager, p)) for p in param_sets]
+'''
 CACHE = Path("test/examples/data/cache")
 
 PRELUDE = """
@@ -48,6 +77,7 @@ OUT = {"package": os.path.dirname(curifactory.__file__)}
 
 def copy_project(dest: Path) -> Path:
     shutil.copytree(CURI, dest, ignore=shutil.ignore_patterns("__pycache__"))
+    (dest / "test" / "examples" / "experiments" / "fail-stage.py").write_text(FAIL_STAGE)
     return dest
 
 
@@ -289,7 +319,7 @@ def test_manual_script_runs_as_under_curifactory(tmp_path):
     ):
         folder = tmp_path / tool
         folder.mkdir()
-        shutil.copy(CURI / "manual.py", folder)
+        shutil.copy(MANUAL, folder)
         proc = subprocess.run(
             [sys.executable, *cmd],
             cwd=folder,
