@@ -158,7 +158,7 @@ def plan(
         targets = node.targets()
         present = [view.exists(t) for t in targets]
         unfinished = ()
-        if node.outputs:  # a stage without outputs has a completion marker, no metadata
+        if node.outputs and any(present):  # no outputs: a completion marker, no metadata
             unfinished = tuple(
                 o["path"]
                 for o, here, meta in zip(node.outputs, present, metadata_of(node), strict=True)

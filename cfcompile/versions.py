@@ -16,7 +16,6 @@ import os
 import shutil
 import sys
 from collections.abc import Iterator
-from dataclasses import asdict
 from typing import Any
 
 from cfcompile.errors import CfcompileError
@@ -85,7 +84,7 @@ def compile_lock(workdir: str) -> Iterator[None]:
 
 def _digest_head(info: WorkflowInfo, params: dict, units: dict) -> Any:
     h = hashlib.md5()
-    h.update(json.dumps(asdict(info), sort_keys=True, default=str).encode())
+    h.update(json.dumps(info.__dict__, sort_keys=True, default=str).encode())  # flat fields
     h.update(json.dumps(sorted(params)).encode())
     h.update(json.dumps({k: [n.id for n in v] for k, v in units.items()}).encode())
     return h
@@ -106,9 +105,9 @@ def _sync_markers(
     marker written after ``since`` (a job of a run going on finished meanwhile) is left alone:
     that node is done now.
     """
-    made: set[str] = set()
     unit_of = {n.id: name for name, members in units.items() for n in members}
     busy = {unit_of[nid] for nid in to_run if nid in unit_of}
+    present: dict[str, set[str]] = {}  # marker folder -> names in it, listed once
     for node in nodes:
         unit = unit_of.get(node.id)
         if unit is not None and unit not in busy:
@@ -119,17 +118,24 @@ def _sync_markers(
             busy.add(unit)  # once per unit
         path = done_path(workdir, node.id)
         folder = os.path.dirname(path)
-        if node.id in to_run:
+        names = present.get(folder)
+        if names is None:
             try:
-                if os.stat(path).st_mtime < since:
-                    os.remove(path)
+                names = present[folder] = set(os.listdir(folder))
             except FileNotFoundError:
-                pass
-        elif not os.path.exists(path):
-            if folder not in made:
-                os.makedirs(folder, exist_ok=True)
-                made.add(folder)
+                names = present[folder] = set()
+        there = node.id[1] in names
+        if node.id in to_run:
+            if there:
+                try:
+                    if os.stat(path).st_mtime < since:
+                        os.remove(path)
+                except FileNotFoundError:
+                    pass
+        elif not there:
+            os.makedirs(folder, exist_ok=True)
             open(path, "w").close()
+            names.add(node.id[1])
 
 
 def _prune_versions(workdir: str, keep: str) -> None:

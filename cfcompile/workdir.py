@@ -37,7 +37,7 @@ import socket
 import sqlite3
 import time
 import traceback
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from cfcompile.ir import Node, NodeId
@@ -178,7 +178,7 @@ class WorkflowInfo:
 
     def save(self, folder: str) -> None:
         path = os.path.join(folder, WORKFLOW)
-        write_atomic(path, json.dumps(asdict(self), indent=2, default=str))
+        write_atomic(path, json.dumps(self.__dict__, indent=2, default=str))  # flat fields
 
     @classmethod
     def load(cls, folder: str) -> WorkflowInfo:
