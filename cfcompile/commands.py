@@ -117,7 +117,9 @@ def build(args: argparse.Namespace, warm: bool = False) -> Built:
     with researcher_output_to_stderr(), suggesting(project, args):
         if warm and prefork.wanted():
             forked = prefork.start(
-                workdir, lambda: project.import_modules(args.experiment, args.params)
+                workdir,
+                lambda: project.import_modules(args.experiment, args.params),
+                str(project.root),
             )
         sg = trace_project(project, args.experiment, args.params, workdir, **selection(args))
     # the recompile check also watches parameter modules in subfolders or in a configured

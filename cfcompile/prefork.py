@@ -75,7 +75,7 @@ def wanted() -> bool:
     return sys.platform == "linux" and client.worker_wanted()
 
 
-def start(workdir: str, import_project: Callable[[], None]) -> Prefork | None:
+def start(workdir: str, import_project: Callable[[], None], project_root: str) -> Prefork | None:
     """Import the project as a one-thread job would, then fork the worker; None if unsafe.
 
     ``import_project`` imports the experiment and parameter modules (its errors propagate:
@@ -87,7 +87,7 @@ def start(workdir: str, import_project: Callable[[], None]) -> Prefork | None:
         if threading.active_count() > 1 or not client.private_dir(client.socket_dir()):
             return None
         path = client.socket_path(workdir)  # the name a one-thread job of this workflow asks
-        return _fork(workdir, path)
+        return _fork(workdir, path, project_root)
     finally:
         for key, value in saved.items():
             if value is None:
@@ -107,7 +107,7 @@ def name_process(name: str) -> None:
         pass
 
 
-def _fork(workdir: str, path: str) -> Prefork | None:
+def _fork(workdir: str, path: str, project_root: str) -> Prefork | None:
     to_read, to_worker = os.pipe()
     from_worker, to_write = os.pipe()
     sys.stdout.flush()
@@ -118,7 +118,7 @@ def _fork(workdir: str, path: str) -> Prefork | None:
         try:
             os.setsid()  # not stopped by the terminal's Ctrl-C with the compile
             if os.fork() == 0:  # reparented to init: the compile never waits for it
-                code = _worker(workdir, path, to_read, to_write, keep={to_read, to_write})
+                code = _worker(workdir, path, project_root, to_read, to_write)
             else:
                 code = 0
         finally:
@@ -129,7 +129,10 @@ def _fork(workdir: str, path: str) -> Prefork | None:
     return Prefork(to_worker, from_worker)
 
 
-def _worker(workdir: str, path: str, version_fd: int, ready_fd: int, keep: set[int]) -> int:
+def _worker(workdir: str, path: str, project_root: str, version_fd: int, ready_fd: int) -> int:
+    from cfcompile import worker
+
+    sources = worker.source_files(project_root)  # as imported: later edits make it stale
     log = os.path.join(workdir, "logs")
     os.makedirs(log, exist_ok=True)
     out = os.open(os.path.join(log, "worker.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
@@ -139,7 +142,7 @@ def _worker(workdir: str, path: str, version_fd: int, ready_fd: int, keep: set[i
     os.dup2(out, 2)
     os.close(out)
     os.close(null)
-    keep = keep | {0, 1, 2}
+    keep = {0, 1, 2, version_fd, ready_fd}
     for name in os.listdir("/proc/self/fd"):
         fd = int(name)
         if fd in keep:
@@ -154,7 +157,7 @@ def _worker(workdir: str, path: str, version_fd: int, ready_fd: int, keep: set[i
     name_process(PROCESS_NAME)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # as a worker a job starts: stop on TERM
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    from cfcompile import job, results, worker  # noqa: F401 - load while the compile traces
+    from cfcompile import job, results  # noqa: F401 - loaded while the compile traces
 
     version = b""
     while not version.endswith(b"\n"):
@@ -163,7 +166,7 @@ def _worker(workdir: str, path: str, version_fd: int, ready_fd: int, keep: set[i
             return 0  # the compile failed, or wrote nothing for jobs to run
         version += chunk
     os.close(version_fd)
-    served = worker.Worker(os.fsdecode(version.strip()), path)
+    served = worker.Worker(os.fsdecode(version.strip()), path, sources)
 
     def ready() -> None:
         os.write(ready_fd, b"1")

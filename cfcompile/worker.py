@@ -48,7 +48,7 @@ class Running:
 
 
 class Worker:
-    def __init__(self, version: str, path: str):
+    def __init__(self, version: str, path: str, sources: dict[str, float] | None = None):
         self.path = path
         self.inode: int | None = None  # of the socket this worker bound at ``path``
         self.info = WorkflowInfo.load(version)
@@ -60,7 +60,7 @@ class Worker:
         compat.install()
         for name in [*self.info.param_modules, f"experiments.{self.info.experiment}"]:
             modules.import_name(name)
-        self.sources = self._source_files()
+        self.sources = sources if sources is not None else self._source_files()
         self.digests = dict(self.info.digests)
         self.selector = selectors.DefaultSelector()
         self.running: dict[int, Running] = {}
@@ -68,17 +68,7 @@ class Worker:
 
     # -- staleness -----------------------------------------------------------------------------
     def _source_files(self) -> dict[str, float]:
-        """mtime of every file of a module imported from the project (stage code included)."""
-        root = os.path.realpath(self.info.project_root)
-        out = {}
-        for module in list(sys.modules.values()):
-            path = getattr(module, "__file__", None)
-            if path and os.path.realpath(path).startswith(root + os.sep):
-                try:
-                    out[path] = os.stat(path).st_mtime
-                except OSError:
-                    continue
-        return out
+        return source_files(self.info.project_root)
 
     def stale(self) -> bool:
         for path, mtime in self.sources.items():
@@ -192,6 +182,21 @@ class Worker:
         for entry in self.running.values():
             if entry.killed_at and time.monotonic() - entry.killed_at > KILL_GRACE:
                 with_group(entry.pid, signal.SIGKILL)
+
+
+def source_files(project_root: str) -> dict[str, float]:
+    """mtime of every file of a module imported from the project (stage code included): taken
+    right after the import, so an edit made while the worker starts is still seen."""
+    root = os.path.realpath(project_root)
+    out = {}
+    for module in list(sys.modules.values()):
+        path = getattr(module, "__file__", None)
+        if path and os.path.realpath(path).startswith(root + os.sep):
+            try:
+                out[path] = os.stat(path).st_mtime
+            except OSError:
+                continue
+    return out
 
 
 def with_group(pid: int, sig: int) -> None:

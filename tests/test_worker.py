@@ -244,3 +244,43 @@ def test_a_failed_compile_leaves_no_forked_worker(project, tmp_path):
         time.sleep(0.1)
     run_cli("chain", "-p", "few", "--dry-run", cwd=root, check=False)
     assert not forked_workers(root)  # modes that run nothing fork nothing
+
+
+ONE_THREAD = dict.fromkeys(
+    (
+        "OMP_NUM_THREADS",
+        "GOTO_NUM_THREADS",
+        "OPENBLAS_NUM_THREADS",
+        "MKL_NUM_THREADS",
+        "VECLIB_MAXIMUM_THREADS",
+        "NUMEXPR_NUM_THREADS",
+    ),
+    "1",
+)  # what Snakemake's shell() exports for a one-thread rule
+
+
+def test_the_forked_worker_serves_one_thread_jobs_and_never_stale_code(project, tmp_path):
+    root = project({**CHAIN, "experiments/chain.py": PROBE})
+    env = {"CHAIN_LOG": str(tmp_path / "log")}
+    run_cli("chain", "-p", "few", "--batch", "1", cwd=root, env=env)
+    version = current_version(str(root / ".cfcompile" / "chain"))
+    nodes = [n for n in NodeStore(version).nodes() if n.stage == "first"]
+    forked = forked_workers(root)
+    assert forked
+    probe = tmp_path / "probe.json"
+    job = client_job(root, version, nodes[0], tmp_path / "a.log", PROBE_FILE=str(probe), **env,
+                     **ONE_THREAD)  # fmt: skip
+    assert job.wait(timeout=120) == 0
+    child = json.loads(probe.read_text())["pid"]
+    assert child != job.pid and not worker_pids(root)  # the forked worker ran it, no other
+    exp = root / "experiments" / "chain.py"
+    exp.write_text(exp.read_text() + "\n# edited\n")
+    os.utime(exp, (time.time() + 5, time.time() + 5))
+    job = client_job(root, version, nodes[1], tmp_path / "b.log", PROBE_FILE=str(probe), **env,
+                     **ONE_THREAD)  # fmt: skip
+    job.wait(timeout=120)
+    assert json.loads(probe.read_text())["pid"] == job.pid  # declined: ran in process
+    deadline = time.time() + 10
+    while any(p in forked_workers(root) for p in forked):
+        assert time.time() < deadline, "the stale forked worker did not leave"
+        time.sleep(0.1)
