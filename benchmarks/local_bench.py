@@ -44,25 +44,19 @@ sys.path.insert(0, str(HERE))
 import compile_bench  # noqa: E402  (the shared project writer and trivial chain experiment)
 import cpu_bench  # noqa: E402  (the calibrated CPU-burning experiment)
 
+from cfcompile.utils import DEFAULTS  # noqa: E402
+
 IRIS_COMPAT = HERE / "projects" / "iris_compat"
 BIN = Path(sys.executable).parent
 CORES = 2
 SAMPLE_SECONDS = 0.5  # memory sampling interval while a command runs
 SMALL_RESULTS = 60  # workloads with at most this many result files keep their values in JSON
 
-# curifactory's defaults, written explicitly so that a curifactory_config.json further up the
-# temporary directory's parents (it searches three levels) can never redirect the caches.
-CURIFACTORY_CONFIG = {
-    "experiments_module_name": "experiments",
-    "params_module_name": "params",
-    "manager_cache_path": "data/",
-    "cache_path": "data/cache",
-    "runs_path": "data/runs",
-    "logs_path": "logs/",
-    "notebooks_path": "notebooks/",
-    "reports_path": "reports/",
-    "report_css_path": "reports/style.css",
-}
+# curifactory's defaults (cfcompile.utils.DEFAULTS mirrors 0.20.5's, checked against it by
+# tests/test_curifactory_config.py), written explicitly so that a curifactory_config.json
+# further up the temporary directory's parents (it searches three levels) can never redirect
+# the caches.
+CURIFACTORY_CONFIG = dict(DEFAULTS)
 
 DIGITS_PARAMS = """
 import os
