@@ -97,7 +97,15 @@ def choose_batch(sg: StageGraph, batch: int | str, cores: int | None = None) -> 
 
 
 def batchable_stages(sg: StageGraph) -> set[str]:
-    """Stages whose every node is a non-aggregate fed only by non-aggregates or sources."""
+    """Stages whose every node is a non-aggregate fed only by non-aggregates or sources
+    (computed once per graph: choosing K and cutting units both ask)."""
+    cached = sg.__dict__.get("_batchable")
+    if cached is None:
+        cached = sg.__dict__["_batchable"] = _batchable_stages(sg)
+    return set(cached)
+
+
+def _batchable_stages(sg: StageGraph) -> set[str]:
     bad: set[str] = set()
     stages: set[str] = set()
     for node in sg.nodes():

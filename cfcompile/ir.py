@@ -105,15 +105,20 @@ class Node:
     def to_row(self) -> str:
         """The node as one JSON row (not kept: at 150,000 nodes the rows alone are 100 MB;
         ``versions.write_workflow_files`` builds each once, for the digest and the store)."""
-        data = {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
+        d = self.__dict__
+        data = {k: d[k] for k in NODE_FIELDS}
         data["inputs"] = [{f: getattr(i, f) for f in INPUT_FIELDS} for i in self.inputs]
-        return json.dumps(data, separators=(",", ":"))
+        return _ROW_ENCODER.encode(data)
 
     @classmethod
     def from_row(cls, row: str) -> Node:
         data = json.loads(row)
         data["inputs"] = [InputRef.from_dict(i) for i in data["inputs"]]
         return cls(**data)
+
+
+NODE_FIELDS = tuple(Node.__dataclass_fields__)
+_ROW_ENCODER = json.JSONEncoder(separators=(",", ":"), check_circular=False)
 
 
 def unit_resources(nodes: list[Node]) -> dict[str, Any]:
