@@ -178,11 +178,23 @@ def _cf_summary(most=20):
     return "\n".join(out)
 
 
+# Snakemake's scheduler arms a one-second threading.Timer (not a daemon) on every pass to
+# re-check its job rate limit; Python then waits for the last of them before it exits, up to
+# a second after the workflow has finished. Once the workflow is over nothing needs them.
+def _cf_stop_timers():
+    import threading as _cf_threading
+    for _t in _cf_threading.enumerate():
+        if isinstance(_t, _cf_threading.Timer):
+            _t.cancel()
+
+
 onsuccess:
     _cf_logger.info("cfcompile: done; results table: " + _CF["results"])
+    _cf_stop_timers()
 
 onerror:
     _cf_logger.error(_cf_summary())
+    _cf_stop_timers()
 
 wildcard_constraints:
     hash="[0-9a-f]+|None",
