@@ -25,12 +25,17 @@ import sys
 import time
 
 WAIT_FOR_WORKER = 60.0  # seconds a first client waits while the worker imports the project
+THREAD_VARS = (  # what Snakemake's shell() sets to the rule's threads (snakemake/shell.py)
+    "OMP_NUM_THREADS",
+    "GOTO_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
 KEYED_ENV = (  # variables libraries read once at import: a worker serves only jobs that agree
     "CUDA_VISIBLE_DEVICES",
-    "OMP_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "NUMEXPR_NUM_THREADS",
+    *THREAD_VARS,
     "PYTHONHASHSEED",
     "PYTHONPATH",
     "VIRTUAL_ENV",

@@ -31,15 +31,8 @@ import threading
 from collections.abc import Callable
 
 from cfcompile import client
+from cfcompile.client import THREAD_VARS
 
-THREAD_VARS = (  # what Snakemake's shell() sets to the rule's threads (snakemake/shell.py)
-    "OMP_NUM_THREADS",
-    "GOTO_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "VECLIB_MAXIMUM_THREADS",
-    "NUMEXPR_NUM_THREADS",
-)
 PROCESS_NAME = "cfcompile-wkr"  # what ps/top/pgrep show (its command line is the compile's)
 READY_SECONDS = 5.0  # how long the compile waits for the worker's socket before printing
 
