@@ -297,8 +297,8 @@ def representation_problems(param_set: Any) -> list[Problem]:
 
 def _walk_problems(obj: Any, prefix: str, out: list[Problem], depth: int) -> None:
     owner = obj.__name__ if isinstance(obj, type) else type(obj).__name__
-    for f in fields(obj):
-        key, path = f.name, prefix + f.name
+    for key in field_names(obj):
+        path = prefix + key
         try:
             strategy, rep = _field_rep(obj, key, nested=lambda value: None)
             if _is_nested(strategy):
@@ -341,7 +341,7 @@ def _seeded_hash(item: Any, depth: int = 0) -> bool:
     cls_hash = type(item).__hash__
     if is_dataclass(item) and cls_hash not in (None, object.__hash__):
         return depth < 20 and any(
-            _seeded_hash(getattr(item, f.name), depth + 1) for f in fields(item)
+            _seeded_hash(getattr(item, name), depth + 1) for name in field_names(item)
         )
     return cls_hash is object.__hash__  # identity: the order follows memory addresses
 

@@ -60,16 +60,13 @@ class Worker:
         compat.install()
         for name in [*self.info.param_modules, f"experiments.{self.info.experiment}"]:
             modules.import_name(name)
-        self.sources = sources if sources is not None else self._source_files()
+        self.sources = sources if sources is not None else source_files(self.info.project_root)
         self.digests = dict(self.info.digests)
         self.selector = selectors.DefaultSelector()
         self.running: dict[int, Running] = {}
         self.last_request = time.monotonic()
 
     # -- staleness -----------------------------------------------------------------------------
-    def _source_files(self) -> dict[str, float]:
-        return source_files(self.info.project_root)
-
     def stale(self) -> bool:
         for path, mtime in self.sources.items():
             try:
