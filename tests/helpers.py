@@ -7,10 +7,14 @@ one as {relative path: source} so a test can change a file before writing its ow
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 IRIS = REPO / "workflows" / "iris"
@@ -132,3 +136,43 @@ def pipe(
         timeout=300,
         env={**os.environ, **(env or {})},
     )
+
+
+# -- a real browser -------------------------------------------------------------------------------
+def find_chromium() -> str:
+    """Chromium's path, or skip the test saying how to install it."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not chromium:
+        pytest.skip("Chromium not installed (scripts/install-system-deps.sh)")
+    return chromium
+
+
+def browse(chromium: str, url: str, profile: Path, screenshot: Path | None = None, height=1400):
+    """The DOM after the page's load handler ran (or a screenshot), at a fixed 1280 px width."""
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--hide-scrollbars",
+        "--force-device-scale-factor=1",
+        f"--window-size=1280,{height}",
+        f"--user-data-dir={profile}",
+    ]
+    what = [f"--screenshot={screenshot}"] if screenshot else ["--dump-dom"]
+    proc = subprocess.run(
+        [chromium, *flags, *what, url], capture_output=True, text=True, timeout=180
+    )
+    if screenshot:
+        assert screenshot.exists(), proc.stderr[-2000:]
+    return proc.stdout
+
+
+def body_data(dom: str) -> dict[str, str]:
+    """The data-* attributes the report's load handler set on <body>."""
+    body = re.search(r"<body([^>]*)>", dom).group(1)
+    return dict(re.findall(r'data-([a-z-]+)="([^"]*)"', body))

@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from helpers import compiled_info, run_cli
+from helpers import body_data, browse, compiled_info, find_chromium, run_cli
 
 from cfcompile.errors import CfcompileError
 from cfcompile.results import PROVENANCE, selection_label
@@ -295,40 +295,7 @@ def test_report_finds_the_version_of_its_selection(project):
 def chromium_or_skip() -> str:
     for module in ("matplotlib", "PIL", "pyarrow"):
         pytest.importorskip(module)
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if not chromium:
-        pytest.skip("Chromium not installed (scripts/install-system-deps.sh)")
-    return chromium
-
-
-def browse(chromium: str, url: str, profile: Path, screenshot: Path | None = None, height=1400):
-    """The DOM after the page's load handler ran (or a screenshot), at a fixed 1280 px width."""
-    flags = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--hide-scrollbars",
-        "--force-device-scale-factor=1",
-        f"--window-size=1280,{height}",
-        f"--user-data-dir={profile}",
-    ]
-    what = [f"--screenshot={screenshot}"] if screenshot else ["--dump-dom"]
-    proc = subprocess.run(
-        [chromium, *flags, *what, url], capture_output=True, text=True, timeout=180
-    )
-    if screenshot:
-        assert screenshot.exists(), proc.stderr[-2000:]
-    return proc.stdout
-
-
-def body_data(dom: str) -> dict[str, str]:
-    body = re.search(r"<body([^>]*)>", dom).group(1)
-    return dict(re.findall(r'data-([a-z-]+)="([^"]*)"', body))
+    return find_chromium()
 
 
 def result_rows(dom: str) -> list[list[str]]:

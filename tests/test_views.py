@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from helpers import CHAIN, run_cli
+from helpers import CHAIN, body_data, browse, find_chromium, run_cli
 
 RESOURCES = CHAIN["experiments/chain.py"].replace(
     '@cf.stage(inputs=["a", "big"], outputs=["b"], cachers=[JsonCacher])',
@@ -180,9 +180,7 @@ REPORTING = {
 
 def test_report_renders_in_headless_chromium(project, tmp_path):
     pytest.importorskip("matplotlib")
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if not chromium:
-        pytest.skip("Chromium not installed (scripts/install-system-deps.sh)")
+    chromium = find_chromium()
     if not shutil.which("dot"):
         pytest.skip("Graphviz not installed (scripts/install-system-deps.sh)")
     root = project(REPORTING)
@@ -190,25 +188,8 @@ def test_report_renders_in_headless_chromium(project, tmp_path):
     path = run_cli("rep", "-p", "few", "--report", cwd=root).stdout.strip()
     page = open(path).read()
     assert "<svg" in page and "data:image/png;base64," in page and "agg-html" in page
-    flags = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={tmp_path / 'chromium'}",
-    ]
-    dom = subprocess.run(
-        [chromium, *flags, "--dump-dom", f"file://{path}"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    ).stdout
-    body = re.search(r"<body([^>]*)>", dom).group(1)
-    attrs = dict(re.findall(r'data-([a-z-]+)="(\d+)"', body))
+    dom = browse(chromium, f"file://{path}", tmp_path / "chromium")
+    attrs = body_data(dom)
     assert attrs["images"] == attrs["images-loaded"] == "3"  # one figure per parameter set
     assert int(attrs["dag-width"]) > 100
     assert attrs["reportables"] == "7"  # figure + json per set, one html for the aggregate
