@@ -20,7 +20,7 @@ from cfcompile.stages import (
 
 __version__ = "0.1.0"
 
-_stages.set_default_engine(_eager.EagerEngine)
+_stages.register_engines(eager=_eager.EagerEngine, dry=_eager.DryEagerEngine)
 
 __all__ = [
     "ArtifactManager",

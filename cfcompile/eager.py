@@ -50,3 +50,23 @@ class EagerEngine:
         store_in_state(spec, record, cachers, values)
         self.ran.append((spec.name, label))
         return record
+
+
+class DryEagerEngine(EagerEngine):
+    """curifactory's dry run: cached stages are read from the cache, the others run and
+    nothing is written. Their outputs stay in memory, ``Lazy`` ones too (there is no file to
+    load them from later; curifactory would fail reading them)."""
+
+    def call(self, spec: StageSpec, record: Any, records: list | None, args: tuple, kwargs: dict):
+        cachers = spec.make_cachers(record)
+        if cachers and not record.overwrite_requested() and all(c.check() for c in cachers):
+            return super().call(spec, record, records, args, kwargs)  # reads, never writes
+        label = params_name(record) or ("aggregate" if spec.is_aggregate else "None")
+        log.info("stage %s [%s]: running (dry: nothing is cached)", spec.name, label)
+        inputs = gather_inputs(spec, record, records, kwargs)
+        values, _ = call_stage(spec, record, records, args, inputs, label)
+        for output, value in zip(spec.outputs, values, strict=True):
+            record.state[str(output)] = value
+        record.output = values[0] if len(values) == 1 else (values if values else None)
+        self.ran.append((spec.name, label))
+        return record

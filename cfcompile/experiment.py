@@ -17,18 +17,17 @@ The project loader is imported when ``run_experiment`` is called.
 
 from __future__ import annotations
 
-import html
 import logging
 import os
 import sys
 import traceback
 from typing import Any
 
-from cfcompile.eager import EagerEngine
 from cfcompile.errors import CfcompileError, ParamsError, ProjectError
-from cfcompile.execute import call_stage
 from cfcompile.record import ArtifactManager
-from cfcompile.stages import StageSpec, gather_inputs, params_name
+
+# moved to cfcompile.reporting (record.generate_report calls it): kept importable from here
+from cfcompile.reporting import write_run_report  # noqa: E402,F401
 
 log = logging.getLogger("cfcompile")
 
@@ -56,26 +55,6 @@ UNSUPPORTED = {
     "--rerun-changed-code on a compiled run",
     "lazy": "declare Lazy(...) outputs with cachers on the stages that need them",
 }
-
-
-class DryEagerEngine(EagerEngine):
-    """curifactory's dry run: cached stages are read from the cache, the others run and
-    nothing is written. Their outputs stay in memory, ``Lazy`` ones too (there is no file to
-    load them from later; curifactory would fail reading them)."""
-
-    def call(self, spec: StageSpec, record: Any, records: list | None, args: tuple, kwargs: dict):
-        cachers = spec.make_cachers(record)
-        if cachers and not record.overwrite_requested() and all(c.check() for c in cachers):
-            return super().call(spec, record, records, args, kwargs)  # reads, never writes
-        label = params_name(record) or ("aggregate" if spec.is_aggregate else "None")
-        log.info("stage %s [%s]: running (dry: nothing is cached)", spec.name, label)
-        inputs = gather_inputs(spec, record, records, kwargs)
-        values, _ = call_stage(spec, record, records, args, inputs, label)
-        for output, value in zip(spec.outputs, values, strict=True):
-            record.state[str(output)] = value
-        record.output = values[0] if len(values) == 1 else (values if values else None)
-        self.ran.append((spec.name, label))
-        return record
 
 
 def _indices(entries: list[str] | None, what: str) -> list[int]:
@@ -310,27 +289,6 @@ class LogFile:
         self.handler.close()
         for lg, level in zip(self.loggers, self.levels, strict=True):
             lg.setLevel(level)
-
-
-def write_run_report(manager: ArtifactManager) -> str:
-    """``reports_path/REFERENCE/index.html``: the run's reportables on one page, each rendered
-    into that folder (figures as files beside the page). Returns the folder."""
-    folder = os.path.join(manager.reports_path, manager.get_reference_name())
-    os.makedirs(folder, exist_ok=True)
-    title = html.escape(f"{manager.experiment_name} ({manager.get_reference_name()})")
-    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title>"]
-    parts.append(f"</head><body><h1>{title}</h1><p>status: {html.escape(manager.status)}</p>")
-    for rep in manager.reportables:
-        rep.path = folder
-        rep.render()
-        body = rep.html()
-        name = html.escape(str(rep.qualified_name or rep.name))
-        parts.append(f"<h2>{name}</h2>" + ("\n".join(body) if isinstance(body, list) else body))
-    parts.append("</body></html>")
-    with open(os.path.join(folder, "index.html"), "w") as f:
-        f.write("\n".join(parts))
-    logging.getLogger("cfcompile").info("report written to %s", folder)
-    return folder
 
 
 def run_script(path: str, args: list[str]) -> None:

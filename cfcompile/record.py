@@ -3,41 +3,17 @@
 from __future__ import annotations
 
 import copy
-import hashlib
 import os
-import re
 import socket
 import sys
 from datetime import datetime
 from typing import Any
 
-from cfcompile import hashing
+from cfcompile import hashing, utils
 from cfcompile.caching import Lazy
 from cfcompile.errors import CfcompileError
-from cfcompile.reporting import Reportable
-from cfcompile.stages import default_engine
-
-_UNSAFE_IN_FILE_NAMES = re.compile(r"[/\\\x00]")
-_MAX_NAME_BYTES = 200  # a file name may hold 255 bytes; leave room for ".pkl" and suffixes
-
-
-def safe_file_name(text: str) -> str:
-    """``text`` made usable as one file name inside its folder.
-
-    Reportable file names are built from parameter-set names, which are free text: a ``/``
-    would make a subfolder that does not exist (the save fails after the stage already ran),
-    ``..`` segments would climb out of the cache. Separators and NUL become ``_``, so do
-    leading dots (no hidden files, no ``..``), and over-long names are shortened with a digest
-    so two of them stay apart. Ordinary names are returned unchanged, as curifactory writes them.
-    """
-    name = _UNSAFE_IN_FILE_NAMES.sub("_", text)
-    body = name.lstrip(".")
-    name = "_" * (len(name) - len(body)) + body
-    if len(name.encode()) > _MAX_NAME_BYTES:
-        digest = hashlib.md5(text.encode()).hexdigest()[:12]
-        head = name.encode()[: _MAX_NAME_BYTES - 13].decode(errors="ignore")
-        name = f"{head}_{digest}"
-    return name
+from cfcompile.reporting import Reportable, safe_file_name, write_run_report
+from cfcompile.stages import StageEngine, default_engine
 
 
 def _inside(folder: str, path: str) -> bool:
@@ -113,7 +89,7 @@ class ArtifactManager:
         disable_non_cf_loggers: bool = True,
         *,
         overwrite: bool = False,
-        engine: Any = None,
+        engine: StageEngine | None = None,
         run_info: dict | None = None,
         folders: bool | None = None,
     ):
@@ -123,8 +99,6 @@ class ArtifactManager:
                 "cfcompile: it would cache every output under names cfcompile does not write. "
                 "Declare Lazy(...) outputs with a cacher on the stages that need them"
             )
-        from cfcompile import utils  # the configuration; stdlib only
-
         self.config = utils.get_configuration()
         paths = {
             "manager_cache_path": manager_cache_path,
@@ -171,11 +145,9 @@ class ArtifactManager:
         self.hostname = socket.gethostname()
         self.overwrite = overwrite
         researcher_built = engine is None and run_info is None
-        if engine is None and (dry or dry_cache):
-            from cfcompile.experiment import DryEagerEngine  # the eager engine, saving nothing
-
-            engine = DryEagerEngine()
-        self.engine = engine if engine is not None else default_engine()
+        if engine is None:  # eager; with dry or dry_cache, eager without writing the cache
+            engine = default_engine(dry=dry or dry_cache)
+        self.engine: StageEngine = engine
         self.run_info = dict(run_info or {})
         self.records: list[Record] = []
         self.reportables: list[Reportable] = []
@@ -218,8 +190,6 @@ class ArtifactManager:
         """
         if self.dry:
             return None
-        from cfcompile.experiment import write_run_report
-
         return write_run_report(self)
 
     def get_artifact_filename(

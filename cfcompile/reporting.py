@@ -14,9 +14,12 @@ then (``ImageReporter``) copies it into the cache with the stage's other files
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
+import logging
 import os
+import re
 import shutil
 from typing import Any
 
@@ -126,8 +129,6 @@ class FigureReporter(Reportable):
         self.kwargs = kwargs
 
     def filename(self) -> str:
-        from cfcompile.record import safe_file_name  # record imports this module
-
         stem = self.qualified_name or safe_file_name(self.name or "figure")
         return f"{stem}.{self.kwargs.get('format', 'png')}"
 
@@ -231,3 +232,48 @@ __all__ = [
     "LinePlotReporter",
     "Reportable",
 ]
+
+
+# -- names and pages ------------------------------------------------------------------------
+_UNSAFE_IN_FILE_NAMES = re.compile(r"[/\\\x00]")
+_MAX_NAME_BYTES = 200  # a file name may hold 255 bytes; leave room for ".pkl" and suffixes
+
+
+def safe_file_name(text: str) -> str:
+    """``text`` made usable as one file name inside its folder.
+
+    Reportable file names are built from parameter-set names, which are free text: a ``/``
+    would make a subfolder that does not exist (the save fails after the stage already ran),
+    ``..`` segments would climb out of the cache. Separators and NUL become ``_``, so do
+    leading dots (no hidden files, no ``..``), and over-long names are shortened with a digest
+    so two of them stay apart. Ordinary names are returned unchanged, as curifactory writes them.
+    """
+    name = _UNSAFE_IN_FILE_NAMES.sub("_", text)
+    body = name.lstrip(".")
+    name = "_" * (len(name) - len(body)) + body
+    if len(name.encode()) > _MAX_NAME_BYTES:
+        digest = hashlib.md5(text.encode()).hexdigest()[:12]
+        head = name.encode()[: _MAX_NAME_BYTES - 13].decode(errors="ignore")
+        name = f"{head}_{digest}"
+    return name
+
+
+def write_run_report(manager: Any) -> str:
+    """``reports_path/REFERENCE/index.html``: the run's reportables on one page, each rendered
+    into that folder (figures as files beside the page). Returns the folder."""
+    folder = os.path.join(manager.reports_path, manager.get_reference_name())
+    os.makedirs(folder, exist_ok=True)
+    title = html.escape(f"{manager.experiment_name} ({manager.get_reference_name()})")
+    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title>"]
+    parts.append(f"</head><body><h1>{title}</h1><p>status: {html.escape(manager.status)}</p>")
+    for rep in manager.reportables:
+        rep.path = folder
+        rep.render()
+        body = rep.html()
+        name = html.escape(str(rep.qualified_name or rep.name))
+        parts.append(f"<h2>{name}</h2>" + ("\n".join(body) if isinstance(body, list) else body))
+    parts.append("</body></html>")
+    with open(os.path.join(folder, "index.html"), "w") as f:
+        f.write("\n".join(parts))
+    logging.getLogger("cfcompile").info("report written to %s", folder)
+    return folder

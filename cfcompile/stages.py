@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import inspect
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import wraps
-from typing import Any
+from typing import Any, Protocol
 
 from cfcompile.caching import Cacheable, Lazy, PickleCacher, instantiate
 from cfcompile.errors import (
@@ -31,6 +32,7 @@ __all__ = [
     "ExecutingWithSkippedInputError",
     "InputSignatureError",
     "OutputSignatureError",
+    "StageEngine",
     "StageSpec",
     "aggregate",
     "stage",
@@ -38,23 +40,41 @@ __all__ = [
 
 log = logging.getLogger("cfcompile")
 
-_default_engine: Any = None
+
+class StageEngine(Protocol):
+    """What calling a decorated stage means: run it now (eager), record a node (trace), ...
+
+    ``ArtifactManager.engine`` holds one; the decorator hands it the stage's declaration and
+    the call, and returns what it returns (the record, as curifactory's stages do). Engines:
+    ``runtime.eager.EagerEngine`` and ``DryEagerEngine``, ``compiler.trace.TraceEngine``.
+    """
+
+    def call(
+        self, spec: StageSpec, record: Any, records: list | None, args: tuple, kwargs: dict
+    ) -> Any: ...
 
 
-def set_default_engine(factory: Any) -> None:
-    """Which engine a new ArtifactManager gets when none is given (the eager one).
+class EngineFactories:
+    """Which engine a new ArtifactManager gets when none is given: eager, or eager without
+    saving (``dry=True``).
 
     Registered by ``cfcompile/__init__.py``, so the researcher API never imports the runtime
-    layer that implements it: the decorator only knows ``manager.engine.call(...)``.
+    layer that implements them: the decorator only knows ``manager.engine.call(...)``.
     """
-    global _default_engine
-    _default_engine = factory
+
+    eager: Callable[[], StageEngine] | None = None
+    dry: Callable[[], StageEngine] | None = None
 
 
-def default_engine() -> Any:
-    if _default_engine is None:  # pragma: no cover - cfcompile/__init__ always registers one
-        raise RuntimeError("no default stage engine registered: import cfcompile first")
-    return _default_engine()
+def register_engines(eager: Callable[[], StageEngine], dry: Callable[[], StageEngine]) -> None:
+    EngineFactories.eager, EngineFactories.dry = eager, dry
+
+
+def default_engine(dry: bool = False) -> StageEngine:
+    factory = EngineFactories.dry if dry else EngineFactories.eager
+    if factory is None:  # pragma: no cover - cfcompile/__init__ always registers them
+        raise RuntimeError("no stage engine registered: import cfcompile first")
+    return factory()
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Cachers: how stage outputs reach disk, with curifactory's file names and metadata.
+"""The cacher protocol every cacher builds on (``Cacheable``), and ``Lazy`` outputs.
 
 Saving is transactional (``publish.Transaction``): inside a save, ``get_path`` points into a
 hidden staging folder, and nothing is renamed into place until every output succeeded. Every
@@ -12,14 +12,11 @@ from __future__ import annotations
 import copy
 import json
 import os
-import pickle
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from cfcompile.errors import CfcompileError
 from cfcompile.hashing import string_representations
-from cfcompile.roundtrip import json_difference
 
 if TYPE_CHECKING:  # pragma: no cover
     from cfcompile.publish import Transaction
@@ -27,13 +24,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 TIMESTAMP_FORMAT = "%Y-%m-%d-T%H%M%S"
 METADATA_SUFFIX = "_metadata.json"
-
-
-class CacheRoundTripError(CfcompileError):
-    """A cacher would hand the next stage a different value than the stage returned.
-
-    Raised inside the stage's save, so its transaction publishes none of the stage's files.
-    """
 
 
 class Lazy:
@@ -270,129 +260,8 @@ _PATH_METHODS = ("final_path", "get_path", "save_metadata", "_with_suffix", "_re
 """Overriding any of these moves a cacher's metadata where ``metadata_namer`` cannot see."""
 
 
-class JsonCacher(Cacheable):
-    """JSON, refusing any value that would not come back equal.
-
-    curifactory writes what JSON cannot hold as its ``str`` (a set becomes ``"{'a'}"``, an int
-    key becomes ``"1"``); the next job of a compiled run then reads a different value than an
-    eager run keeps in memory, and computes something else without any error. Here such a save
-    fails instead, naming the stage and the output, before anything is published.
-
-    Tuples are the one accepted change: they come back as lists. curifactory does the same, so
-    a curifactory experiment's downstream code already gets lists from every cached run, and
-    every sequence operation (iteration, unpacking, indexing, ``len``) sees the same values.
-    Refusing them would break unmodified experiments that JSON-cache shapes or pairs.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any):
-        super().__init__(*args, extension=".json", **kwargs)
-
-    def load(self) -> Any:
-        with open(self.get_path()) as infile:
-            return json.load(infile)
-
-    def save(self, obj: Any) -> str:
-        try:
-            text = json.dumps(obj, indent=4, default=str)
-        except (TypeError, ValueError) as exc:  # a tuple key, a circular reference
-            raise CacheRoundTripError(self._refusal(f"JSON cannot encode it ({exc})")) from None
-        difference = json_difference(obj, json.loads(text))
-        if difference is not None:
-            raise CacheRoundTripError(self._refusal(difference))
-        path = self.get_path()
-        with open(path, "w") as outfile:
-            outfile.write(text)
-        return path
-
-    def _refusal(self, why: str) -> str:
-        record = self.record
-        if record is None or record.params is None:
-            whose = "aggregate" if record is not None and record.is_aggregate else "no record"
-        else:
-            whose = f"parameter set '{record.params.name}'"
-        where = (
-            f"stage '{self.stage}' ({whose}), output '{self.name}'"
-            if self.stage is not None
-            else f"cacher for {self.final_path()}"
-        )
-        return (
-            f"{where}: {type(self).__name__} cannot store this value exactly: {why}. JSON has no "
-            "sets and no non-string keys, and JsonCacher writes other objects as their str(), "
-            "so the next stage would read a different value. Nothing of this stage was saved. "
-            "Cache this output with PickleCacher, or return JSON types (dicts with str keys, "
-            "lists, str, int, float, bool, None)."
-        )
-
-
-class PickleCacher(Cacheable):
-    """Any picklable object; the default for outputs declared without a cacher."""
-
-    def __init__(self, *args: Any, **kwargs: Any):
-        super().__init__(*args, extension=".pkl", **kwargs)
-
-    def load(self) -> Any:
-        with open(self.get_path(), "rb") as infile:
-            return pickle.load(infile)
-
-    def save(self, obj: Any) -> str:
-        path = self.get_path()
-        with open(path, "wb") as outfile:
-            pickle.dump(obj, outfile)
-        return path
-
-
-class FileReferenceCacher(Cacheable):
-    """Stores a path (or list of paths); the cache is only valid while those files exist."""
-
-    def __init__(self, *args: Any, **kwargs: Any):
-        super().__init__(*args, extension=".json", **kwargs)
-
-    def check(self) -> bool:
-        if not super().check():
-            return False
-        with open(self.final_path()) as infile:
-            files = json.load(infile)
-        files = files if isinstance(files, list) else [files]
-        return all(os.path.exists(f) for f in files)
-
-    def load(self) -> list[str] | str:
-        with open(self.get_path()) as infile:
-            return json.load(infile)
-
-    def save(self, files: list[str] | str) -> str:
-        path = self.get_path()
-        with open(path, "w") as outfile:
-            json.dump(files, outfile, indent=4)
-        return path
-
-
 def instantiate(cacher: type[Cacheable] | Cacheable) -> Cacheable:
     """A fresh cacher per use: classes are called, instances deep-copied (curifactory's rule)."""
     if isinstance(cacher, type):
         return cacher()
     return copy.deepcopy(cacher)
-
-
-# pandas-backed and the remaining cachers live in their own modules (pandas is imported only
-# when used); they are part of this module's public names, as in curifactory
-from cfcompile.caching_extra import PathRef, RawJupyterNotebookCacher  # noqa: E402
-from cfcompile.caching_pandas import (  # noqa: E402
-    PandasCacher,
-    PandasCsvCacher,
-    PandasJsonCacher,
-)
-
-__all__ = [
-    "Cacheable",
-    "CacheRoundTripError",
-    "FileReferenceCacher",
-    "JsonCacher",
-    "Lazy",
-    "PandasCacher",
-    "PandasCsvCacher",
-    "PandasJsonCacher",
-    "PathRef",
-    "PickleCacher",
-    "RawJupyterNotebookCacher",
-    "instantiate",
-]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cfcompile.caching import Cacheable
+from cfcompile.caching.base import Cacheable
 
 _PANDAS_FORMATS = {  # format: (extension, reader, writer), curifactory's _PandasIOType table
     "csv": ("csv", "read_csv", "to_csv"),
