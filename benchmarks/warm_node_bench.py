@@ -75,7 +75,7 @@ def stage_seconds(cache: Path) -> float:
 
 
 def measure(label: str, n: int, worker: bool) -> dict:
-    from cfcompile.workdir import NodeStore, current_version
+    from cfcompile.core.workdir import NodeStore, current_version
 
     with tempfile.TemporaryDirectory(prefix="cfwarm") as tmp:
         root = Path(tmp)

@@ -9,6 +9,7 @@ from cfcompile.caching import Lazy
 from cfcompile.params import ExperimentParameters, set_hash_functions
 from cfcompile.procedure import Procedure
 from cfcompile.record import ArtifactManager, Record
+from cfcompile.release import __version__
 from cfcompile.stages import (
     CachersMismatchError,
     EmptyCachersError,
@@ -17,8 +18,6 @@ from cfcompile.stages import (
     aggregate,
     stage,
 )
-
-__version__ = "0.1.0"
 
 _stages.register_engines(eager=_eager.EagerEngine, dry=_eager.DryEagerEngine)
 

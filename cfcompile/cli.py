@@ -13,8 +13,8 @@ import re
 import sys
 import traceback
 
-from cfcompile import __version__
 from cfcompile.errors import CfcompileError
+from cfcompile.release import __version__
 
 log = logging.getLogger("cfcompile")
 

@@ -176,7 +176,7 @@ def ask(sock: socket.socket, version: str, args: list[str], stoppable: bool = Tr
 
 
 def resolve_version(path: str) -> str:
-    """``cfcompile.workdir.resolve_version``, repeated here because this script imports only
+    """``cfcompile.core.workdir.resolve_version``, repeated here because this script imports only
     the standard library: the folder itself if it is a version, else the version the Snakefile
     announced in CFCOMPILE_VERSION (if it belongs to this workflow), else the newest."""
     path = os.path.abspath(path)

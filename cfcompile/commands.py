@@ -18,10 +18,13 @@ from pathlib import Path
 
 from cfcompile import prefork
 from cfcompile.backends import all_backends, snakemake, submitit
+from cfcompile.core.ir import Node, NodeId
+from cfcompile.core.provenance import run_info
+from cfcompile.core.transaction import sweep_stale_staging
+from cfcompile.core.workdir import SNAKEFILE, default_workdir, file_digests, load_failure
 from cfcompile.errors import CfcompileError, ProjectError
 from cfcompile.graph import StageGraph
 from cfcompile.grouping import batch_units, choose_batch
-from cfcompile.ir import Node, NodeId
 from cfcompile.plan import (
     CODE_SAMPLE,
     RUN,
@@ -30,9 +33,7 @@ from cfcompile.plan import (
     plan,
     set_aside_unfinished,
 )
-from cfcompile.project import EXPERIMENTS, PARAMS, ModuleInfo, Project
-from cfcompile.provenance import run_info
-from cfcompile.publish import sweep_stale_staging
+from cfcompile.project.discover import EXPERIMENTS, PARAMS, ModuleInfo, Project
 from cfcompile.record import ArtifactManager
 from cfcompile.results import collect, write_selection
 from cfcompile.trace import trace_project
@@ -44,7 +45,6 @@ from cfcompile.views.report_history import write_report
 from cfcompile.views.results_table import print_table, sort_rows
 from cfcompile.views.status import node_status, print_status
 from cfcompile.why import explain, forced_by_code
-from cfcompile.workdir import SNAKEFILE, default_workdir, file_digests, load_failure
 
 
 @dataclass

@@ -10,8 +10,8 @@ import logging
 from typing import Any
 
 from cfcompile.caching import Lazy
-from cfcompile.execute import call_stage, save_outputs, store_in_state
-from cfcompile.reportables_cache import load_cached_reportables
+from cfcompile.core.execute import call_stage, save_outputs, store_in_state
+from cfcompile.core.reportables import load_cached_reportables
 from cfcompile.stages import StageSpec, gather_inputs, params_name
 
 log = logging.getLogger("cfcompile")

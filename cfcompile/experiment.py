@@ -86,7 +86,7 @@ def _collect(
     signature is curifactory's internals); cfcompile's checks (preset hashes, shared names,
     unstable hashes) apply as well."""
     from cfcompile.hashing import params_hash
-    from cfcompile.project import EXPERIMENTS, PARAMS
+    from cfcompile.project.discover import EXPERIMENTS, PARAMS
 
     for name in param_files:
         if project.module_path(PARAMS, name) is None:
@@ -162,8 +162,8 @@ def run_experiment(
     keywords (colours, progress, notes, store_full, ignore_lazy, ...) are accepted; no run
     store, params registry or run folder is written.
     """
-    from cfcompile.project import EXPERIMENTS, Project, checked_selection
-    from cfcompile.provenance import run_info
+    from cfcompile.core.provenance import run_info
+    from cfcompile.project.discover import EXPERIMENTS, Project, checked_selection
 
     given = dict(locals())
     for key, alternative in UNSUPPORTED.items():

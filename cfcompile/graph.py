@@ -10,9 +10,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from cfcompile.core.ir import Node, NodeId
+from cfcompile.core.workdir import WorkflowInfo
 from cfcompile.errors import TraceError
-from cfcompile.ir import Node, NodeId
-from cfcompile.workdir import WorkflowInfo
 
 
 class Dag:

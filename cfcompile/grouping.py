@@ -14,8 +14,8 @@ import json
 import os
 from dataclasses import dataclass, field
 
+from cfcompile.core.ir import Node, NodeId, unit_resources
 from cfcompile.graph import StageGraph
-from cfcompile.ir import Node, NodeId, unit_resources
 from cfcompile.plan import RUN, NodePlan
 
 TARGET_UNIT_SECONDS = 2.0

@@ -22,16 +22,12 @@ import sys
 import time
 from typing import Any
 
-from cfcompile import compat, modules
+from cfcompile import compat
 from cfcompile.caching import Lazy
-from cfcompile.errors import CfcompileError, RecompileError
-from cfcompile.execute import StageTimeout, call_stage, save_outputs
-from cfcompile.hashing import params_hash
-from cfcompile.ir import InputRef, Node, NodeId
-from cfcompile.publish import Terminated, terminate_as_exception, write_atomic
-from cfcompile.record import ArtifactManager, Record
-from cfcompile.stages import StageSpec
-from cfcompile.workdir import (
+from cfcompile.core.execute import StageTimeout, call_stage, save_outputs
+from cfcompile.core.ir import InputRef, Node, NodeId
+from cfcompile.core.transaction import Terminated, terminate_as_exception, write_atomic
+from cfcompile.core.workdir import (
     NodeStore,
     WorkflowInfo,
     clear_failure,
@@ -41,6 +37,11 @@ from cfcompile.workdir import (
     record_failure,
     resolve_version,
 )
+from cfcompile.errors import CfcompileError, RecompileError
+from cfcompile.hashing import params_hash
+from cfcompile.project import modules
+from cfcompile.record import ArtifactManager, Record
+from cfcompile.stages import StageSpec
 
 log = logging.getLogger("cfcompile.job")
 

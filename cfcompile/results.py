@@ -29,11 +29,11 @@ from dataclasses import fields, is_dataclass
 from datetime import datetime
 from typing import Any
 
+from cfcompile.core.ir import InputRef
+from cfcompile.core.transaction import replacing, write_atomic
+from cfcompile.core.workdir import WorkflowInfo, failure_label, load_failure, resolve_version
 from cfcompile.errors import CfcompileError
-from cfcompile.ir import InputRef
 from cfcompile.job import Job
-from cfcompile.publish import replacing, write_atomic
-from cfcompile.workdir import WorkflowInfo, failure_label, load_failure, resolve_version
 
 SKIP = ("hash", "overwrite", "hash_representations")
 

@@ -15,16 +15,17 @@ import sys
 import traceback
 from typing import Any
 
-from cfcompile import graph, modules
+from cfcompile import graph
 from cfcompile.caching import Lazy
+from cfcompile.core.ir import InputRef, Node
+from cfcompile.core.provenance import run_info
+from cfcompile.core.transaction import write_atomic
+from cfcompile.core.workdir import SOURCES, WorkflowInfo, file_digests
 from cfcompile.errors import TraceError
-from cfcompile.ir import InputRef, Node
-from cfcompile.project import EXPERIMENTS, PARAMS, Project
-from cfcompile.provenance import run_info
-from cfcompile.publish import write_atomic
+from cfcompile.project import modules
+from cfcompile.project.discover import EXPERIMENTS, PARAMS, Project
 from cfcompile.record import ArtifactManager
 from cfcompile.stages import StageSpec, gather_inputs, params_name
-from cfcompile.workdir import SOURCES, WorkflowInfo, file_digests
 
 _PKG_DIR = os.path.dirname(os.path.abspath(__file__))
 

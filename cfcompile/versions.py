@@ -18,10 +18,9 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from cfcompile.errors import CfcompileError
-from cfcompile.ir import Node, NodeId
-from cfcompile.publish import write_atomic
-from cfcompile.workdir import (
+from cfcompile.core.ir import Node, NodeId
+from cfcompile.core.transaction import write_atomic
+from cfcompile.core.workdir import (
     CURRENT,
     LOCK,
     NODES_DB,
@@ -33,6 +32,7 @@ from cfcompile.workdir import (
     force_path,
     marker_path,
 )
+from cfcompile.errors import CfcompileError
 
 KEEP_VERSIONS = 8
 

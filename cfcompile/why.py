@@ -13,9 +13,9 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from cfcompile.core.ir import Node, NodeId
 from cfcompile.graph import StageGraph
 from cfcompile.hashing import string_representations
-from cfcompile.ir import Node, NodeId
 from cfcompile.plan import (
     CACHED,
     CODE_CHANGED,

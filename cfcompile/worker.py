@@ -32,8 +32,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from cfcompile import modules
-from cfcompile.workdir import VERSIONS, WorkflowInfo, file_digests
+from cfcompile.core.workdir import VERSIONS, WorkflowInfo, file_digests
+from cfcompile.project import modules
 
 IDLE_SECONDS = 120.0
 KILL_GRACE = 5.0

@@ -36,7 +36,7 @@ CHAIN = project_files("chain")
 
 def workflow_info(tmp_path: Path, experiment: str = "t"):
     """A WorkflowInfo for graphs built directly from a TraceEngine in unit tests."""
-    from cfcompile.workdir import WorkflowInfo
+    from cfcompile.core.workdir import WorkflowInfo
 
     return WorkflowInfo(
         project_root=str(tmp_path),

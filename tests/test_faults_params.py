@@ -275,7 +275,7 @@ def test_class_defined_inside_get_params_is_named(project):
 
 
 def test_lambda_value_warns_that_lambdas_share_a_hash(project, caplog):
-    from cfcompile.project import Project
+    from cfcompile.project.discover import Project
 
     head = UNSTABLE_HEAD.replace("    model: object = None\n", "    fn: object = None\n")
     src = get_params("Params(name='f', fn=lambda v: v + 1)", head=head)

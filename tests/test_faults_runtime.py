@@ -17,10 +17,10 @@ from pathlib import Path
 
 from helpers import CHAIN, run_cli
 
-from cfcompile import execute
+from cfcompile.core import execute
+from cfcompile.core.transaction import STAGING_PREFIX
+from cfcompile.core.workdir import NodeStore, current_version, load_failure
 from cfcompile.plan import CacheView
-from cfcompile.publish import STAGING_PREFIX
-from cfcompile.workdir import NodeStore, current_version, load_failure
 
 PARAMS = {path: text for path, text in CHAIN.items() if path.startswith("params/")}
 
@@ -307,7 +307,7 @@ def test_stage_returning_after_its_limit_counts_as_timed_out(project, tmp_path):
 
 HARD_STOP = """
 import sys, time
-from cfcompile.execute import call_with_timeout
+from cfcompile.core.execute import call_with_timeout
 
 def body():
     end = time.time() + 40
@@ -427,7 +427,7 @@ def test_sigterm_during_save_removes_staging_eager(project, tmp_path):
 def test_sigkill_leftovers_swept_only_when_owner_is_dead_here(project, tmp_path):
     """kill -9 cannot be cleaned up by the victim: the next run removes its staging folder,
     but never one of a live process, of another host, or of an unknown (older) format."""
-    from cfcompile.publish import staging_owner, sweep_stale_staging
+    from cfcompile.core.transaction import staging_owner, sweep_stale_staging
 
     root = project(FAULTS)
     cache = root / "data" / "cache"

@@ -11,10 +11,8 @@ from helpers import CHAIN, run_cli, trace_graph
 
 import cfcompile as cf
 from cfcompile.caching import JsonCacher
-from cfcompile.grouping import arrays, batch_units, batchable_stages, choose_batch
-from cfcompile.ir import InputRef, Node, unit_resources
-from cfcompile.plan import INCOMPLETE, MISSING, OVERWRITE, RUN, UPSTREAM, plan
-from cfcompile.workdir import (
+from cfcompile.core.ir import InputRef, Node, unit_resources
+from cfcompile.core.workdir import (
     NodeStore,
     WorkflowInfo,
     clear_failure,
@@ -23,6 +21,8 @@ from cfcompile.workdir import (
     log_path,
     record_failure,
 )
+from cfcompile.grouping import arrays, batch_units, batchable_stages, choose_batch
+from cfcompile.plan import INCOMPLETE, MISSING, OVERWRITE, RUN, UPSTREAM, plan
 
 
 def node(stage: str, h: str, **kw) -> Node:

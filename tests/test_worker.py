@@ -18,7 +18,7 @@ from pathlib import Path
 from helpers import CHAIN, pipe, run_cli
 
 import cfcompile.client as client
-from cfcompile.workdir import NodeStore, current_version
+from cfcompile.core.workdir import NodeStore, current_version
 
 PROBE = CHAIN["experiments/chain.py"].replace(
     '_log(f"first {record.params.name}")',

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from cfcompile.hashing import string_representations
 
 if TYPE_CHECKING:  # pragma: no cover
-    from cfcompile.publish import Transaction
+    from cfcompile.core.transaction import Transaction
     from cfcompile.record import Record
 
 TIMESTAMP_FORMAT = "%Y-%m-%d-T%H%M%S"

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from cfcompile.core.ir import Node, NodeId
 from cfcompile.graph import StageGraph
 from cfcompile.grouping import BatchChoice
-from cfcompile.ir import Node, NodeId
 from cfcompile.plan import CACHED, RUN, NodePlan
 from cfcompile.why import CodeChange
 

@@ -38,6 +38,15 @@ from typing import Any
 
 import jinja2
 
+from cfcompile.core.workdir import (
+    VERSIONS,
+    WORKFLOW,
+    NodeStore,
+    WorkflowInfo,
+    current_version,
+    failure_path,
+    log_path,
+)
 from cfcompile.errors import CfcompileError
 from cfcompile.graph import StageGraph
 from cfcompile.plan import CACHED, NodePlan
@@ -50,15 +59,6 @@ from cfcompile.views.report_plots import (
     split_parameters,
 )
 from cfcompile.views.reportables import _reportables
-from cfcompile.workdir import (
-    VERSIONS,
-    WORKFLOW,
-    NodeStore,
-    WorkflowInfo,
-    current_version,
-    failure_path,
-    log_path,
-)
 
 PACKAGES = ("cfcompile", "snakemake", "submitit", "numpy", "pandas", "scikit-learn")
 

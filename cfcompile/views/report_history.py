@@ -47,7 +47,7 @@ def write_report(
     folder each time, so deleting a stamped report removes it from the list. Returns the paths
     as ``{"stamped", "latest", "index"}``.
     """
-    from cfcompile.publish import write_atomic
+    from cfcompile.core.transaction import write_atomic
 
     now = now or datetime.now().astimezone()
     os.makedirs(folder, exist_ok=True)

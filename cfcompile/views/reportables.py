@@ -12,8 +12,8 @@ import pickle
 import re
 import tempfile
 
+from cfcompile.core.reportables import listed_reportables
 from cfcompile.graph import StageGraph
-from cfcompile.reportables_cache import listed_reportables
 
 
 def _inline_images(fragment: str, folder: str) -> str:

@@ -19,10 +19,8 @@ import fcntl
 import os
 from collections import Counter
 
-from cfcompile.graph import StageGraph
-from cfcompile.ir import NodeId
-from cfcompile.plan import CACHED, NodePlan
-from cfcompile.workdir import (
+from cfcompile.core.ir import NodeId
+from cfcompile.core.workdir import (
     CURRENT,
     FAILED,
     RUN_LOCK,
@@ -34,6 +32,8 @@ from cfcompile.workdir import (
     load_failure,
     log_path,
 )
+from cfcompile.graph import StageGraph
+from cfcompile.plan import CACHED, NodePlan
 
 DONE = "done"
 QUEUED = "queued"

@@ -16,12 +16,10 @@ import sys
 from importlib import resources as ilr
 from pathlib import Path
 
-from cfcompile import __version__, client
-from cfcompile.errors import CfcompileError
-from cfcompile.graph import StageGraph
-from cfcompile.ir import SCHEDULER_RESOURCES, Node, unit_resources, unit_retries, unit_threads
-from cfcompile.publish import write_atomic
-from cfcompile.workdir import (
+from cfcompile import client
+from cfcompile.core.ir import SCHEDULER_RESOURCES, Node, unit_resources, unit_retries, unit_threads
+from cfcompile.core.transaction import write_atomic
+from cfcompile.core.workdir import (
     MANIFEST,
     RUN_LOCK,
     SNAKEFILE,
@@ -32,6 +30,9 @@ from cfcompile.workdir import (
     node_log,
     unit_log,
 )
+from cfcompile.errors import CfcompileError
+from cfcompile.graph import StageGraph
+from cfcompile.release import __version__
 
 
 def brace(text: str) -> str:

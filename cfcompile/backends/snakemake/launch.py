@@ -8,8 +8,8 @@ import subprocess
 import sys
 from importlib import resources as ilr
 
+from cfcompile.core.workdir import SNAKEFILE
 from cfcompile.errors import CfcompileError
-from cfcompile.workdir import SNAKEFILE
 
 BUNDLED = ("local", "slurm")
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from cfcompile.backends.submitit import slurm
 from cfcompile.backends.submitit.arrays import check_overrides, executor_parameters, submit
-from cfcompile.ir import NodeId
-from cfcompile.workdir import load_submissions
+from cfcompile.core.ir import NodeId
+from cfcompile.core.workdir import load_submissions
 
 NAME = "submitit"
 

@@ -13,14 +13,14 @@ import re
 import time
 from typing import Any
 
+from cfcompile.core.ir import NodeId
+from cfcompile.core.workdir import save_submissions
 from cfcompile.errors import CfcompileError
 from cfcompile.graph import StageGraph
 from cfcompile.grouping import Array, arrays
-from cfcompile.ir import NodeId
 from cfcompile.job import run_task
 from cfcompile.plan import NodePlan
 from cfcompile.versions import compile_lock
-from cfcompile.workdir import save_submissions
 
 SLURM_NAME = re.compile(r"[A-Za-z0-9_.,:+-]+")
 

@@ -40,8 +40,8 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
-from cfcompile.ir import Node, NodeId
-from cfcompile.publish import replacing, write_atomic
+from cfcompile.core.ir import Node, NodeId
+from cfcompile.core.transaction import replacing, write_atomic
 
 SNAKEFILE = "Snakefile"
 MANIFEST = "manifest.json"

@@ -20,8 +20,8 @@ from collections.abc import Callable
 from typing import Any
 
 from cfcompile.caching import Lazy
-from cfcompile.publish import Transaction, terminate_as_exception
-from cfcompile.reportables_cache import save_reportables
+from cfcompile.core.reportables import save_reportables
+from cfcompile.core.transaction import Transaction, terminate_as_exception
 from cfcompile.stages import StageSpec
 
 HARD_GRACE = 5.0

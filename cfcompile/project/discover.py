@@ -7,7 +7,7 @@ its ``cache_path`` and ``reports_path`` are honoured too, relative to the projec
 project root goes first on ``sys.path`` so that ``from params import Params`` works exactly as
 under curifactory. Module names are curifactory's too: ``subexp.example`` is
 ``experiments/subexp/example.py``, and file names need not be identifiers
-(``reload-reportables``); ``cfcompile/modules.py`` finds and imports them.
+(``reload-reportables``); ``cfcompile/project/modules.py`` finds and imports them.
 
 Parameter sets are checked here, once, before anything runs: preset hashes, duplicate names,
 hashes that would differ between processes, and (for compiled runs) pickling.
@@ -27,12 +27,12 @@ from types import ModuleType
 from typing import Any
 
 from cfcompile import compat as _compat
-from cfcompile import modules
 from cfcompile.errors import ParamsError, ProjectError
 from cfcompile.hashing import (
     check_preset_hash,
 )
-from cfcompile.paramsets import (
+from cfcompile.project import modules
+from cfcompile.project.paramsets import (
     Origin,
     call_get_params,
     check_pickles,

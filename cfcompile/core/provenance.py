@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 
-from cfcompile import __version__
+from cfcompile.release import __version__
 
 
 def git_info(root: str) -> dict:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from cfcompile.caching import Cacheable, FileReferenceCacher
 
 if TYPE_CHECKING:  # pragma: no cover
-    from cfcompile.publish import Transaction
+    from cfcompile.core.transaction import Transaction
     from cfcompile.stages import StageSpec
 
 REPORTABLES = "reportables"
