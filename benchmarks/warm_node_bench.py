@@ -1,6 +1,6 @@
 """What one node costs over its stage: the job command with a warm worker versus without.
 
-Runs the Snakefile's own job command (``python -I cfcompile/client.py VERSION --stage S
+Runs the Snakefile's own job command (``python -I cfcompile/runtime/client.py VERSION --stage S
 --hash H``) N times in a row, outside Snakemake, on a stage that does nothing but import
 scikit-learn at module level (as a real experiment would). The cost per node is the command's
 wall time minus the stage's own recorded time. Prints a table and writes JSON.
@@ -55,7 +55,7 @@ def get_params():
 
 def run_nodes(root: Path, version: str, nodes: list, env: dict) -> list[float]:
     """Wall seconds of each node's job command, one after another."""
-    from cfcompile import client
+    from cfcompile.runtime import client
 
     out = []
     for node in nodes:

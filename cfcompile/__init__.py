@@ -3,13 +3,13 @@
 ``import cfcompile as cf`` gives the experiment API (the same names curifactory has).
 """
 
-from cfcompile import eager as _eager
 from cfcompile import stages as _stages
 from cfcompile.caching import Lazy
 from cfcompile.params import ExperimentParameters, set_hash_functions
 from cfcompile.procedure import Procedure
 from cfcompile.record import ArtifactManager, Record
 from cfcompile.release import __version__
+from cfcompile.runtime import eager as _eager
 from cfcompile.stages import (
     CachersMismatchError,
     EmptyCachersError,

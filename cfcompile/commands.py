@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from cfcompile import prefork
 from cfcompile.backends import all_backends, snakemake, submitit
 from cfcompile.core.ir import Node, NodeId
 from cfcompile.core.provenance import run_info
@@ -35,7 +34,8 @@ from cfcompile.plan import (
 )
 from cfcompile.project.discover import EXPERIMENTS, PARAMS, ModuleInfo, Project
 from cfcompile.record import ArtifactManager
-from cfcompile.results import collect, write_selection
+from cfcompile.runtime import prefork
+from cfcompile.runtime.results import collect, write_selection
 from cfcompile.trace import trace_project
 from cfcompile.versions import check_name_lengths, compile_lock, write_workflow_files
 from cfcompile.views import dag
@@ -108,7 +108,7 @@ def build(args: argparse.Namespace, warm: bool = False) -> Built:
     """Select, trace, graph and plan once. ``--rerun-changed-code`` forces the nodes whose
     stage code changed, as overwrite does, so that a batch job runs them even though their
     outputs exist (a job's own rule skips cached members). With ``warm`` (this machine will
-    run the jobs), a worker is forked once the project is imported (``cfcompile.prefork``)."""
+    run the jobs), a worker is forked once the project is imported (``runtime.prefork``)."""
     project = Project.find(args.project)
     workdir = os.path.abspath(
         args.workflow_dir or default_workdir(str(project.root), args.experiment)

@@ -6,10 +6,10 @@ import re
 import sys
 
 import pytest
-from cfcompile.project.discover import Project
 from helpers import run_cli, write_project
 
 from cfcompile.plan import plan
+from cfcompile.project.discover import Project
 from cfcompile.trace import trace_project
 from cfcompile.views.report import build_report
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from helpers import CHAIN, run_cli
 
-from cfcompile import client
+from cfcompile.runtime import client
 
 GOLDEN = Path(__file__).parent / "golden"
 

@@ -1,7 +1,7 @@
 """The warm local runtime: real worker processes, real sockets, real signals.
 
 The client (what Snakemake runs) is started exactly as the Snakefile starts it:
-``python -I cfcompile/client.py VERSION --stage S --hash H``.
+``python -I cfcompile/runtime/client.py VERSION --stage S --hash H``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from helpers import CHAIN, pipe, run_cli
 
-import cfcompile.client as client
+import cfcompile.runtime.client as client
 from cfcompile.core.workdir import NodeStore, current_version
 
 PROBE = CHAIN["experiments/chain.py"].replace(
@@ -71,7 +71,9 @@ def client_job(root: Path, version: str, node, log: Path, **env: str) -> subproc
 
 
 def worker_pids(root: Path) -> list[int]:
-    out = subprocess.run(["pgrep", "-f", "cfcompile.worker"], capture_output=True, text=True)
+    out = subprocess.run(
+        ["pgrep", "-f", "cfcompile.runtime.worker"], capture_output=True, text=True
+    )
     pids = []
     for pid in out.stdout.split():
         try:
@@ -183,7 +185,7 @@ def test_a_request_for_another_workflow_is_declined(project, tmp_path, monkeypat
 
 
 def forked_workers(root: Path) -> list[int]:
-    """Workers a compile forked (``cfcompile.prefork``): named cfcompile-wkr, cwd the project."""
+    """Workers a compile forked (``runtime.prefork``): named cfcompile-wkr, cwd the project."""
     out = subprocess.run(["pgrep", "-x", "cfcompile-wkr"], capture_output=True, text=True)
     pids = []
     for pid in out.stdout.split():

@@ -50,7 +50,7 @@ from cfcompile.core.workdir import (
 from cfcompile.errors import CfcompileError
 from cfcompile.graph import StageGraph
 from cfcompile.plan import CACHED, NodePlan
-from cfcompile.results import Table, collect, flatten_params
+from cfcompile.runtime.results import Table, collect, flatten_params
 from cfcompile.views.report_plots import (
     _is_number,
     _plots,

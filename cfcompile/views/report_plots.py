@@ -13,7 +13,7 @@ import re
 from collections import Counter
 from typing import Any
 
-from cfcompile.results import METRIC, PARAM, TIME, Table
+from cfcompile.runtime.results import METRIC, PARAM, TIME, Table
 
 MAX_PLOTS = 24
 """Plots drawn at most (metrics x varied parameters); the rest are named, not drawn."""

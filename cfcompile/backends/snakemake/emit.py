@@ -16,7 +16,6 @@ import sys
 from importlib import resources as ilr
 from pathlib import Path
 
-from cfcompile import client
 from cfcompile.core.ir import SCHEDULER_RESOURCES, Node, unit_resources, unit_retries, unit_threads
 from cfcompile.core.transaction import write_atomic
 from cfcompile.core.workdir import (
@@ -33,6 +32,7 @@ from cfcompile.core.workdir import (
 from cfcompile.errors import CfcompileError
 from cfcompile.graph import StageGraph
 from cfcompile.release import __version__
+from cfcompile.runtime import client
 
 
 def brace(text: str) -> str:
@@ -62,8 +62,8 @@ CLIENT = str(Path(client.__file__).resolve())
 
 
 def _job_command(python: str, workdir: str, args: str) -> str:
-    """The thin client (``cfcompile/client.py``): a warm worker runs the node, or the client
-    becomes ``python -m cfcompile.job VERSION ARGS`` in process."""
+    """The thin client (``cfcompile/runtime/client.py``): a warm worker runs the node, or the client
+    becomes ``python -m cfcompile.runtime.job VERSION ARGS`` in process."""
     base = f"{shlex.quote(python)} -I -S {shlex.quote(CLIENT)} {shlex.quote(workdir)}"
     return brace(base) + f" {args} > {{log:q}} 2>&1"
 

@@ -18,8 +18,8 @@ from cfcompile.core.workdir import save_submissions
 from cfcompile.errors import CfcompileError
 from cfcompile.graph import StageGraph
 from cfcompile.grouping import Array, arrays
-from cfcompile.job import run_task
 from cfcompile.plan import NodePlan
+from cfcompile.runtime.job import run_task
 from cfcompile.versions import compile_lock
 
 SLURM_NAME = re.compile(r"[A-Za-z0-9_.,:+-]+")

@@ -1,10 +1,11 @@
-"""The warm local runtime: ``python -m cfcompile.worker VERSION SOCKET`` (started by a client).
+"""The warm local runtime: ``python -m cfcompile.runtime.worker VERSION SOCKET`` (a client
+starts it).
 
 It imports the project's experiment and parameter modules once, then serves job requests on a
 Unix socket in a folder only its user can open: for each request it forks a child that runs
-one node (or one unit) exactly as ``python -m cfcompile.job`` would, with the client's stdout
-and stderr (the job's log), working directory and environment, and sends back the exit status.
-It is the pattern of gunicorn's preload and multiprocessing's forkserver.
+one node (or one unit) exactly as ``python -m cfcompile.job`` would, with the client's
+stdout and stderr (the job's log), working directory and environment, and sends back the
+exit status. It is the pattern of gunicorn's preload and multiprocessing's forkserver.
 
 Rules it keeps:
 - a request names a version folder of this worker's own workflow and a node, never code;
@@ -220,7 +221,9 @@ def run_child(request: dict, fds: list[int]) -> None:
         random.seed()
         if "numpy" in sys.modules:
             sys.modules["numpy"].random.seed()
-        from cfcompile import job  # imported in the parent too; here for the child's reading
+        from cfcompile.runtime import (
+            job,  # imported in the parent too; here for the child's reading
+        )
 
         code = job.main([request["version"], *request["args"]])
     except SystemExit as exc:
@@ -240,7 +243,7 @@ def main(argv: list[str]) -> int:
     version, path = argv
     try:
         worker = Worker(version, path)
-        from cfcompile import job  # noqa: F401 - loaded once here, not in every child
+        from cfcompile.runtime import job  # noqa: F401 - loaded once here, not in every child
     except BaseException as exc:  # noqa: BLE001 - clients must stop waiting, not hang
         with open(path + ".failed", "w") as out:  # for this version only: a fix is retried
             out.write(f"{os.path.realpath(version)}\n{type(exc).__name__}: {exc}\n")

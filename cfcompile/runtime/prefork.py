@@ -30,8 +30,8 @@ import sys
 import threading
 from collections.abc import Callable
 
-from cfcompile import client
-from cfcompile.client import THREAD_VARS
+from cfcompile.runtime import client
+from cfcompile.runtime.client import THREAD_VARS
 
 PROCESS_NAME = "cfcompile-wkr"  # what ps/top/pgrep show (its command line is the compile's)
 READY_SECONDS = 5.0  # how long the compile waits for the worker's socket before printing
@@ -123,7 +123,7 @@ def _fork(workdir: str, path: str, project_root: str) -> Prefork | None:
 
 
 def _worker(workdir: str, path: str, project_root: str, version_fd: int, ready_fd: int) -> int:
-    from cfcompile import worker
+    from cfcompile.runtime import worker
 
     sources = worker.source_files(project_root)  # as imported: later edits make it stale
     log = os.path.join(workdir, "logs")
@@ -150,7 +150,7 @@ def _worker(workdir: str, path: str, project_root: str, version_fd: int, ready_f
     name_process(PROCESS_NAME)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # as a worker a job starts: stop on TERM
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    from cfcompile import job, results  # noqa: F401 - loaded while the compile traces
+    from cfcompile.runtime import job  # noqa: F401 - loaded while the compile traces
 
     version = b""
     while not version.endswith(b"\n"):

@@ -1,0 +1,124 @@
+"""A compiled version as the runtime reads it: its settings, nodes and parameter sets, the
+stage functions by import path, and each input loaded through its producer's cacher.
+
+Shared by the job runtime (``runtime.job``, which runs nodes) and the results table
+(``runtime.results``, which reads what they wrote); neither imports the other.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import socket
+import sys
+from typing import Any
+
+from cfcompile import compat
+from cfcompile.caching import Lazy
+from cfcompile.core.ir import InputRef, Node, NodeId
+from cfcompile.core.workdir import (
+    NodeStore,
+    WorkflowInfo,
+    file_digests,
+    resolve_version,
+)
+from cfcompile.errors import RecompileError
+from cfcompile.hashing import params_hash
+from cfcompile.project import modules
+from cfcompile.record import ArtifactManager
+from cfcompile.stages import StageSpec
+
+
+class Compiled:
+    """One compiled version, opened: what every process reading it needs (settings, the node
+    store, parameter sets checked against their files, the stages, an artifact manager)."""
+
+    def __init__(self, version: str):
+        self.version = resolve_version(version)
+        self.info = WorkflowInfo.load(self.version)
+        self.store = NodeStore(self.version)
+        self.workdir = self.info.workdir
+        if self.info.project_root not in sys.path:
+            sys.path.insert(0, self.info.project_root)
+        compat.install()
+        run_info = dict(self.info.run_info)
+        run_info.update(
+            hostname=socket.gethostname(),
+            pid=os.getpid(),
+            slurm_job_id=os.environ.get("SLURM_JOB_ID"),
+            slurm_array_task_id=os.environ.get("SLURM_ARRAY_TASK_ID"),
+        )
+        self.manager = ArtifactManager(
+            experiment_name=self.info.experiment,
+            cache_path=self.info.cache_path,
+            prefix=self.info.prefix,
+            run_info=run_info,
+        )
+        self._params: dict[str | None, Any] = {}
+        self._fresh: dict[str, Any] | None = None
+        self._changed = file_digests(list(self.info.digests)) != self.info.digests
+
+    # -- parameters ------------------------------------------------------------------------
+    def params(self, key: str | None) -> Any:
+        if key is None:
+            return None
+        if key not in self._params:
+            row = self.store.params(key)
+            if row is None:
+                raise RecompileError(
+                    f"parameter set with hash {key} is not in this workflow: recompile"
+                )
+            params = pickle.loads(row[1])
+            if self._changed:
+                self._check_fresh(row[0], key)
+            self._params[key] = params
+        return self._params[key]
+
+    def _check_fresh(self, name: str, key: str) -> None:
+        """The parameter files changed since compile: does this set still hash the same?"""
+        if self._fresh is None:
+            self._fresh = {}
+            for module_name in self.info.param_modules:
+                for p in modules.import_name(module_name).get_params():
+                    self._fresh.setdefault(p.name, params_hash(p))
+        now = self._fresh.get(name)
+        if now != key:
+            cmd = self.info.run_info.get("cli", "cfcompile ...")
+            state = "is gone" if now is None else f"now hashes to {now}"
+            raise RecompileError(
+                f"parameter set '{name}' was compiled with hash {key} but {state}: the "
+                f"experiment or its parameters changed since compile; recompile ({cmd})"
+            )
+
+    def node(self, node_id: NodeId) -> Node:
+        node = self.store.node(node_id)
+        if node is None:
+            raise RecompileError(f"no node {node_id[0]}/{node_id[1]} in this workflow: recompile")
+        return node
+
+    def members(self, unit: str) -> list[NodeId]:
+        members = self.store.members(unit)
+        if members is None:
+            raise RecompileError(f"no job unit '{unit}' in this workflow: recompile")
+        return members
+
+    @staticmethod
+    def spec(node: Node) -> StageSpec:
+        """The stage's declaration, found by the function's import path (never its bare name:
+        two modules may define stages of the same name)."""
+        return modules.resolve(node.func).spec
+
+    # -- running -----------------------------------------------------------------------------
+
+    def load_input(self, inp: InputRef, record: Any) -> Any:
+        if inp.kind == "source":
+            with open(inp.path, "rb") as f:
+                return pickle.load(f)
+        producer = self.spec(self.node(inp.node))
+        cacher = producer.output_cacher(record, producer.output_names.index(inp.output))
+        cacher.fixed_path = inp.path
+        if inp.lazy_resolve is False:
+            lazy = Lazy(inp.output, resolve=False)
+            lazy.cacher = cacher
+            return lazy
+        return cacher.load()

@@ -1,0 +1,304 @@
+"""One table of results per selection: ``results/<experiment>-<selection>.jsonl`` and ``.parquet``.
+
+A row per parameter set, its columns in the order a researcher reads them: ``name`` and
+``status`` first, then the metrics (every JSON-cached output that is a number or a dict of
+numbers, and any output a stage declares with ``metrics=[...]``), then the parameters
+(flattened, nested dataclasses dotted), then per-stage wall times (``time_<stage>``), then
+provenance (hash, git commit and dirty flag, host, Slurm job id, and ``start``/``end`` as ISO 8601
+local times with their UTC offset). Every row has every column (``None`` where a set has no
+value), so the JSON lines, the parquet file and a pandas frame all agree on the columns.
+
+Why one file per selection: ``-p study`` and ``-p random`` are different tables, and
+collecting one must not overwrite the other. The file is named by the ``-p`` modules
+(``selection_label``); ``results/<experiment>.jsonl`` (and ``.parquet``) is in addition a copy
+of the most recently written table, whatever its selection, because that is the path the
+compiled workflow's final rule declares and existing scripts read.
+
+It runs as the compiled workflow's final rule (``python -m cfcompile.runtime.results VERSION``) and
+behind ``--results``; like a job, it never imports snakemake, networkx or jinja2.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import sys
+from dataclasses import fields, is_dataclass
+from datetime import datetime
+from typing import Any
+
+from cfcompile.core.ir import InputRef
+from cfcompile.core.transaction import replacing, write_atomic
+from cfcompile.core.workdir import WorkflowInfo, failure_label, load_failure, resolve_version
+from cfcompile.errors import CfcompileError
+from cfcompile.runtime.compiled import Compiled
+
+SKIP = ("hash", "overwrite", "hash_representations")
+
+IDENTITY = ("name", "status")
+PROVENANCE = ("hash", "git_commit", "git_dirty", "host", "slurm_job_id", "start", "end")
+METRIC, PARAM, TIME = "metric", "param", "time"
+KIND_ORDER = ("identity", METRIC, PARAM, TIME, "provenance")
+"""Column kinds in the order the table shows them: what you compare first comes first."""
+
+MAX_LABEL = 60
+"""Longest selection label kept verbatim; longer ones are cut and get a digest."""
+
+
+class Table(list):
+    """The rows of a results table (dicts, every column in column order), plus each column's
+    kind, so a view can tell a metric from a parameter without guessing from its name."""
+
+    def __init__(self, rows: list[dict[str, Any]] = (), kinds: dict[str, str] | None = None):
+        super().__init__(rows)
+        self.kinds: dict[str, str] = dict(kinds or {})
+
+    def columns(self, kind: str | None = None) -> list[str]:
+        return [c for c, k in self.kinds.items() if kind is None or k == kind]
+
+
+def flatten_params(params: Any, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for f in fields(params):
+        if f.name in SKIP:
+            continue
+        value = getattr(params, f.name)
+        key = prefix + f.name
+        if is_dataclass(value) and not isinstance(value, type):
+            out.update(flatten_params(value, key + "."))
+        elif value is None or isinstance(value, bool | int | float | str):
+            out[key] = value
+        elif isinstance(value, type) or callable(value):
+            out[key] = getattr(value, "__qualname__", repr(value))
+        else:
+            out[key] = repr(value)
+    return out
+
+
+def iso_time(epoch: float | None) -> str | None:
+    """Epoch seconds as local ISO 8601 with offset: readable, sortable, and unambiguous."""
+    if epoch is None:
+        return None
+    return datetime.fromtimestamp(epoch).astimezone().isoformat(timespec="seconds")
+
+
+def _numbers(value: Any) -> dict[str, float] | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return {"": value}
+    if (
+        isinstance(value, dict)
+        and value
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value.values())
+    ):
+        return {str(k): v for k, v in value.items()}
+    return None
+
+
+def _metadata(path: str) -> dict:
+    base, ext = os.path.splitext(path)
+    for candidate in (base + "_metadata.json", path if path.endswith("_done.json") else None):
+        if candidate and os.path.exists(candidate):
+            with open(candidate) as f:
+                return json.load(f)
+    return {}
+
+
+def collect(version: str) -> Table:
+    """One row per parameter set of a compiled version, read from the cache."""
+    job = Compiled(version)
+    by_params: dict[str, list] = {}
+    for node in job.store.nodes():
+        if node.kind != "aggregate" and node.params_key is not None:
+            by_params.setdefault(node.params_key, []).append(node)
+    parts = [
+        _row(job, name, key, by_params[key])
+        for name, key in job.info.param_sets
+        if key in by_params
+    ]
+    kinds: dict[str, str] = dict.fromkeys(IDENTITY, "identity")
+    for kind in (METRIC, PARAM, TIME):
+        for part in parts:
+            kinds.update((c, kind) for c in part[kind] if c not in kinds)
+    kinds.update((c, "provenance") for c in PROVENANCE if c not in kinds)
+    rows = []
+    for part in parts:
+        merged = {**part["provenance"], **part[TIME], **part[PARAM], **part[METRIC]}
+        merged.update(part["identity"])
+        rows.append({c: merged.get(c) for c in kinds})
+    return Table(rows, kinds)
+
+
+def _row(job: Any, name: str, key: str, nodes: list) -> dict[str, dict[str, Any]]:
+    """A parameter set's values, grouped by kind (``collect`` puts the columns in order)."""
+    params = flatten_params(job.params(key))
+    params.pop("name", None)
+    status = "done"
+    times: dict[str, float] = {}
+    found: dict[str, list[tuple[str, Any]]] = {}
+    starts, ends, hosts, slurm_ids = [], [], set(), set()
+    git: dict[str, Any] = {}
+    for node in nodes:
+        stage = node.stage
+        targets = node.targets()
+        if not all(os.path.exists(t) for t in targets):
+            label = failure_label(load_failure(job.workdir, node.id)) or "missing"
+            if status in ("done", "missing") and label != "missing":
+                status = f"{label} ({stage})"
+            elif status == "done":
+                status = f"missing ({stage})"
+            continue
+        meta = _metadata(targets[0])
+        timing = meta.get("timing", {})
+        if "seconds" in timing:
+            times[f"time_{stage}"] = timing["seconds"]
+            starts.append(timing["start"])
+            ends.append(timing["end"])
+        run = meta.get("manager_run_info", {})
+        if run.get("hostname"):
+            hosts.add(run["hostname"])
+        if run.get("slurm_job_id"):
+            slurm_ids.add(str(run["slurm_job_id"]))
+        git.setdefault("git_commit", run.get("git_commit"))
+        git.setdefault("git_dirty", run.get("git_dirty"))
+        declared = set(job.spec(node).metrics)
+        for out in node.outputs:
+            if out["name"] in declared:
+                ref = InputRef(out["name"], "artifact", out["path"], node.id, out["name"])
+                value = job.load_input(ref, None)
+            elif out["path"].endswith(".json"):
+                with open(out["path"]) as f:
+                    value = json.load(f)
+            else:
+                continue
+            nums = _numbers(value)
+            if nums is not None:
+                for k, v in nums.items():
+                    found.setdefault(k or out["name"], []).append((out["name"], v))
+    taken = {*IDENTITY, *PROVENANCE, *params, *times}
+    metrics: dict[str, Any] = {}
+    for k, values in found.items():
+        if len(values) == 1 and k not in taken:
+            metrics[k] = values[0][1]
+        else:  # two outputs share the key, or it would hide a parameter: say whose it is
+            for output, v in values:
+                metrics[f"{output}.{k}"] = v
+    provenance = {
+        "hash": key,
+        "git_commit": git.get("git_commit"),
+        "git_dirty": git.get("git_dirty"),
+        "host": ",".join(sorted(hosts)) or None,
+        "slurm_job_id": ",".join(sorted(slurm_ids)) or None,
+        "start": iso_time(min(starts)) if starts else None,
+        "end": iso_time(max(ends)) if ends else None,
+    }
+    return {
+        "identity": {"name": name, "status": status},
+        METRIC: metrics,
+        PARAM: params,
+        TIME: times,
+        "provenance": provenance,
+    }
+
+
+# -- files ------------------------------------------------------------------------------------
+def selection_label(param_modules: list[str]) -> str:
+    """A file-name-safe name for the ``-p`` selection: the module names joined with ``+``.
+
+    ``params.study`` and ``params.random`` give ``study+random``; running without ``-p`` uses
+    the experiment file's own ``get_params`` and gives the experiment's name. Characters other
+    than letters, digits and ``._+-`` become ``_``; when that changed anything, or the label is
+    longer than ``MAX_LABEL``, it is cut and a digest of the full names is appended, so two
+    selections never share a file by accident.
+    """
+    parts = []
+    for module in param_modules:
+        package, dot, rest = module.partition(".")
+        parts.append(rest if dot and package in ("params", "experiments") else module)
+    label = "+".join(parts) or "default"
+    safe = re.sub(r"[^A-Za-z0-9._+-]", "_", label)
+    if safe != label or len(safe) > MAX_LABEL:
+        digest = hashlib.md5("+".join(param_modules).encode()).hexdigest()[:8]
+        safe = f"{safe[: MAX_LABEL - 9]}-{digest}"
+    return safe
+
+
+def table_paths(info: WorkflowInfo) -> tuple[str, str]:
+    """(this selection's table, the latest-table copy), as paths without suffix."""
+    base = os.path.join(info.results_dir, info.experiment)
+    label = selection_label(info.param_modules)
+    if info.subset:  # --names/--indices: a subset of the -p selection has a file of its own
+        label += "-" + hashlib.md5(info.subset.encode()).hexdigest()[:8]
+    return f"{base}-{label}", base
+
+
+def write_selection(table: list[dict], info: WorkflowInfo) -> list[str]:
+    """Write this selection's table, then the ``<experiment>.jsonl``/``.parquet`` copy of it."""
+    mine, latest = table_paths(info)
+    return write_files(table, mine) + write_files(table, latest)
+
+
+def write(table: list[dict], directory: str, experiment: str) -> list[str]:
+    """``DIRECTORY/EXPERIMENT.jsonl`` and ``.parquet`` alone (the older call; see
+    ``write_selection`` for the per-selection files)."""
+    return write_files(table, os.path.join(directory, experiment))
+
+
+def write_files(table: list[dict], base: str) -> list[str]:
+    """``base.jsonl`` and ``base.parquet``, each written aside and renamed into place."""
+    os.makedirs(os.path.dirname(base) or ".", exist_ok=True)
+    lines = "".join(json.dumps(row, default=str) + "\n" for row in table)
+    write_atomic(base + ".jsonl", lines)
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:  # a dependency of cfcompile: only a broken install gets here
+        raise CfcompileError(
+            f"wrote {base}.jsonl, but not {base}.parquet: pyarrow is not installed "
+            "(pip install pyarrow, a dependency of cfcompile)"
+        ) from None
+
+    with replacing(base + ".parquet") as tmp:
+        pq.write_table(arrow_table(table), tmp)
+    return [base + ".jsonl", base + ".parquet"]
+
+
+def arrow_table(table: list[dict]) -> Any:
+    """The rows as a pyarrow table: typed columns, ``start``/``end`` as timestamps.
+
+    A column whose values pyarrow cannot hold in one type (an int in one set, a repr string in
+    another) is stored as strings rather than refusing the whole table.
+    """
+    import pyarrow as pa
+
+    columns = list(dict.fromkeys(k for row in table for k in row))
+    data = {}
+    for c in columns:
+        values = [_plain(row.get(c)) for row in table]
+        if c in ("start", "end"):
+            values = [None if v is None else datetime.fromisoformat(v) for v in values]
+        try:
+            data[c] = pa.array(values)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            data[c] = pa.array([None if v is None else str(v) for v in values], pa.string())
+    return pa.table(data) if data else pa.table({"name": pa.array([], pa.string())})
+
+
+def _plain(value: Any) -> Any:
+    return value if value is None or isinstance(value, bool | int | float | str) else str(value)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    version = resolve_version(argv[0])
+    table = collect(version)
+    info = WorkflowInfo.load(version)
+    for path in write_selection(table, info):
+        print(f"cfcompile results: wrote {path} ({len(table)} rows)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
