@@ -17,14 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cfcompile.backends import all_backends, snakemake, submitit
-from cfcompile.core.ir import Node, NodeId
-from cfcompile.core.provenance import run_info
-from cfcompile.core.transaction import sweep_stale_staging
-from cfcompile.core.workdir import SNAKEFILE, default_workdir, file_digests, load_failure
-from cfcompile.errors import CfcompileError, ProjectError
-from cfcompile.graph import StageGraph
-from cfcompile.grouping import batch_units, choose_batch
-from cfcompile.plan import (
+from cfcompile.compiler.explain import explain, forced_by_code
+from cfcompile.compiler.graph import StageGraph
+from cfcompile.compiler.grouping import batch_units, choose_batch
+from cfcompile.compiler.plan import (
     CODE_SAMPLE,
     RUN,
     CacheView,
@@ -32,19 +28,23 @@ from cfcompile.plan import (
     plan,
     set_aside_unfinished,
 )
+from cfcompile.compiler.trace import trace_project
+from cfcompile.compiler.version import check_name_lengths, compile_lock, write_workflow_files
+from cfcompile.core.ir import Node, NodeId
+from cfcompile.core.provenance import run_info
+from cfcompile.core.transaction import sweep_stale_staging
+from cfcompile.core.workdir import SNAKEFILE, default_workdir, file_digests, load_failure
+from cfcompile.errors import CfcompileError, ProjectError
 from cfcompile.project.discover import EXPERIMENTS, PARAMS, ModuleInfo, Project
 from cfcompile.record import ArtifactManager
 from cfcompile.runtime import prefork
 from cfcompile.runtime.results import collect, write_selection
-from cfcompile.trace import trace_project
-from cfcompile.versions import check_name_lengths, compile_lock, write_workflow_files
 from cfcompile.views import dag
 from cfcompile.views.dryrun import print_plan, summarize, units_summary
 from cfcompile.views.report import build_report
 from cfcompile.views.report_history import write_report
 from cfcompile.views.results_table import print_table, sort_rows
 from cfcompile.views.status import node_status, print_status
-from cfcompile.why import explain, forced_by_code
 
 
 @dataclass

@@ -52,8 +52,8 @@ def workflow_info(tmp_path: Path, experiment: str = "t"):
 def trace_graph(run, sets, tmp_path: Path, experiment: str = "t"):
     """Trace ``run(sets, manager)`` in process; returns (StageGraph, manager)."""
     import cfcompile as cf
-    from cfcompile import graph
-    from cfcompile.trace import TraceEngine
+    from cfcompile.compiler import graph
+    from cfcompile.compiler.trace import TraceEngine
 
     engine = TraceEngine(str(tmp_path / "sources"))
     manager = cf.ArtifactManager(experiment, cache_path=str(tmp_path / "cache"), engine=engine)

@@ -21,8 +21,8 @@ import pytest
 from helpers import CHAIN, compiled_info, run_cli, snakemake, trace_graph
 
 import cfcompile as cf
-from cfcompile import plan as planning
 from cfcompile.caching import JsonCacher, PickleCacher
+from cfcompile.compiler import plan as planning
 from cfcompile.errors import CfcompileError
 from cfcompile.reporting import JsonReporter
 

@@ -17,10 +17,10 @@ from pathlib import Path
 
 from helpers import CHAIN, run_cli
 
+from cfcompile.compiler.plan import CacheView
 from cfcompile.core import execute
 from cfcompile.core.transaction import STAGING_PREFIX
 from cfcompile.core.workdir import NodeStore, current_version, load_failure
-from cfcompile.plan import CacheView
 
 PARAMS = {path: text for path, text in CHAIN.items() if path.startswith("params/")}
 

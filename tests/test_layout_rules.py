@@ -11,6 +11,8 @@ from helpers import CHAIN, run_cli, trace_graph
 
 import cfcompile as cf
 from cfcompile.caching import JsonCacher
+from cfcompile.compiler.grouping import arrays, batch_units, batchable_stages, choose_batch
+from cfcompile.compiler.plan import INCOMPLETE, MISSING, OVERWRITE, RUN, UPSTREAM, plan
 from cfcompile.core.ir import InputRef, Node, unit_resources
 from cfcompile.core.workdir import (
     NodeStore,
@@ -21,8 +23,6 @@ from cfcompile.core.workdir import (
     log_path,
     record_failure,
 )
-from cfcompile.grouping import arrays, batch_units, batchable_stages, choose_batch
-from cfcompile.plan import INCOMPLETE, MISSING, OVERWRITE, RUN, UPSTREAM, plan
 
 
 def node(stage: str, h: str, **kw) -> Node:

@@ -8,9 +8,9 @@ import sys
 import pytest
 from helpers import run_cli, write_project
 
-from cfcompile.plan import plan
+from cfcompile.compiler.plan import plan
+from cfcompile.compiler.trace import trace_project
 from cfcompile.project.discover import Project
-from cfcompile.trace import trace_project
 from cfcompile.views.report import build_report
 
 HOSTILE = "<script>alert(1)</script>"

@@ -56,8 +56,8 @@ def after(record, m):
 
 
 def test_plan_arrays_levels(tmp_path):
-    from cfcompile.grouping import arrays as plan_arrays
-    from cfcompile.plan import plan
+    from cfcompile.compiler.grouping import arrays as plan_arrays
+    from cfcompile.compiler.plan import plan
 
     def run(sets, manager):
         for p in sets:

@@ -9,8 +9,8 @@ from helpers import trace_graph
 
 import cfcompile as cf
 from cfcompile.caching import JsonCacher, Lazy, PickleCacher
+from cfcompile.compiler.trace import ArtifactRef
 from cfcompile.errors import TraceError
-from cfcompile.trace import ArtifactRef
 
 
 @dataclass

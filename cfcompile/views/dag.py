@@ -19,11 +19,11 @@ import subprocess
 import sys
 from collections import Counter
 
+from cfcompile.compiler.graph import StageGraph
+from cfcompile.compiler.plan import CACHED, RUN, NodePlan
 from cfcompile.core.ir import NodeId
 from cfcompile.core.workdir import failure_path
 from cfcompile.errors import CfcompileError
-from cfcompile.graph import StageGraph
-from cfcompile.plan import CACHED, RUN, NodePlan
 
 FULL_LIMIT = 150
 """Above this many nodes ``auto`` draws one box per stage: the full graph is unreadable."""

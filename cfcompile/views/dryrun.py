@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from cfcompile.compiler.explain import CodeChange
+from cfcompile.compiler.graph import StageGraph
+from cfcompile.compiler.grouping import BatchChoice
+from cfcompile.compiler.plan import CACHED, RUN, NodePlan
 from cfcompile.core.ir import Node, NodeId
-from cfcompile.graph import StageGraph
-from cfcompile.grouping import BatchChoice
-from cfcompile.plan import CACHED, RUN, NodePlan
-from cfcompile.why import CodeChange
 
 EXAMPLES = 5
 CHANGED_SHOWN = 10

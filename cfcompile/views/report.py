@@ -38,6 +38,8 @@ from typing import Any
 
 import jinja2
 
+from cfcompile.compiler.graph import StageGraph
+from cfcompile.compiler.plan import CACHED, NodePlan
 from cfcompile.core.workdir import (
     VERSIONS,
     WORKFLOW,
@@ -48,8 +50,6 @@ from cfcompile.core.workdir import (
     log_path,
 )
 from cfcompile.errors import CfcompileError
-from cfcompile.graph import StageGraph
-from cfcompile.plan import CACHED, NodePlan
 from cfcompile.runtime.results import Table, collect, flatten_params
 from cfcompile.views.report_plots import (
     _is_number,

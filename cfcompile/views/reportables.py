@@ -12,8 +12,8 @@ import pickle
 import re
 import tempfile
 
+from cfcompile.compiler.graph import StageGraph
 from cfcompile.core.reportables import listed_reportables
-from cfcompile.graph import StageGraph
 
 
 def _inline_images(fragment: str, folder: str) -> str:

@@ -19,6 +19,8 @@ import fcntl
 import os
 from collections import Counter
 
+from cfcompile.compiler.graph import StageGraph
+from cfcompile.compiler.plan import CACHED, NodePlan
 from cfcompile.core.ir import NodeId
 from cfcompile.core.workdir import (
     CURRENT,
@@ -32,8 +34,6 @@ from cfcompile.core.workdir import (
     load_failure,
     log_path,
 )
-from cfcompile.graph import StageGraph
-from cfcompile.plan import CACHED, NodePlan
 
 DONE = "done"
 QUEUED = "queued"

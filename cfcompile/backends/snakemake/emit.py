@@ -16,6 +16,7 @@ import sys
 from importlib import resources as ilr
 from pathlib import Path
 
+from cfcompile.compiler.graph import StageGraph
 from cfcompile.core.ir import SCHEDULER_RESOURCES, Node, unit_resources, unit_retries, unit_threads
 from cfcompile.core.transaction import write_atomic
 from cfcompile.core.workdir import (
@@ -30,7 +31,6 @@ from cfcompile.core.workdir import (
     unit_log,
 )
 from cfcompile.errors import CfcompileError
-from cfcompile.graph import StageGraph
 from cfcompile.release import __version__
 from cfcompile.runtime import client
 

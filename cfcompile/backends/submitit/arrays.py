@@ -13,14 +13,14 @@ import re
 import time
 from typing import Any
 
+from cfcompile.compiler.graph import StageGraph
+from cfcompile.compiler.grouping import Array, arrays
+from cfcompile.compiler.plan import NodePlan
+from cfcompile.compiler.version import compile_lock
 from cfcompile.core.ir import NodeId
 from cfcompile.core.workdir import save_submissions
 from cfcompile.errors import CfcompileError
-from cfcompile.graph import StageGraph
-from cfcompile.grouping import Array, arrays
-from cfcompile.plan import NodePlan
 from cfcompile.runtime.job import run_task
-from cfcompile.versions import compile_lock
 
 SLURM_NAME = re.compile(r"[A-Za-z0-9_.,:+-]+")
 

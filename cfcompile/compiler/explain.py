@@ -13,10 +13,8 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from cfcompile.core.ir import Node, NodeId
-from cfcompile.graph import StageGraph
-from cfcompile.hashing import string_representations
-from cfcompile.plan import (
+from cfcompile.compiler.graph import StageGraph
+from cfcompile.compiler.plan import (
     CACHED,
     CODE_CHANGED,
     CODE_SAMPLE,
@@ -28,6 +26,8 @@ from cfcompile.plan import (
     StageCode,
     read_metadata,
 )
+from cfcompile.core.ir import Node, NodeId
+from cfcompile.hashing import string_representations
 
 log = logging.getLogger("cfcompile")
 

@@ -15,8 +15,8 @@ import sys
 import traceback
 from typing import Any
 
-from cfcompile import graph
 from cfcompile.caching import Lazy
+from cfcompile.compiler import graph
 from cfcompile.core.ir import InputRef, Node
 from cfcompile.core.provenance import run_info
 from cfcompile.core.transaction import write_atomic

@@ -23,10 +23,10 @@ import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from cfcompile.compiler.graph import StageGraph
 from cfcompile.core.execute import stage_code
 from cfcompile.core.ir import Node, NodeId
 from cfcompile.core.transaction import STAGING_PREFIX
-from cfcompile.graph import StageGraph
 
 log = logging.getLogger("cfcompile")
 

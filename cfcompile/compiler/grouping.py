@@ -14,9 +14,9 @@ import json
 import os
 from dataclasses import dataclass, field
 
+from cfcompile.compiler.graph import StageGraph
+from cfcompile.compiler.plan import RUN, NodePlan
 from cfcompile.core.ir import Node, NodeId, unit_resources
-from cfcompile.graph import StageGraph
-from cfcompile.plan import RUN, NodePlan
 
 TARGET_UNIT_SECONDS = 2.0
 """A unit should run at least this long: a job costs about 0.1 s to start with a warm worker
