@@ -16,7 +16,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from cfcompile.backends import all_backends, snakemake, submitit
+from cfcompile.backends import all_backends, slurm, snakemake
+from cfcompile.backends.profiles import profile_defaults
+from cfcompile.backends.protocol import Backend, Compiled, Launch
 from cfcompile.compiler.explain import explain, forced_by_code
 from cfcompile.compiler.graph import StageGraph
 from cfcompile.compiler.grouping import batch_units, choose_batch
@@ -30,10 +32,10 @@ from cfcompile.compiler.plan import (
 )
 from cfcompile.compiler.trace import trace_project
 from cfcompile.compiler.version import check_name_lengths, compile_lock, write_workflow_files
-from cfcompile.core.ir import Node, NodeId
+from cfcompile.core.ir import NodeId
 from cfcompile.core.provenance import run_info
 from cfcompile.core.transaction import sweep_stale_staging
-from cfcompile.core.workdir import SNAKEFILE, default_workdir, file_digests, load_failure
+from cfcompile.core.workdir import SNAKEFILE, default_workdir, file_digests
 from cfcompile.errors import CfcompileError, ProjectError
 from cfcompile.project.discover import EXPERIMENTS, PARAMS, ModuleInfo, Project
 from cfcompile.record import ArtifactManager
@@ -135,12 +137,6 @@ def build(args: argparse.Namespace, warm: bool = False) -> Built:
     return Built(project, workdir, sg, plans, planned_at, view, forked)
 
 
-@dataclass
-class Prepared:
-    units: dict[str, list[Node]]
-    version: str  # the compiled version folder jobs read
-
-
 CLUSTER_SLOTS = 200
 """Jobs a cluster runs at once, as the bundled slurm profile's ``jobs: 200``: what automatic
 grouping balances over on Slurm instead of this machine's cores."""
@@ -155,29 +151,31 @@ def cores_for(args: argparse.Namespace) -> int | None:
 
 
 def prepare(
-    b: Built, batch: int | str, emit_snakefile: bool = True, cores: int | None = None
-) -> Prepared:
-    """Write the workflow folder every backend's jobs read (and the Snakefile), under the
-    compile lock, so two compiles of one workflow never interleave their writes."""
+    b: Built, batch: int | str, backend: Backend | None = None, cores: int | None = None
+) -> Compiled:
+    """Write the version folder every backend's jobs read, then what ``backend``'s scheduler
+    reads, under the compile lock, so two compiles of one workflow never interleave writes."""
     check_name_lengths([t for n in b.sg.nodes() for t in n.targets()])
-    units = batch_units(b.sg, choose_batch(b.sg, batch, cores).k)
+    choice = choose_batch(b.sg, batch, cores)
+    units = batch_units(b.sg, choice.k)
     set_aside_unfinished(b.plans)  # outputs without metadata: a unit's job must see them missing
     to_run = {nid for nid, p in b.plans.items() if p.status == RUN}
     with compile_lock(b.workdir):
         version = write_workflow_files(
             b.sg.info, b.sg.nodes(), b.sg.params, units, to_run, b.planned_at
         )
-        if emit_snakefile:
-            snakemake.write_snakefile(b.sg, b.workdir, version, units)
+        compiled = Compiled(b.sg, b.plans, b.workdir, version, units, choice)
+        if backend is not None:
+            backend.prepare(compiled)
     for folder in sorted({os.path.dirname(t) for n in b.sg.nodes() for t in n.targets()}):
         sweep_stale_staging(folder)  # what killed jobs (SIGKILL, OOM) left on this host
-    return Prepared(units, version)
+    return compiled
 
 
 # -- compile and run -------------------------------------------------------------------------
 def cmd_compile(args: argparse.Namespace) -> int:
     b = build(args, warm=True)
-    version = prepare(b, args.batch).version
+    version = prepare(b, args.batch, snakemake.BACKEND).version
     if b.warm:
         b.warm.announce(version)  # before the Snakefile: the first job finds it answering
     text = Path(version, SNAKEFILE).read_text()
@@ -195,52 +193,24 @@ def cmd_compile(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     """Compile, then run Snakemake on the written Snakefile; its exit code is ours."""
     b = build(args, warm=args.profile != "slurm")
-    version = prepare(b, args.batch, cores=cores_for(args)).version
+    compiled = prepare(b, args.batch, snakemake.BACKEND, cores=cores_for(args))
     if b.warm:
-        b.warm.announce(version)
-    return snakemake.run_snakemake(
-        version, str(b.project.root), args.profile, args.cores, args.snakemake_args
-    )
+        b.warm.announce(compiled.version)
+    how = Launch(str(b.project.root), args.profile, args.cores, args.snakemake_args)
+    return snakemake.BACKEND.launch(compiled, how)
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    overrides = snakemake.profile_defaults(args.profile)
+    overrides = profile_defaults(args.profile)
     for key in ("partition", "account"):
         if getattr(args, key):
             overrides[key] = getattr(args, key)
-    submitit.check_overrides(overrides)  # before any work: a bad name is refused at once
+    slurm.check_overrides(overrides)  # before any work: a bad name is refused at once
     overrides.update(force_runtime=args.time, force_mem_mb=args.mem_mb, force_gpus=args.gpus)
     b = build(args)
-    cores = cores_for(args)
-    version = prepare(b, args.batch, emit_snakefile=False, cores=cores).version
-    batch = max(1, choose_batch(b.sg, args.batch, cores).k)
-    arrays, failures = submitit.submit(
-        b.sg, b.plans, b.workdir, version, args.submit, overrides, batch
-    )
-    if not arrays:
-        print("cfcompile: nothing to submit: every node is cached", file=sys.stderr)
-        return 0
-    for arr in arrays:
-        deps = ",".join(arrays[d].job_id or "-" for d in sorted(arr.depends)) or "-"
-        print(
-            f"{arr.job_id or 'skipped'}\tlevel {arr.level} {arr.kind}: {len(arr.tasks)} "
-            f"task(s), {sum(len(t) for t in arr.tasks)} node(s), after {deps}"
-        )
-    if args.submit == "slurm":
-        print(f"cfcompile: submitted {len(arrays)} array(s); check with --status", file=sys.stderr)
-        return 0
-    for task, message in failures:
-        recorded = [(nid, load_failure(b.workdir, nid)) for nid in task]
-        nid, failure = next(((n, f) for n, f in recorded if f), (task[0], None))
-        text = failure["message"] if failure else message
-        print(f"cfcompile: failed: {nid[0]} [{b.sg.node(nid).label}]: {text}", file=sys.stderr)
-    if failures:
-        print(
-            f"cfcompile: {len(failures)} task(s) failed; their dependents were skipped. "
-            "See --status for each node and its log.",
-            file=sys.stderr,
-        )
-    return 1 if failures else 0
+    compiled = prepare(b, args.batch, slurm.BACKEND, cores=cores_for(args))
+    how = Launch(str(b.project.root), args.profile, cluster=args.submit, overrides=overrides)
+    return slurm.BACKEND.launch(compiled, how)
 
 
 def cmd_eager(args: argparse.Namespace) -> int:
@@ -348,7 +318,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_results(args: argparse.Namespace) -> int:
     """Compile (so the table covers exactly these parameter sets), collect, write, print."""
     b = build(args)
-    table = collect(prepare(b, args.batch, emit_snakefile=False).version)
+    table = collect(prepare(b, args.batch).version)
     paths = write_selection(table, b.sg.info)
     rows = sort_rows(table, args.sort, args.desc)
     print_table(rows, top=args.top, columns=args.columns)

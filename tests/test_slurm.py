@@ -43,7 +43,7 @@ def wait_for(job_ids: list[str], tasks: int, timeout: float = 240) -> dict[str, 
 
     sacct can lag a few seconds behind squeue, so the count matters, not only the states.
     """
-    from cfcompile.backends.submitit.slurm import expand_array_id as _expand
+    from cfcompile.backends.slurm.sacct import expand_array_id as _expand
 
     busy = ("PENDING", "RUNNING", "COMPLETING")
     deadline = time.time() + timeout

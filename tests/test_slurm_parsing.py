@@ -1,4 +1,4 @@
-"""cfcompile.backends.submitit.slurm from recorded sacct/squeue text: no cluster, no subprocess."""
+"""cfcompile.backends.slurm.sacct from recorded sacct/squeue text: no cluster, no subprocess."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import subprocess
 
 import pytest
 
-from cfcompile.backends.submitit import slurm as slurm_states
-from cfcompile.backends.submitit.slurm import (
+from cfcompile.backends.slurm import sacct as slurm_states
+from cfcompile.backends.slurm.sacct import (
     classify,
     expand_array_id,
     parse_sacct,

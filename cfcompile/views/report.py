@@ -32,12 +32,13 @@ import json
 import os
 from collections import Counter
 from datetime import datetime
-from importlib import metadata, resources
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
+from cfcompile import templates
 from cfcompile.compiler.graph import StageGraph
 from cfcompile.compiler.plan import CACHED, NodePlan
 from cfcompile.core.workdir import (
@@ -82,8 +83,7 @@ def _env() -> jinja2.Environment:
 @functools.cache
 def _template() -> jinja2.Template:
     """The page template, loaded once; autoescape on for every value it is given."""
-    text = resources.files("cfcompile.views").joinpath(TEMPLATE).read_text(encoding="utf-8")
-    return _env().from_string(text)
+    return _env().from_string(templates.text(TEMPLATE))
 
 
 def _versions() -> dict[str, str]:

@@ -12,6 +12,10 @@ from datetime import datetime
 
 import jinja2
 
+from cfcompile import templates
+
+INDEX = "report_index.html.j2"
+
 STAMP = "%Y%m%dT%H%M%S"
 STAMPED = re.compile(r"^(?P<experiment>.+)-(?P<stamp>\d{8}T\d{6}(?:-\d+)?)\.html$")
 
@@ -19,23 +23,6 @@ STAMPED = re.compile(r"^(?P<experiment>.+)-(?P<stamp>\d{8}T\d{6}(?:-\d+)?)\.html
 @functools.cache
 def _env() -> jinja2.Environment:
     return jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
-
-
-INDEX = """<!DOCTYPE html>
-<html><head><meta charset="utf-8"><title>cfcompile reports</title>
-<style>body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse}
-td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}th{background:#f0f0f0}</style>
-</head><body><h1>cfcompile reports</h1>
-<p>Newest first. <code>EXPERIMENT.html</code> beside this page is each experiment's latest.</p>
-<table id="reports"><tr><th>when</th><th>experiment</th><th>summary</th></tr>
-{%- for r in reports %}
-<tr><td><a href="{{ r.file }}">{{ r.when }}</a></td><td>{{ r.experiment }}</td>
-<td>{{ r.summary }}</td></tr>
-{%- else %}
-<tr><td colspan="3">no reports yet</td></tr>
-{%- endfor %}
-</table></body></html>
-"""
 
 
 def write_report(
@@ -84,7 +71,7 @@ def render_index(folder: str) -> str:
             }
         )
     entries.sort(key=lambda e: (e["stamp"][:15], int(e["stamp"][16:] or 1)), reverse=True)
-    return _env().from_string(INDEX).render(reports=entries)
+    return _env().from_string(templates.text(INDEX)).render(reports=entries)
 
 
 def _summary_of(path: str) -> str:

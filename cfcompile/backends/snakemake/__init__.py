@@ -8,22 +8,26 @@ cache and the failure records the job runtime writes.
 
 from __future__ import annotations
 
+from cfcompile.backends.protocol import Compiled, JobState, Launch
 from cfcompile.backends.snakemake.emit import write_snakefile
-from cfcompile.backends.snakemake.launch import profile_defaults, resolve_profile, run_snakemake
-
-NAME = "snakemake"
-
-
-def states(workdir: str) -> dict:
-    """Job states per node: none (see the module docstring)."""
-    return {}
+from cfcompile.backends.snakemake.launch import run_snakemake
+from cfcompile.core.ir import NodeId
 
 
-__all__ = [
-    "NAME",
-    "profile_defaults",
-    "resolve_profile",
-    "run_snakemake",
-    "states",
-    "write_snakefile",
-]
+class SnakemakeBackend:
+    name = "snakemake"
+
+    def prepare(self, compiled: Compiled) -> None:
+        write_snakefile(compiled.sg, compiled.workdir, compiled.version, compiled.units)
+
+    def launch(self, compiled: Compiled, how: Launch) -> int:
+        return run_snakemake(compiled.version, how.cwd, how.profile, how.cores, how.snakemake_args)
+
+    def states(self, workdir: str) -> dict[NodeId, JobState]:
+        """None: see the module docstring."""
+        return {}
+
+
+BACKEND = SnakemakeBackend()
+
+__all__ = ["BACKEND", "SnakemakeBackend"]

@@ -13,9 +13,9 @@ import os
 import re
 import shlex
 import sys
-from importlib import resources as ilr
 from pathlib import Path
 
+from cfcompile import templates
 from cfcompile.compiler.graph import StageGraph
 from cfcompile.core.ir import SCHEDULER_RESOURCES, Node, unit_resources, unit_retries, unit_threads
 from cfcompile.core.transaction import write_atomic
@@ -256,16 +256,12 @@ def _largest_unit(units: dict[str, list[Node]]) -> dict:
     return out
 
 
-def template_text(name: str) -> str:
-    return ilr.files(__package__).joinpath(name).read_text()
-
-
 def render_snakefile(
     rules: list[dict], manifest_path: str, experiment: str, workdir: str, version: str
 ) -> str:
     import jinja2
 
-    text = template_text("Snakefile.j2")
+    text = templates.text("Snakefile.j2")
     env = jinja2.Environment(
         autoescape=False, keep_trailing_newline=True, undefined=jinja2.StrictUndefined
     )

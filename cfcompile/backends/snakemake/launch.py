@@ -1,4 +1,4 @@
-"""Running a written Snakefile: bundled profiles (local, slurm) and the snakemake command."""
+"""Running a written Snakefile: the snakemake command, with a profile and a logger."""
 
 from __future__ import annotations
 
@@ -6,44 +6,9 @@ import importlib.util
 import os
 import subprocess
 import sys
-from importlib import resources as ilr
 
+from cfcompile.backends.profiles import resolve_profile
 from cfcompile.core.workdir import SNAKEFILE
-from cfcompile.errors import CfcompileError
-
-BUNDLED = ("local", "slurm")
-
-
-def resolve_profile(profile: str) -> str:
-    """A profile directory, or the name of a bundled one (``local``, ``slurm``)."""
-    if os.path.isdir(profile):
-        return os.path.abspath(profile)
-    if profile in BUNDLED:
-        return str(ilr.files(__package__).joinpath("profiles", profile))
-    raise CfcompileError(
-        f"no Snakemake profile '{profile}': give a directory holding config.yaml, or one of "
-        f"the bundled profiles {', '.join(BUNDLED)}"
-    )
-
-
-def profile_defaults(profile: str | None) -> dict:
-    """slurm_partition / slurm_account / mem_mb / runtime from a profile's default-resources.
-
-    ``--submit`` reads them too, so one profile describes a site for both Slurm routes.
-    """
-    if not profile:
-        return {}
-    import yaml  # compile-time only
-
-    with open(os.path.join(resolve_profile(profile), "config.yaml")) as f:
-        config = yaml.safe_load(f) or {}
-    out = {}
-    for item in config.get("default-resources", []) or []:
-        key, _, value = str(item).partition("=")
-        key = {"slurm_partition": "partition", "slurm_account": "account"}.get(key, key)
-        out[key] = value.strip("'\"")
-    return out
-
 
 RICH_LOGGER = "snakemake_logger_plugin_rich"
 
