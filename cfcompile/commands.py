@@ -43,8 +43,8 @@ from cfcompile.runtime import prefork
 from cfcompile.runtime.results import collect, write_selection
 from cfcompile.views import dag
 from cfcompile.views.dryrun import print_plan, summarize, units_summary
-from cfcompile.views.report import build_report
-from cfcompile.views.report_history import write_report
+from cfcompile.views.report.history import write_report
+from cfcompile.views.report.page import build_report
 from cfcompile.views.results_table import print_table, sort_rows
 from cfcompile.views.status import node_status, print_status
 

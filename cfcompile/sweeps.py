@@ -18,6 +18,7 @@ from dataclasses import fields, is_dataclass, replace
 from typing import Any
 
 from cfcompile.hashing import compute_hash
+from cfcompile.values import is_number
 
 log = logging.getLogger("cfcompile")
 
@@ -200,11 +201,7 @@ def mean_std(metrics: dict[Any, dict[str, float]], field: str = "seed") -> dict[
             "n": len(members),
             "members": [r.params.name for r, _ in members],
         }
-        keys = [
-            k
-            for k, v in members[0][1].items()
-            if isinstance(v, int | float) and not isinstance(v, bool)
-        ]
+        keys = [k for k, v in members[0][1].items() if is_number(v)]
         for key in keys:
             vals = [float(v[key]) for _, v in members if key in v]
             mean = sum(vals) / len(vals)

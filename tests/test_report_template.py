@@ -11,7 +11,7 @@ from helpers import run_cli, write_project
 from cfcompile.compiler.plan import plan
 from cfcompile.compiler.trace import trace_project
 from cfcompile.project.discover import Project
-from cfcompile.views.report import build_report
+from cfcompile.views.report.page import build_report
 
 HOSTILE = "<script>alert(1)</script>"
 

@@ -25,7 +25,7 @@ from helpers import body_data, browse, compiled_info, find_chromium, run_cli
 from cfcompile.core.workdir import current_version, log_path, record_failure
 from cfcompile.errors import CfcompileError
 from cfcompile.runtime.results import PROVENANCE, selection_label
-from cfcompile.views.report_history import write_report
+from cfcompile.views.report.history import write_report
 from cfcompile.views.results_table import print_table, sort_rows
 
 PARAMS = """

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 
 from cfcompile.compiler.graph import StageGraph
 from cfcompile.compiler.plan import RUN, NodePlan
-from cfcompile.core.ir import Node, NodeId, unit_resources
+from cfcompile.core.ir import Node, NodeId, unit_resources, unit_threads
+from cfcompile.core.resources import merge
 
 TARGET_UNIT_SECONDS = 2.0
 """A unit should run at least this long: a job costs about 0.1 s to start with a warm worker
@@ -221,13 +222,13 @@ def arrays(sg: StageGraph, plans: dict[NodeId, NodePlan], batch: int = 1) -> lis
 
 
 def array_resources(sg: StageGraph, arr: Array) -> dict:
-    """One resource request for every task of an array: the largest task's (unit rule)."""
-    out: dict = {"mem_mb": 0, "cpus": 1, "gpus": 0, "runtime": 0}
-    for task in arr.tasks:
-        nodes = [sg.node(n) for n in task]
-        res = unit_resources(nodes)
-        out["mem_mb"] = max(out["mem_mb"], int(res.get("mem_mb", 0)))
-        out["gpus"] = max(out["gpus"], int(res.get("gpu", 0)))
-        out["runtime"] = max(out["runtime"], int(res.get("runtime", 0)))
-        out["cpus"] = max(out["cpus"], *(int(n.threads) for n in nodes))
-    return out
+    """One resource request for every task of an array: the largest task's (the unit rule per
+    task, the maximum over tasks), in submitit's terms."""
+    tasks = [[sg.node(n) for n in task] for task in arr.tasks]
+    largest = merge((unit_resources(nodes) for nodes in tasks), in_sequence=False)
+    return {
+        "mem_mb": int(largest.get("mem_mb", 0)),
+        "cpus": max(1, *(unit_threads(nodes) for nodes in tasks)),
+        "gpus": int(largest.get("gpu", 0)),
+        "runtime": int(largest.get("runtime", 0)),
+    }

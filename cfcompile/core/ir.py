@@ -8,15 +8,13 @@ written once. It imports only the standard library, so the job runtime can affor
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from cfcompile.core.resources import merge, node_resources
+
 NodeId = tuple[str, str]
 """``(stage, record hash)``: the identity of a node in the StageGraph."""
-
-SCHEDULER_RESOURCES = ("mem_mb", "runtime", "disk_mb", "gpu", "cpus_per_task")
-"""Numeric resources a scheduler understands; anything else is passed through as a string."""
 
 
 @dataclass(slots=True)
@@ -75,15 +73,8 @@ class Node:
         return f"aggregate {self.hash[:8]}" if self.kind == "aggregate" else "None"
 
     def job_resources(self) -> dict:
-        """Declared resources; a stage timeout also bounds the scheduler's runtime (minutes).
-
-        The runtime of a stage with only ``timeout=`` is the timeout rounded up to minutes plus
-        one minute of start-up: the scheduler must not kill a stage its own limit would allow.
-        """
-        res = dict(self.resources)
-        if self.timeout and "runtime" not in res:
-            res["runtime"] = math.ceil(float(self.timeout) / 60) + 1
-        return res
+        """What this node asks of a scheduler (``resources.node_resources``)."""
+        return node_resources(self.resources, self.timeout)
 
     def runtime_minutes(self) -> float | None:
         """The scheduler runtime of this node, or None when neither runtime nor timeout is set."""
@@ -122,29 +113,8 @@ _ROW_ENCODER = json.JSONEncoder(separators=(",", ":"), check_circular=False)
 
 
 def unit_resources(nodes: list[Node]) -> dict[str, Any]:
-    """Resources of a job that runs ``nodes`` one after another.
-
-    Runtime is summed (the nodes run in sequence), memory, GPUs and other numbers take the
-    largest value (one node runs at a time), threads the largest too. A runtime is only given
-    when at least one node declares one; strings (a partition) keep the first value.
-    """
-    out: dict[str, Any] = {}
-    runtime = 0.0
-    has_runtime = False
-    for n in nodes:
-        for key, value in n.job_resources().items():
-            if key == "runtime":
-                if isinstance(value, int | float) and not isinstance(value, bool):
-                    runtime += float(value)
-                    has_runtime = True
-                    out.setdefault("runtime", 0)  # keeps the declared order of keys
-            elif isinstance(value, int | float) and not isinstance(value, bool):
-                out[key] = max(out.get(key, value), value)
-            else:
-                out.setdefault(key, value)
-    if has_runtime:
-        out["runtime"] = int(math.ceil(runtime))
-    return out
+    """Resources of a job that runs ``nodes`` one after another (``resources.merge``)."""
+    return merge((n.job_resources() for n in nodes), in_sequence=True)
 
 
 def unit_threads(nodes: list[Node]) -> int:

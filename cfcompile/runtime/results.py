@@ -34,6 +34,7 @@ from cfcompile.core.transaction import replacing, write_atomic
 from cfcompile.core.workdir import WorkflowInfo, failure_label, load_failure, resolve_version
 from cfcompile.errors import CfcompileError
 from cfcompile.runtime.compiled import Compiled
+from cfcompile.values import is_number
 
 SKIP = ("hash", "overwrite", "hash_representations")
 
@@ -85,15 +86,9 @@ def iso_time(epoch: float | None) -> str | None:
 
 
 def _numbers(value: Any) -> dict[str, float] | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
+    if is_number(value):
         return {"": value}
-    if (
-        isinstance(value, dict)
-        and value
-        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value.values())
-    ):
+    if isinstance(value, dict) and value and all(is_number(v) for v in value.values()):
         return {str(k): v for k, v in value.items()}
     return None
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from cfcompile.errors import CfcompileError
+from cfcompile.values import all_numbers
 
 HIDDEN = {"hash", "git_commit", "git_dirty", "start", "end", "host", "slurm_job_id"}
 
@@ -47,10 +48,7 @@ def choose_columns(table: list[dict], columns: list[str] | None) -> list[str]:
 
 def is_numeric(table: list[dict], column: str) -> bool:
     """A column of numbers (None allowed, booleans are not numbers): right-aligned."""
-    values = [row.get(column) for row in table if row.get(column) is not None]
-    return bool(values) and all(
-        isinstance(v, int | float) and not isinstance(v, bool) for v in values
-    )
+    return all_numbers([row.get(column) for row in table])
 
 
 def print_table(rows: list[dict], top: int | None = None, columns: list[str] | None = None) -> None:

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from cfcompile import templates
 from cfcompile.compiler.graph import StageGraph
-from cfcompile.core.ir import SCHEDULER_RESOURCES, Node, unit_resources, unit_retries, unit_threads
+from cfcompile.core.ir import Node, unit_resources, unit_retries, unit_threads
+from cfcompile.core.resources import SCHEDULER_RESOURCES, merge
 from cfcompile.core.transaction import write_atomic
 from cfcompile.core.workdir import (
     MANIFEST,
@@ -33,6 +34,7 @@ from cfcompile.core.workdir import (
 from cfcompile.errors import CfcompileError
 from cfcompile.release import __version__
 from cfcompile.runtime import client
+from cfcompile.values import is_number
 
 
 def brace(text: str) -> str:
@@ -47,11 +49,7 @@ def lit(text: str) -> str:
 def _resource_literal(resources: dict) -> str:
     parts = []
     for key, value in resources.items():
-        if (
-            key in SCHEDULER_RESOURCES
-            and isinstance(value, int | float)
-            and not isinstance(value, bool)
-        ):
+        if key in SCHEDULER_RESOURCES and is_number(value):
             parts.append(f"{key}={value!r}")
         elif isinstance(value, str) and key.isidentifier():
             parts.append(f"{key}={lit(value)}")
@@ -246,14 +244,7 @@ def _wildcard(path: str) -> str:
 def _largest_unit(units: dict[str, list[Node]]) -> dict:
     """One rule serves many jobs: it asks for what its largest job needs (the unit rule per job,
     the maximum over jobs)."""
-    out: dict = {}
-    for members in units.values():
-        for key, value in unit_resources(members).items():
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                out[key] = max(out.get(key, value), value)
-            else:
-                out.setdefault(key, value)
-    return out
+    return merge((unit_resources(members) for members in units.values()), in_sequence=False)
 
 
 def render_snakefile(

@@ -14,6 +14,7 @@ from collections import Counter
 from typing import Any
 
 from cfcompile.runtime.results import METRIC, PARAM, TIME, Table
+from cfcompile.values import all_numbers, is_number
 
 MAX_PLOTS = 24
 """Plots drawn at most (metrics x varied parameters); the rest are named, not drawn."""
@@ -25,7 +26,7 @@ REPEAT_FIELD = re.compile(r"(^|[._])(\w*seed|rep|repeat|repetition|trial)$", re.
 """Parameters whose sets are repetitions of one configuration (``repeat(..., field="seed")``)."""
 
 
-def _svg_element(svg: str | None) -> str | None:
+def svg_element(svg: str | None) -> str | None:
     """An ``<svg>`` element alone: the XML prolog, doctype and comments before it go.
 
     The template inserts this unescaped, so nothing but what Graphviz (or matplotlib) drew may
@@ -39,15 +40,6 @@ def _svg_element(svg: str | None) -> str | None:
     if start < 0 or end < start:
         return None
     return svg[start : end + len("</svg>")]
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _numeric(values: list[Any]) -> bool:
-    present = [v for v in values if v is not None]
-    return bool(present) and all(_is_number(v) for v in present)
 
 
 def _distinct(values: list[Any]) -> list[Any]:
@@ -93,7 +85,7 @@ def configurations(table: Table, repeats: list[str], metrics: list[str]) -> list
             name = name.removesuffix(suffix)
         summary: dict[str, Any] = {"name": name, "n": len(rows), "row": rows[0], "stats": {}}
         for metric in metrics:
-            values = [float(r[metric]) for r in rows if _is_number(r.get(metric))]
+            values = [float(r[metric]) for r in rows if is_number(r.get(metric))]
             if values:
                 mean = sum(values) / len(values)
                 std = math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
@@ -126,7 +118,7 @@ def _plot_svg(
     if not points:
         return None
     xs_raw = [p[0] for p in points]
-    numeric = _numeric(xs_raw)
+    numeric = all_numbers(xs_raw)
     if numeric:
         levels = sorted(_distinct(xs_raw))
         position = {v: float(v) for v in levels}
@@ -200,7 +192,7 @@ def _plot_svg(
             ax.legend(fontsize=7, loc="best")
         buffer = io.StringIO()
         fig.savefig(buffer, format="svg")
-    return _svg_element(buffer.getvalue())
+    return svg_element(buffer.getvalue())
 
 
 def together(table: Table, varied: list[str]) -> dict[str, list[str]]:
@@ -219,9 +211,9 @@ def together(table: Table, varied: list[str]) -> dict[str, list[str]]:
     return {members[0]: members[1:] for members in groups.values()}
 
 
-def _plots(table: Table, varied: list[str], repeats: list[str]) -> dict[str, Any]:
+def metric_plots(table: Table, varied: list[str], repeats: list[str]) -> dict[str, Any]:
     """Every metric against every varied parameter (up to ``MAX_PLOTS``), and why not more."""
-    metrics = [c for c in table.columns(METRIC) if _numeric([r.get(c) for r in table])]
+    metrics = [c for c in table.columns(METRIC) if all_numbers([r.get(c) for r in table])]
     configs = configurations(table, repeats, metrics)
     groups = together(table, varied)
     pairs = [(m, p) for m in metrics for p in groups]
@@ -251,11 +243,11 @@ def _plots(table: Table, varied: list[str], repeats: list[str]) -> dict[str, Any
     return out
 
 
-def _result_columns(table: Table, varied: list[str], repeats: list[str]) -> list[dict]:
+def result_columns(table: Table, varied: list[str], repeats: list[str]) -> list[dict]:
     """The results table's columns: name, status, metrics, varied parameters, stage times."""
     columns = ["name", "status", *table.columns(METRIC), *varied, *repeats, *table.columns(TIME)]
     out = []
     for c in columns:
         kind = table.kinds.get(c, "identity")
-        out.append({"name": c, "kind": kind, "num": _numeric([r.get(c) for r in table])})
+        out.append({"name": c, "kind": kind, "num": all_numbers([r.get(c) for r in table])})
     return out

@@ -61,7 +61,7 @@ def _render_reportable(path: str, folder: str) -> tuple[str, str]:
     return rep.qualified_name or rep.name or os.path.basename(path), _inline_images(body, folder)
 
 
-def _reportables(sg: StageGraph) -> list[dict[str, str]]:
+def rendered_reportables(sg: StageGraph) -> list[dict[str, str]]:
     out = []
     with tempfile.TemporaryDirectory(prefix="cfreport") as folder:
         for node in sg.nodes():

@@ -52,14 +52,14 @@ from cfcompile.core.workdir import (
 )
 from cfcompile.errors import CfcompileError
 from cfcompile.runtime.results import Table, collect, flatten_params
-from cfcompile.views.report_plots import (
-    _is_number,
-    _plots,
-    _result_columns,
-    _svg_element,
+from cfcompile.values import is_number
+from cfcompile.views.report.plots import (
+    metric_plots,
+    result_columns,
     split_parameters,
+    svg_element,
 )
-from cfcompile.views.reportables import _reportables
+from cfcompile.views.report.reportables import rendered_reportables
 
 PACKAGES = ("cfcompile", "snakemake", "submitit", "numpy", "pandas", "scikit-learn")
 
@@ -301,8 +301,8 @@ def build_report(
     ran: tuple[str | None, str | None] = (None, None)
     if table is not None:
         varied, repeats, constant = split_parameters(table)
-        plots = _plots(table, varied, repeats)
-        columns = _result_columns(table, varied, repeats)
+        plots = metric_plots(table, varied, repeats)
+        columns = result_columns(table, varied, repeats)
         rows = [
             {
                 "status": str(row["status"]).split(" (")[0],
@@ -343,7 +343,7 @@ def build_report(
         experiment=info.experiment,
         summary=summary,
         meta=list(meta.items()),
-        dag_svg=_svg_element(dag_svg),
+        dag_svg=svg_element(dag_svg),
         summarised=summarised,
         n_sets=n_sets,
         no_results=no_results,
@@ -364,7 +364,7 @@ def build_report(
         failures=_failures(sg, units),
         param_columns=param_columns,
         param_rows=param_rows,
-        reportables=_reportables(sg),
+        reportables=rendered_reportables(sg),
         stage_counts=_stage_counts(sg, plans),
         n_nodes=n_nodes,
         node_rows=_node_rows(sg, plans, limit, units),
@@ -379,7 +379,7 @@ def _cell(value: Any, numeric: bool) -> dict[str, Any]:
     """What the template needs of a cell: the text shown, and the raw number to sort by."""
     if value is None:
         return {"text": "", "sort": None, "kind": "none"}
-    if numeric and _is_number(value):
+    if numeric and is_number(value):
         exact = isinstance(value, int) or _fmt(value) == repr(value)
         return {"text": _fmt(value), "sort": None if exact else f"{value:.12g}", "kind": "num"}
     return {"text": _fmt(value), "sort": None, "kind": "bool" if isinstance(value, bool) else "str"}
