@@ -24,9 +24,9 @@ from cfcompile.compiler.graph import StageGraph
 from cfcompile.compiler.grouping import batch_units, choose_batch
 from cfcompile.compiler.plan import (
     CODE_SAMPLE,
-    RUN,
     CacheView,
     NodePlan,
+    Status,
     plan,
     set_aside_unfinished,
 )
@@ -159,7 +159,7 @@ def prepare(
     choice = choose_batch(b.sg, batch, cores)
     units = batch_units(b.sg, choice.k)
     set_aside_unfinished(b.plans)  # outputs without metadata: a unit's job must see them missing
-    to_run = {nid for nid, p in b.plans.items() if p.status == RUN}
+    to_run = {nid for nid, p in b.plans.items() if p.status == Status.RUN}
     with compile_lock(b.workdir):
         version = write_workflow_files(
             b.sg.info, b.sg.nodes(), b.sg.params, units, to_run, b.planned_at

@@ -11,6 +11,7 @@ import inspect
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from functools import wraps
 from typing import Any, Protocol
 
@@ -33,12 +34,20 @@ __all__ = [
     "InputSignatureError",
     "OutputSignatureError",
     "StageEngine",
+    "StageKind",
     "StageSpec",
     "aggregate",
     "stage",
 ]
 
 log = logging.getLogger("cfcompile")
+
+
+class StageKind(StrEnum):
+    """A stage runs on one record; an aggregate on many (its inputs arrive per record)."""
+
+    STAGE = "stage"
+    AGGREGATE = "aggregate"
 
 
 class StageEngine(Protocol):
@@ -82,7 +91,7 @@ class StageSpec:
     """Everything declared about a stage; the undecorated function is ``func``."""
 
     func: Any
-    kind: str  # "stage" or "aggregate"
+    kind: StageKind
     inputs: list[str]
     outputs: list[str | Lazy]
     cachers: list | None
@@ -99,7 +108,7 @@ class StageSpec:
 
     @property
     def is_aggregate(self) -> bool:
-        return self.kind == "aggregate"
+        return self.kind == StageKind.AGGREGATE
 
     @property
     def output_names(self) -> list[str]:
@@ -286,7 +295,16 @@ def _missing_input(spec: StageSpec, record: Any, name: str) -> StageInputError:
 
 
 def _declare(
-    kind: str, inputs, outputs, cachers, suppress, resources, threads, timeout, retries, metrics
+    kind: StageKind,
+    inputs,
+    outputs,
+    cachers,
+    suppress,
+    resources,
+    threads,
+    timeout,
+    retries,
+    metrics,
 ):
     def decorator(function: Any) -> Any:
         spec = StageSpec(
@@ -304,7 +322,7 @@ def _declare(
         )
         _check_metrics(spec)
 
-        if kind == "stage":
+        if kind == StageKind.STAGE:
 
             @wraps(function)
             def wrapper(record: Any, *args: Any, **kwargs: Any) -> Any:
@@ -341,7 +359,7 @@ def stage(
     ``metrics`` names outputs that go into the results table whatever their cacher.
     """
     return _declare(
-        "stage",
+        StageKind.STAGE,
         inputs,
         outputs,
         cachers,
@@ -366,7 +384,16 @@ def aggregate(
 ) -> Any:
     """Declare a stage over many records: each input arrives as ``{record: value}``."""
     return _declare(
-        "aggregate", inputs, outputs, cachers, False, resources, threads, timeout, retries, metrics
+        StageKind.AGGREGATE,
+        inputs,
+        outputs,
+        cachers,
+        False,
+        resources,
+        threads,
+        timeout,
+        retries,
+        metrics,
     )
 
 

@@ -79,7 +79,7 @@ def assert_refusal(message: str, stage: str, output: str) -> None:
 
 
 def test_compiled_run_fails_the_stage_whose_value_json_would_change(project):
-    """Before: Snakemake succeeded, and `use` saw [10, 'MISSING', 'str'] where eager sees
+    """Before: Snakemake succeeded, and `use` saw [10, 'Reason.MISSING', 'str'] where eager sees
     [2, 'one', 'set']."""
     root = project(VALUES)
     proc = compile_and_run(root, "values", "-p", "few", "--names", "s0", check=False)
@@ -257,18 +257,18 @@ def test_dry_run_reports_an_output_without_metadata_as_incomplete(project, stage
     compile_and_run(root, "trunc", "-p", "few", "--batch", batch)
     assert len(log_lines(stage_log)) == 3 * 3 + 1
     plan = dry_run(root)
-    assert {status for status, _ in plan.values()} == {planning.CACHED}, plan  # markers, too
+    assert {status for status, _ in plan.values()} == {planning.Status.CACHED}, plan  # markers, too
 
     h1 = set_hash(root, "trunc", 1)
     truncate_without_metadata(root / "data" / "cache" / f"trunc_{h1}_make_data.pkl")
     plan = dry_run(root)
-    assert plan.pop(("make", "s1")) == (planning.RUN, planning.INCOMPLETE)
-    assert plan.pop(("count", "s1")) == (planning.RUN, planning.UPSTREAM)
-    assert plan.pop(("note", "s1")) == (planning.RUN, planning.UPSTREAM)
-    assert plan.pop(("total", None)) == (planning.RUN, planning.UPSTREAM)
-    assert {status for status, _ in plan.values()} == {planning.CACHED}, plan
+    assert plan.pop(("make", "s1")) == (planning.Status.RUN, planning.Reason.INCOMPLETE.text)
+    assert plan.pop(("count", "s1")) == (planning.Status.RUN, planning.Reason.UPSTREAM.text)
+    assert plan.pop(("note", "s1")) == (planning.Status.RUN, planning.Reason.UPSTREAM.text)
+    assert plan.pop(("total", None)) == (planning.Status.RUN, planning.Reason.UPSTREAM.text)
+    assert {status for status, _ in plan.values()} == {planning.Status.CACHED}, plan
     text = run_cli("trunc", "-p", "few", "--dry-run", cwd=root).stdout
-    assert planning.INCOMPLETE in " ".join(text.split())
+    assert planning.Reason.INCOMPLETE.text in " ".join(text.split())
 
 
 @pytest.mark.parametrize("batch", ["1", "2"])
@@ -381,7 +381,7 @@ def test_plan_finds_the_metadata_of_every_kind_of_output_in_one_listing(tmp_path
     plans = planning.plan(sg)
     monkeypatch.undo()
     assert listings == [str(tmp_path / "cache")]  # one listing for every node of the folder
-    assert {p.status for p in plans.values()} == {planning.CACHED}
+    assert {p.status for p in plans.values()} == {planning.Status.CACHED}
 
     metas = sorted(p for p in (tmp_path / "cache").iterdir() if p.name.endswith("_metadata.json"))
     outputs = [n for n in sg.nodes() if n.outputs]
@@ -392,8 +392,8 @@ def test_plan_finds_the_metadata_of_every_kind_of_output_in_one_listing(tmp_path
         saved = meta.read_bytes()
         meta.unlink()
         plans = planning.plan(sg)
-        (hit,) = [p for p in plans.values() if p.reason == planning.INCOMPLETE]
+        (hit,) = [p for p in plans.values() if p.reason == planning.Reason.INCOMPLETE]
         node = sg.node(hit.node)
         assert len(hit.unfinished) == 1 and hit.unfinished[0] in node.targets(), meta.name
         meta.write_bytes(saved)
-    assert {p.status for p in planning.plan(sg).values()} == {planning.CACHED}
+    assert {p.status for p in planning.plan(sg).values()} == {planning.Status.CACHED}

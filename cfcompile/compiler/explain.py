@@ -15,15 +15,13 @@ from dataclasses import dataclass, field
 
 from cfcompile.compiler.graph import StageGraph
 from cfcompile.compiler.plan import (
-    CACHED,
-    CODE_CHANGED,
     CODE_SAMPLE,
-    MISSING,
-    PARAMS_CHANGED,
     CacheView,
     MetadataNames,
     NodePlan,
+    Reason,
     StageCode,
+    Status,
     read_metadata,
 )
 from cfcompile.core.ir import Node, NodeId
@@ -61,9 +59,9 @@ def code_changes(
     rerun: dict[str, list[NodeId]] = {}
     for node in sg.nodes():
         p = plans[node.id]
-        if p.status == CACHED:
+        if p.status == Status.CACHED:
             by_func.setdefault(node.func, []).append(node)
-        elif p.reason == CODE_CHANGED:
+        elif p.reason == Reason.CODE_CHANGED:
             rerun.setdefault(node.func, []).append(node.id)
     out = []
     for func in dict.fromkeys([*rerun, *by_func]):
@@ -184,7 +182,7 @@ def explain_params(
 
     For each parameter set, its first node whose outputs are missing is looked up in the cache
     folder under other hashes (``PreviousSets``); when found, that node's reason becomes
-    ``PARAMS_CHANGED`` and its detail the differing fields. Returns {set name: detail}.
+    ``Reason.PARAMS_CHANGED`` and its detail the differing fields. Returns {set name: detail}.
     """
     view = view or CacheView()
     previous = PreviousSets(sg, view, MetadataNames(sg))
@@ -192,7 +190,7 @@ def explain_params(
     for node in sg.nodes():
         p = plans[node.id]
         name = node.params_name
-        if p.reason != MISSING or name is None or name in done or node.params_key is None:
+        if p.reason != Reason.MISSING or name is None or name in done or node.params_key is None:
             continue
         old = previous.find(node)
         if old is None:
@@ -203,7 +201,7 @@ def explain_params(
         diff = params_difference(old["params"], string_representations(current))
         changes = "; ".join(diff) or "no field differs (a hash function or preset hash changed?)"
         detail = f"{changes} (hash {str(old.get('params_hash'))[:8]} -> {node.hash[:8]})"
-        p.reason, p.detail = PARAMS_CHANGED, detail
+        p.reason, p.detail = Reason.PARAMS_CHANGED, detail
         done[name] = detail
     return done
 
@@ -220,4 +218,4 @@ def explain(
 
 def forced_by_code(plans: Iterable[NodePlan]) -> list[NodeId]:
     """Nodes ``plan(rerun_changed_code=True)`` reruns for their code alone."""
-    return [p.node for p in plans if p.reason == CODE_CHANGED]
+    return [p.node for p in plans if p.reason == Reason.CODE_CHANGED]

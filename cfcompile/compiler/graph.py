@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from cfcompile.core.ir import Node, NodeId
+from cfcompile.core.ir import InputKind, Node, NodeId
 from cfcompile.core.workdir import WorkflowInfo
 from cfcompile.errors import TraceError
 
@@ -108,6 +108,6 @@ def build(nodes: dict[NodeId, Node], params: dict, specs: dict, info: WorkflowIn
                 )
     for node in nodes.values():
         for inp in node.inputs:
-            if inp.kind == "artifact":
+            if inp.kind == InputKind.ARTIFACT:
                 g.add_edge(inp.node, node.id, inp.output)
     return StageGraph(g, params, specs, info)

@@ -13,11 +13,13 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from cfcompile.compiler.graph import StageGraph
-from cfcompile.compiler.plan import RUN, NodePlan
+from cfcompile.compiler.plan import NodePlan, Status
 from cfcompile.core.ir import Node, NodeId, unit_resources, unit_threads
 from cfcompile.core.resources import merge
+from cfcompile.stages import StageKind
 
 TARGET_UNIT_SECONDS = 2.0
 """A unit should run at least this long: a job costs about 0.1 s to start with a warm worker
@@ -111,7 +113,7 @@ def _batchable_stages(sg: StageGraph) -> set[str]:
     stages: set[str] = set()
     for node in sg.nodes():
         stages.add(node.stage)
-        if node.kind == "aggregate":
+        if node.kind == StageKind.AGGREGATE:
             bad.add(node.stage)
     changed = True
     while changed:
@@ -151,12 +153,19 @@ def batch_units(sg: StageGraph, batch: int) -> dict[str, list[Node]]:
     return out
 
 
+class ArrayKind(StrEnum):
+    """What an array's tasks run: parameter sets' chains of ordinary stages, or aggregates."""
+
+    CHAINS = "chains"
+    AGGREGATES = "aggregates"
+
+
 @dataclass
 class Array:
     """One submitit array: tasks of one kind at one dependency level."""
 
     level: int
-    kind: str  # "chains" or "aggregates"
+    kind: ArrayKind
     tasks: list[list[NodeId]]
     depends: set[int] = field(default_factory=set)  # indices of upstream arrays
     job_id: str | None = None
@@ -174,7 +183,9 @@ def _levels(sg: StageGraph, todo: list[Node]) -> dict[NodeId, int]:
                 continue
             up = sg.node(u)
             same_chain = (
-                node.kind != "aggregate" and up.kind != "aggregate" and up.hash == node.hash
+                node.kind != StageKind.AGGREGATE
+                and up.kind != StageKind.AGGREGATE
+                and up.hash == node.hash
             )
             lv = max(lv, level[u] if same_chain else level[u] + 1)
         level[node.id] = lv
@@ -183,16 +194,16 @@ def _levels(sg: StageGraph, todo: list[Node]) -> dict[NodeId, int]:
 
 def arrays(sg: StageGraph, plans: dict[NodeId, NodePlan], batch: int = 1) -> list[Array]:
     """The nodes to run as arrays, level by level; each task runs ``batch`` chains."""
-    todo = [n for n in sg.nodes() if plans[n.id].status == RUN]
+    todo = [n for n in sg.nodes() if plans[n.id].status == Status.RUN]
     level = _levels(sg, todo)
     by_key: dict[tuple[int, str], Array] = {}
     chain_ids: dict[tuple[int, str], list[NodeId]] = {}
     for node in todo:
         lv = level[node.id]
-        if node.kind == "aggregate":
-            by_key.setdefault((lv, "aggregates"), Array(lv, "aggregates", [])).tasks.append(
-                [node.id]
-            )
+        if node.kind == StageKind.AGGREGATE:
+            by_key.setdefault(
+                (lv, ArrayKind.AGGREGATES), Array(lv, ArrayKind.AGGREGATES, [])
+            ).tasks.append([node.id])
         else:
             chain_ids.setdefault((lv, node.hash), []).append(node.id)
     per_level: dict[int, list[list[NodeId]]] = {}
@@ -204,8 +215,10 @@ def arrays(sg: StageGraph, plans: dict[NodeId, NodePlan], batch: int = 1) -> lis
             [nid for chain in level_chains[i : i + k] for nid in chain]
             for i in range(0, len(level_chains), k)
         ]
-        by_key[(lv, "chains")] = Array(lv, "chains", tasks)
-    ordered = [by_key[key] for key in sorted(by_key, key=lambda key: (key[0], key[1] != "chains"))]
+        by_key[(lv, ArrayKind.CHAINS)] = Array(lv, ArrayKind.CHAINS, tasks)
+    ordered = [
+        by_key[key] for key in sorted(by_key, key=lambda key: (key[0], key[1] != ArrayKind.CHAINS))
+    ]
     where: dict[NodeId, int] = {}
     for i, arr in enumerate(ordered):
         for task in arr.tasks:

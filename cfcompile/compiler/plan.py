@@ -22,6 +22,7 @@ import os
 import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 
 from cfcompile.compiler.graph import StageGraph
 from cfcompile.core.execute import stage_code
@@ -30,15 +31,38 @@ from cfcompile.core.transaction import STAGING_PREFIX
 
 log = logging.getLogger("cfcompile")
 
-CACHED = "cached"
-RUN = "run"
 
-MISSING = "output missing"
-OVERWRITE = "overwrite set"
-UPSTREAM = "upstream node will rerun"
-INCOMPLETE = "incomplete output from an interrupted run"
-PARAMS_CHANGED = "parameters changed since the cache was written"
-CODE_CHANGED = "stage code changed"
+class Status(StrEnum):
+    """What the plan decides for a node."""
+
+    CACHED = "cached"
+    RUN = "run"
+
+
+class Reason(StrEnum):
+    """Why a node runs. The value is its identifier; ``text`` is what people read (``--dry-run``,
+    ``--status``, the report, and the ``reason`` of ``--dry-run --json``)."""
+
+    MISSING = "missing"
+    OVERWRITE = "overwrite"
+    UPSTREAM = "upstream"
+    INCOMPLETE = "incomplete"
+    PARAMS_CHANGED = "params-changed"
+    CODE_CHANGED = "code-changed"
+
+    @property
+    def text(self) -> str:
+        return _REASON_TEXT[self]
+
+
+_REASON_TEXT = {
+    Reason.MISSING: "output missing",
+    Reason.OVERWRITE: "overwrite set",
+    Reason.UPSTREAM: "upstream node will rerun",
+    Reason.INCOMPLETE: "incomplete output from an interrupted run",
+    Reason.PARAMS_CHANGED: "parameters changed since the cache was written",
+    Reason.CODE_CHANGED: "stage code changed",
+}
 
 CODE_SAMPLE = 16
 """Cached nodes per stage whose metadata ``--dry-run`` reads to notice edited stage code: an
@@ -51,8 +75,8 @@ SET_ASIDE_SUFFIX = ".incomplete"
 @dataclass
 class NodePlan:
     node: NodeId
-    status: str
-    reason: str | None = None
+    status: Status
+    reason: Reason | None = None
     unfinished: tuple[str, ...] = ()  # outputs present without their metadata
     detail: str | None = None  # what changed, when known (explain): "x: 1 -> 101"
 
@@ -145,7 +169,7 @@ def plan(
     """Each node's status and reason, from directory listings alone.
 
     With ``rerun_changed_code`` a cached node whose stage source differs from the one its
-    metadata recorded runs (``CODE_CHANGED``), and so does everything downstream; that reads
+    metadata recorded runs (``Reason.CODE_CHANGED``), and so does everything downstream; that reads
     one metadata file per cached node, which is why it is opt-in (and curifactory, whose cache
     names this keeps, ignores code too).
     """
@@ -165,19 +189,19 @@ def plan(
                 if here and meta is not None and not view.exists(meta)
             )
         if node.force:
-            reason = OVERWRITE
-        elif any(out[u].status == RUN for u in g.predecessors(node.id)):
-            reason = UPSTREAM
+            reason = Reason.OVERWRITE
+        elif any(out[u].status == Status.RUN for u in g.predecessors(node.id)):
+            reason = Reason.UPSTREAM
         elif all(present) and not unfinished:
             if code is None or not code.changed(node):
-                out[node.id] = NodePlan(node.id, CACHED)
+                out[node.id] = NodePlan(node.id, Status.CACHED)
                 continue
-            reason = CODE_CHANGED
+            reason = Reason.CODE_CHANGED
         elif any(present) or any(view.staged(t) for t in targets):
-            reason = INCOMPLETE
+            reason = Reason.INCOMPLETE
         else:
-            reason = MISSING
-        out[node.id] = NodePlan(node.id, RUN, reason, unfinished)
+            reason = Reason.MISSING
+        out[node.id] = NodePlan(node.id, Status.RUN, reason, unfinished)
     return out
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from cfcompile.caching import Lazy
 from cfcompile.compiler import graph
-from cfcompile.core.ir import InputRef, Node
+from cfcompile.core.ir import InputKind, InputRef, Node
 from cfcompile.core.provenance import run_info
 from cfcompile.core.transaction import write_atomic
 from cfcompile.core.workdir import SOURCES, WorkflowInfo, file_digests
@@ -175,7 +175,7 @@ class TraceEngine:
         if isinstance(value, ArtifactRef):
             return InputRef(
                 name,
-                "artifact",
+                InputKind.ARTIFACT,
                 value.path,
                 node=value.node,
                 output=value.output,
@@ -185,7 +185,7 @@ class TraceEngine:
             )
         what = f"input '{name}' of stage '{spec.name}'"
         return InputRef(
-            name, "source", self._source(value, what), record=record_index, positional=pos
+            name, InputKind.SOURCE, self._source(value, what), record=record_index, positional=pos
         )
 
     # -- the engine protocol --------------------------------------------------------------

@@ -2,19 +2,29 @@
 
 A leaf: every layer above (tracer, graph, plan, grouping, backends, views, job runtime) imports
 ``Node`` from here, so a node's targets, its scheduler resources and its stored row are each
-written once. It imports only the standard library, so the job runtime can afford it.
+written once. Besides the standard library it imports the resource rule and the stage kinds,
+which every job loads anyway: the job runtime can afford it.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from cfcompile.core.resources import merge, node_resources
+from cfcompile.stages import StageKind
 
 NodeId = tuple[str, str]
 """``(stage, record hash)``: the identity of a node in the StageGraph."""
+
+
+class InputKind(StrEnum):
+    """Where a node's input comes from when it runs."""
+
+    ARTIFACT = "artifact"  # another node's output, read through its producer's cacher
+    SOURCE = "source"  # a value run() handed to the stage, pickled into the workflow folder
 
 
 @dataclass(slots=True)
@@ -22,7 +32,7 @@ class InputRef:
     """How a node gets one input value when it runs."""
 
     name: str  # the stage input (or keyword) name
-    kind: str  # "artifact" (another node's output) or "source" (a pickled value from run())
+    kind: InputKind
     path: str  # the file the value is read from
     node: NodeId | None = None  # producer, for artifacts
     output: str | None = None
@@ -33,7 +43,13 @@ class InputRef:
     @classmethod
     def from_dict(cls, data: dict) -> InputRef:
         node = data.get("node")
-        return cls(**{**data, "node": tuple(node) if node is not None else None})
+        return cls(
+            **{
+                **data,
+                "kind": InputKind(data["kind"]),
+                "node": None if node is None else tuple(node),
+            }
+        )
 
 
 INPUT_FIELDS = tuple(InputRef.__dataclass_fields__)
@@ -45,7 +61,7 @@ class Node:
 
     stage: str
     hash: str
-    kind: str  # "stage" or "aggregate"
+    kind: StageKind
     func: str  # import path "module:qualname" of the undecorated function's wrapper
     params_key: str | None
     params_name: str | None
@@ -70,7 +86,7 @@ class Node:
         """How people name this node: its parameter set, or ``aggregate`` and a short hash."""
         if self.params_name is not None:
             return self.params_name
-        return f"aggregate {self.hash[:8]}" if self.kind == "aggregate" else "None"
+        return f"aggregate {self.hash[:8]}" if self.kind == StageKind.AGGREGATE else "None"
 
     def job_resources(self) -> dict:
         """What this node asks of a scheduler (``resources.node_resources``)."""
@@ -105,6 +121,7 @@ class Node:
     def from_row(cls, row: str) -> Node:
         data = json.loads(row)
         data["inputs"] = [InputRef.from_dict(i) for i in data["inputs"]]
+        data["kind"] = StageKind(data["kind"])
         return cls(**data)
 
 

@@ -38,6 +38,7 @@ import sqlite3
 import time
 import traceback
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from cfcompile.core.ir import Node, NodeId
@@ -53,6 +54,18 @@ VERSIONS = "v"
 CURRENT = "current"
 LOCK = "lock"
 RUN_LOCK = "run.lock"
+
+
+class FailureKind(StrEnum):
+    """What a failure record says ended a node; ``label`` is the word people read."""
+
+    ERROR = "error"
+    TIMEOUT = "timeout"
+
+    @property
+    def label(self) -> str:
+        return TIMED_OUT if self is FailureKind.TIMEOUT else FAILED
+
 
 TIMED_OUT = "timed out"
 FAILED = "failed"
@@ -120,7 +133,7 @@ def record_failure(
     data = {
         "stage": node_id[0],
         "hash": node_id[1],
-        "kind": "timeout" if timed_out else "error",
+        "kind": FailureKind.TIMEOUT if timed_out else FailureKind.ERROR,
         "message": "".join(traceback.format_exception_only(type(exc), exc)).strip(),
         "start": start,
         "end": time.time(),
@@ -149,7 +162,7 @@ def failure_label(failure: dict | None) -> str | None:
     """The one word status, results and reports use for a recorded failure."""
     if failure is None:
         return None
-    return TIMED_OUT if failure.get("kind") == "timeout" else FAILED
+    return FailureKind.TIMEOUT.label if failure.get("kind") == FailureKind.TIMEOUT else FAILED
 
 
 # -- workflow.json ----------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from typing import Any
 
 from cfcompile import compat
 from cfcompile.caching import Lazy
-from cfcompile.core.ir import InputRef, Node, NodeId
+from cfcompile.core.ir import InputKind, InputRef, Node, NodeId
 from cfcompile.core.workdir import (
     NodeStore,
     WorkflowInfo,
@@ -111,7 +111,7 @@ class Compiled:
     # -- running -----------------------------------------------------------------------------
 
     def load_input(self, inp: InputRef, record: Any) -> Any:
-        if inp.kind == "source":
+        if inp.kind == InputKind.SOURCE:
             with open(inp.path, "rb") as f:
                 return pickle.load(f)
         producer = self.spec(self.node(inp.node))

@@ -29,11 +29,12 @@ from dataclasses import fields, is_dataclass
 from datetime import datetime
 from typing import Any
 
-from cfcompile.core.ir import InputRef
+from cfcompile.core.ir import InputKind, InputRef
 from cfcompile.core.transaction import replacing, write_atomic
 from cfcompile.core.workdir import WorkflowInfo, failure_label, load_failure, resolve_version
 from cfcompile.errors import CfcompileError
 from cfcompile.runtime.compiled import Compiled
+from cfcompile.stages import StageKind
 from cfcompile.values import is_number
 
 SKIP = ("hash", "overwrite", "hash_representations")
@@ -107,7 +108,7 @@ def collect(version: str) -> Table:
     job = Compiled(version)
     by_params: dict[str, list] = {}
     for node in job.store.nodes():
-        if node.kind != "aggregate" and node.params_key is not None:
+        if node.kind != StageKind.AGGREGATE and node.params_key is not None:
             by_params.setdefault(node.params_key, []).append(node)
     parts = [
         _row(job, name, key, by_params[key])
@@ -162,7 +163,7 @@ def _row(job: Any, name: str, key: str, nodes: list) -> dict[str, dict[str, Any]
         declared = set(job.spec(node).metrics)
         for out in node.outputs:
             if out["name"] in declared:
-                ref = InputRef(out["name"], "artifact", out["path"], node.id, out["name"])
+                ref = InputRef(out["name"], InputKind.ARTIFACT, out["path"], node.id, out["name"])
                 value = job.load_input(ref, None)
             elif out["path"].endswith(".json"):
                 with open(out["path"]) as f:

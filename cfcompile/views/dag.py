@@ -20,7 +20,7 @@ import sys
 from collections import Counter
 
 from cfcompile.compiler.graph import StageGraph
-from cfcompile.compiler.plan import CACHED, RUN, NodePlan
+from cfcompile.compiler.plan import NodePlan, Status
 from cfcompile.core.ir import NodeId
 from cfcompile.core.workdir import failure_path
 from cfcompile.errors import CfcompileError
@@ -35,8 +35,8 @@ FAILED = "failed"
 FONT = "sans-serif"
 """One font for graph, node and edge labels; a generic family every SVG viewer resolves."""
 
-COLORS = {CACHED: "#b4eeb4", RUN: "#ffd59a", FAILED: "#f4a6a6"}
-LEGEND = ((CACHED, "cached"), (RUN, "to run"), (FAILED, "failed"))
+COLORS = {Status.CACHED: "#b4eeb4", Status.RUN: "#ffd59a", FAILED: "#f4a6a6"}
+LEGEND = ((Status.CACHED, "cached"), (Status.RUN, "to run"), (FAILED, "failed"))
 
 
 def dot_quote(text: str) -> str:
@@ -82,7 +82,7 @@ def failed_nodes(workdir: str, sg: StageGraph, plans: dict[NodeId, NodePlan]) ->
     return {
         nid
         for nid, p in plans.items()
-        if p.status == RUN and os.path.basename(failure_path(workdir, nid)) in names
+        if p.status == Status.RUN and os.path.basename(failure_path(workdir, nid)) in names
     }
 
 
@@ -129,10 +129,11 @@ def elements(sg: StageGraph, plans: dict, level: str = "auto", failed: set | Non
     ids = {stage: f"s{i}" for i, stage in enumerate(counts)}
     boxes = []
     for stage, c in counts.items():
-        label = f"{stage}\n{sum(c.values())} node(s): {c[CACHED]} cached, {c[RUN]} to run"
+        cached, to_run = c[Status.CACHED], c[Status.RUN]
+        label = f"{stage}\n{sum(c.values())} node(s): {cached} cached, {to_run} to run"
         if c[FAILED]:
             label += f", {c[FAILED]} failed"
-        state = FAILED if c[FAILED] else RUN if c[RUN] else CACHED
+        state = FAILED if c[FAILED] else Status.RUN if c[Status.RUN] else Status.CACHED
         boxes.append((ids[stage], label, state))
     arrows = [
         (ids[a], ids[b], ", ".join(sorted(arts)))

@@ -14,7 +14,7 @@ from typing import Any
 from cfcompile.compiler.explain import CodeChange
 from cfcompile.compiler.graph import StageGraph
 from cfcompile.compiler.grouping import BatchChoice
-from cfcompile.compiler.plan import CACHED, RUN, NodePlan
+from cfcompile.compiler.plan import NodePlan, Status
 from cfcompile.core.ir import Node, NodeId
 
 EXAMPLES = 5
@@ -45,8 +45,8 @@ def summarize(
         st[p.status] += 1
         totals[p.status] += 1
         who = node.params_name if node.params_name is not None else f"aggregate {node.hash}"
-        if p.status == RUN:
-            st["reasons"].setdefault(p.reason, []).append(who)
+        if p.status == Status.RUN:
+            st["reasons"].setdefault(p.reason.text, []).append(who)
             runtime = node.runtime_minutes()
             if runtime is None:
                 no_runtime += 1
@@ -60,7 +60,7 @@ def summarize(
                 "params": node.params_name,
                 "hash": node.hash,
                 "status": p.status,
-                "reason": p.reason,
+                "reason": p.reason.text if p.reason else None,
                 "detail": p.detail,
                 "outputs": node.targets(),
             }
@@ -75,8 +75,8 @@ def summarize(
         "stages": stages,
         "totals": {
             "nodes": sum(totals.values()),
-            "cached": totals[CACHED],
-            "run": totals[RUN],
+            "cached": totals[Status.CACHED],
+            "run": totals[Status.RUN],
             "core_hours": round(core_h, 4),
             "gpu_hours": round(gpu_h, 4),
             "nodes_without_declared_runtime": no_runtime,
@@ -193,7 +193,7 @@ def units_summary(
     plans: dict[NodeId, NodePlan], units: dict[str, list[Node]], choice: BatchChoice
 ) -> dict:
     """How the nodes to run become jobs: what --dry-run reports about grouping."""
-    to_run = {nid for nid, p in plans.items() if p.status == RUN}
+    to_run = {nid for nid, p in plans.items() if p.status == Status.RUN}
     in_unit = {n.id for members in units.values() for n in members}
     busy = [name for name, members in units.items() if any(n.id in to_run for n in members)]
     alone = [nid for nid in to_run if nid not in in_unit]

@@ -18,13 +18,13 @@ from __future__ import annotations
 import fcntl
 import os
 from collections import Counter
+from enum import StrEnum
 
 from cfcompile.compiler.graph import StageGraph
-from cfcompile.compiler.plan import CACHED, NodePlan
+from cfcompile.compiler.plan import NodePlan, Status
 from cfcompile.core.ir import NodeId
 from cfcompile.core.workdir import (
     CURRENT,
-    FAILED,
     RUN_LOCK,
     TIMED_OUT,
     NodeStore,
@@ -35,27 +35,33 @@ from cfcompile.core.workdir import (
     log_path,
 )
 
-DONE = "done"
-QUEUED = "queued"
-RUNNING = "running"
-CANCELLED = "cancelled (upstream failed or scancel)"
-BLOCKED = "blocked"
-INTERRUPTED = "interrupted"
-NOT_RUN = "not run"
 
-FAILURES = (FAILED, TIMED_OUT)
-BLOCKING = (FAILED, TIMED_OUT, CANCELLED, BLOCKED)
-COLUMNS = {  # summary column per status, in the order people read a run
-    DONE: "done",
-    RUNNING: "running",
-    QUEUED: "queued",
-    FAILED: "failed",
-    TIMED_OUT: "timed out",
-    CANCELLED: "cancelled",
-    BLOCKED: "blocked",
-    INTERRUPTED: "interrupted",
-    NOT_RUN: "not run",
-}
+class NodeState(StrEnum):
+    """A node's state in ``--status``; ``label`` is what the tables print."""
+
+    DONE = "done"
+    RUNNING = "running"
+    QUEUED = "queued"
+    FAILED = "failed"  # workdir.FailureKind.label: what a failure record is called
+    TIMED_OUT = "timed out"
+    CANCELLED = "cancelled"
+    BLOCKED = "blocked"
+    INTERRUPTED = "interrupted"
+    NOT_RUN = "not run"
+    UNKNOWN = "unknown"
+
+    @property
+    def label(self) -> str:
+        return "cancelled (upstream failed or scancel)" if self is NodeState.CANCELLED else self
+
+
+DONE, RUNNING, QUEUED = NodeState.DONE, NodeState.RUNNING, NodeState.QUEUED
+CANCELLED, BLOCKED, INTERRUPTED = NodeState.CANCELLED, NodeState.BLOCKED, NodeState.INTERRUPTED
+NOT_RUN, UNKNOWN = NodeState.NOT_RUN, NodeState.UNKNOWN
+FAILURES = (NodeState.FAILED, NodeState.TIMED_OUT)
+BLOCKING = (*FAILURES, CANCELLED, BLOCKED)
+COLUMNS = [s for s in NodeState if s is not UNKNOWN]
+"""Summary columns, in the order people read a run (anything else counts as "other")."""
 MAX_ROWS = 50
 """Per-node rows shown per section before "... N more" (all with ``failed_only``)."""
 
@@ -132,7 +138,7 @@ def node_status(
     for node in sg.nodes():
         entry: dict = {"stage": node.stage, "params": node.label, "hash": node.hash}
         out[node.id] = entry
-        if plans[node.id].status == CACHED and not node.force:
+        if plans[node.id].status == Status.CACHED and not node.force:
             entry["status"] = DONE
             continue
         log = log_path(workdir, node.id, unit_of.get(node.id))
@@ -143,7 +149,8 @@ def node_status(
             _from_job(entry, job, failure)
             continue
         if failure is not None:
-            entry.update(status=failure_label(failure), log=log, message=failure.get("message"))
+            state = NodeState(failure_label(failure))
+            entry.update(status=state, log=log, message=failure.get("message"))
             started = files.mtime(log)
             if running and started is not None and started > float(failure.get("end") or 0):
                 entry["status"] = RUNNING  # its job started again after the failure
@@ -162,7 +169,8 @@ def node_status(
                 entry["reason"] = INTERRUPTED_REASON
             continue
         entry["status"] = QUEUED if running else NOT_RUN
-        entry["reason"] = plans[node.id].reason or "not run yet"
+        reason = plans[node.id].reason
+        entry["reason"] = reason.text if reason else "not run yet"
     return out
 
 
@@ -178,10 +186,11 @@ def _from_job(entry: dict, job: dict, failure: dict | None) -> None:
     elif state in ("failed", "timed out", "done", "ended"):
         # a task that ended but left no outputs failed, whatever its exit state says
         timed_out = state == "timed out" or failure_label(failure) == TIMED_OUT
-        entry["status"] = TIMED_OUT if timed_out else FAILED
+        entry["status"] = NodeState.TIMED_OUT if timed_out else NodeState.FAILED
         entry["log"] = job["log"]
     else:
-        entry["status"] = f"unknown ({job.get('slurm_state', state)})"
+        entry["status"] = UNKNOWN
+        entry["slurm_state"] = job.get("slurm_state", state)
         entry["log"] = job["log"]
     if failure is not None:
         entry["message"] = failure.get("message")
@@ -239,7 +248,7 @@ def print_status(
         console.print(f"\nfailed or timed out: {len(failures)} (stage, set, status, job, log)")
         rows = []
         for s in failures[:limit]:
-            cells = [s["stage"], s["params"], s["status"], s.get("job_id", "-"), s.get("log", "-")]
+            cells = [s["stage"], s["params"], label(s), s.get("job_id", "-"), s.get("log", "-")]
             details = [last_line(s.get("message"))]
             below = blocked.get((s["stage"], s["hash"]), 0)
             if below:
@@ -274,7 +283,7 @@ def _summary(console, statuses: dict, sg: StageGraph | None) -> None:
     for s in statuses.values():
         per_stage.setdefault(s["stage"], Counter())[_column(s["status"])] += 1
     present = {c for counts in per_stage.values() for c in counts}
-    columns = [c for c in (*COLUMNS.values(), "other") if c in present or c == "done"]
+    columns = [str(c) for c in (*COLUMNS, "other") if c in present or c == "done"]
     table = Table(box=None, pad_edge=False)
     table.add_column("stage")
     table.add_column("nodes", justify="right")
@@ -283,12 +292,20 @@ def _summary(console, statuses: dict, sg: StageGraph | None) -> None:
     for stage, counts in per_stage.items():
         table.add_row(Text(stage), str(sum(counts.values())), *(str(counts[c]) for c in columns))
     console.print(table)
-    counts = Counter(s["status"] for s in statuses.values())
+    counts = Counter(label(s) for s in statuses.values())
     console.print("totals: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
 
 
-def _column(status: str) -> str:
-    return COLUMNS.get(status, "other")
+def _column(status: NodeState) -> str:
+    return str(status) if status in COLUMNS else "other"
+
+
+def label(entry: dict) -> str:
+    """How a node's state is printed: its label, and Slurm's own word for an unknown one."""
+    state = NodeState(entry["status"])
+    if state is UNKNOWN:
+        return f"unknown ({entry.get('slurm_state')})"
+    return state.label
 
 
 def _every_node(console, statuses: dict) -> None:
@@ -299,7 +316,7 @@ def _every_node(console, statuses: dict) -> None:
     for col in ("stage", "parameter set", "status", "job", "log", "reason"):
         table.add_column(col)
     for s in statuses.values():
-        cells = (s["stage"], s["params"], s["status"], s.get("job_id", ""), s.get("log", ""))
+        cells = (s["stage"], s["params"], label(s), s.get("job_id", ""), s.get("log", ""))
         table.add_row(*(Text(str(c)) for c in cells), Text(s.get("reason", "")))
     console.print(table)
 

@@ -40,13 +40,14 @@ import jinja2
 
 from cfcompile import templates
 from cfcompile.compiler.graph import StageGraph
-from cfcompile.compiler.plan import CACHED, NodePlan
+from cfcompile.compiler.plan import NodePlan, Status
 from cfcompile.core.workdir import (
     VERSIONS,
     WORKFLOW,
     NodeStore,
     WorkflowInfo,
     current_version,
+    failure_label,
     failure_path,
     log_path,
 )
@@ -144,7 +145,7 @@ def _node_rows(
                 "stage": node.stage,
                 "who": node.params_name or "aggregate",
                 "status": p.status,
-                "label": "cached" if p.status == CACHED else f"to run ({p.reason})",
+                "label": "cached" if p.status == Status.CACHED else f"to run ({p.reason.text})",
                 "files": [(os.path.basename(t), _uri(t)) for t in node.targets()],
                 "log": _log_link(sg.info.workdir, node.id, units),
             }
@@ -174,7 +175,7 @@ def _failures(sg: StageGraph, units: dict) -> list[dict[str, Any]]:
             {
                 "stage": node.stage,
                 "who": node.params_name or "aggregate",
-                "kind": "timed out" if record.get("kind") == "timeout" else "failed",
+                "kind": failure_label(record),
                 "message": message if len(message) < 400 else message[:400] + " ...",
                 "log": _log_link(sg.info.workdir, node.id, units),
             }
@@ -192,7 +193,7 @@ def _stage_counts(
     for node in sg.nodes():
         counts.setdefault(node.stage, Counter())[plans[node.id].status] += 1
     return [
-        (stage, sum(c.values()), c[CACHED], sum(c.values()) - c[CACHED])
+        (stage, sum(c.values()), c[Status.CACHED], sum(c.values()) - c[Status.CACHED])
         for stage, c in counts.items()
     ]
 
