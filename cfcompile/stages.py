@@ -15,7 +15,7 @@ from enum import StrEnum
 from functools import wraps
 from typing import Any, Protocol
 
-from cfcompile.caching import Cacheable, Lazy, PickleCacher, instantiate
+from cfcompile.caching import Cacheable, Lazy
 from cfcompile.errors import (
     CachersMismatchError,
     EmptyCachersError,
@@ -127,57 +127,6 @@ class StageSpec:
     def import_path(self) -> str:
         return f"{self.func.__module__}:{self.func.__qualname__}"
 
-    def invoke(self, record: Any, records: list | None, args: tuple, inputs: dict) -> Any:
-        """Call the undecorated function the way its kind expects (aggregates get records)."""
-        if self.is_aggregate:
-            return self.func(record, records, **inputs)
-        return self.func(record, *args, **inputs)
-
-    def make_cachers(self, record: Any) -> list[Cacheable] | None:
-        """The declared cachers, fresh and bound to ``record``; None when none are declared.
-
-        This is the eager rule (a stage without cachers is not cached, as in curifactory).
-        """
-        if self.cachers is None:
-            return None
-        return [self.output_cacher(record, i) for i in range(len(self.outputs))]
-
-    def output_cacher(self, record: Any, index: int) -> Cacheable:
-        """A fresh cacher for one output, bound to ``record``.
-
-        Outputs of a stage declared without cachers still cross job boundaries in a compiled
-        workflow; they get a PickleCacher (docs/compiling.md).
-        """
-        template = self.cachers[index] if self.cachers is not None else PickleCacher
-        output = self.outputs[index]
-        cacher = instantiate(template)
-        cacher.set_record(record)
-        cacher.stage = self.name
-        # curifactory's two rules, kept as they are: a stage always names the cacher after
-        # its output; an aggregate only when it has neither a name nor a path override
-        if not self.is_aggregate or (cacher.name is None and cacher.path_override is None):
-            cacher.name = str(output)
-        return cacher
-
-    def output_cachers(self, record: Any) -> list[Cacheable]:
-        """One cacher per output, declared or default: what compiled workflows persist with."""
-        return [self.output_cacher(record, i) for i in range(len(self.outputs))]
-
-    def split_outputs(self, result: Any, params_name: str | None) -> tuple:
-        """The returned value as one value per declared output (a non-tuple is one output)."""
-        n = len(self.outputs)
-        if n == 0:
-            return ()
-        values = result if isinstance(result, tuple) else (result,)
-        if len(values) != n:
-            raise OutputSignatureError(
-                f"stage '{self.name}' ({self.location}), parameter set '{params_name}': declares "
-                f"{n} output(s) {self.outputs!r} but returned {len(values)} value(s). Return "
-                f"a tuple of {n} values in that order"
-                + (" (or `return (value,)`)." if n == 1 else ".")
-            )
-        return values
-
 
 def _check_metrics(spec: StageSpec) -> None:
     """At decoration: ``metrics`` is cfcompile's own keyword, so no curifactory module has it."""
@@ -272,7 +221,7 @@ def check_call(spec: StageSpec, record: Any, kwargs: dict) -> None:
             if name in record.state:
                 given.add(name)
             elif name not in kwargs and not spec.suppress_missing_inputs:
-                raise _missing_input(spec, record, name)
+                raise missing_input(spec, record, name)
     else:
         given.update(spec.inputs)  # each is a dict of whatever the records hold
     key = frozenset(given)
@@ -285,7 +234,7 @@ def check_call(spec: StageSpec, record: Any, kwargs: dict) -> None:
     passed.add(key)
 
 
-def _missing_input(spec: StageSpec, record: Any, name: str) -> StageInputError:
+def missing_input(spec: StageSpec, record: Any, name: str) -> StageInputError:
     have = sorted(record.state) or "nothing"
     return StageInputError(
         f"stage '{spec.name}' ({spec.location}), parameter set '{params_name(record)}': "
@@ -416,28 +365,3 @@ def _dispatch(spec: StageSpec, record: Any, records: list | None, args: tuple, k
 
 def params_name(record: Any) -> str | None:
     return record.params.name if record.params is not None else None
-
-
-def gather_inputs(spec: StageSpec, record: Any, records: list | None, kwargs: dict) -> dict:
-    """Input values as stored (``Lazy`` and trace references untouched), plus call kwargs."""
-    values: dict[str, Any] = {}
-    for name in spec.inputs:
-        if spec.is_aggregate:
-            per_record = {}
-            for other in records:
-                if name in other.state:
-                    per_record[other] = other.state.raw(name)
-                else:
-                    log.warning(
-                        "aggregate '%s': %s has no artifact '%s'; it is left out of that input",
-                        spec.name,
-                        other.get_reference_name(),
-                        name,
-                    )
-            values[name] = per_record
-        elif name in record.state:
-            values[name] = record.state.raw(name)
-        elif name not in kwargs and not spec.suppress_missing_inputs:
-            raise _missing_input(spec, record, name)
-    values.update(kwargs)
-    return values

@@ -18,7 +18,7 @@ from pathlib import Path
 from helpers import CHAIN, run_cli
 
 from cfcompile.compiler.plan import CacheView
-from cfcompile.core import execute
+from cfcompile.core import timelimit
 from cfcompile.core.transaction import STAGING_PREFIX
 from cfcompile.core.workdir import NodeStore, current_version, load_failure
 
@@ -252,7 +252,7 @@ def test_broad_except_cannot_swallow_timeout_eager(project, tmp_path):
     code, _, out = finish(eager(root, "broad", "s0", log), log)
     took = time.monotonic() - t0
     assert code != 0 and "StageTimeout" in out and "time limit of 2 s" in out, out
-    assert took < 2 + execute.HARD_GRACE + 3, f"took {took:.1f} s (incl. start-up)"
+    assert took < 2 + timelimit.HARD_GRACE + 3, f"took {took:.1f} s (incl. start-up)"
     assert not [n for n in outputs(root / "data" / "cache") if "_work_" in n]
 
 
@@ -263,7 +263,7 @@ def test_broad_except_cannot_swallow_timeout_job(project, tmp_path):
     proc, workdir, node = compiled_job(root, "broad", "s0", log)
     code, took, out = finish(proc, log)
     assert code != 0, out
-    assert took < 2 + execute.HARD_GRACE + 2, f"took {took:.1f} s (incl. start-up)"
+    assert took < 2 + timelimit.HARD_GRACE + 2, f"took {took:.1f} s (incl. start-up)"
     failure = load_failure(str(workdir), node.id)
     assert failure and failure["kind"] == "timeout", failure
     assert "time limit of 2 s" in failure["message"]
@@ -282,7 +282,7 @@ def test_timeout_raised_again_every_second_until_the_stage_ends(project, tmp_pat
     assert len(times) == 3
     gaps = [b - a for a, b in zip(times, times[1:])]
     assert all(0.5 < g < 2 for g in gaps), gaps
-    assert took < 2 + 2 * execute.REPEAT_EVERY + 3, f"took {took:.1f} s"
+    assert took < 2 + 2 * timelimit.REPEAT_EVERY + 3, f"took {took:.1f} s"
 
 
 def test_error_after_a_swallowed_timeout_is_reported_as_timeout(project, tmp_path):
@@ -307,7 +307,7 @@ def test_stage_returning_after_its_limit_counts_as_timed_out(project, tmp_path):
 
 HARD_STOP = """
 import sys, time
-from cfcompile.core.execute import call_with_timeout
+from cfcompile.core.timelimit import call_with_timeout
 
 def body():
     end = time.time() + 40
@@ -334,7 +334,7 @@ def test_hard_timeout_ends_the_process_after_the_grace(tmp_path):
     t0 = time.monotonic()
     code, _, out = finish(start(["-c", script, str(record)], tmp_path, log), log)
     took = time.monotonic() - t0
-    assert code == execute.HARD_TIMEOUT_EXIT, out
+    assert code == timelimit.HARD_TIMEOUT_EXIT, out
     assert 2.5 <= took < 2.5 + 4, f"took {took:.1f} s (incl. start-up)"
     assert "time limit of 1 s" in record.read_text()
     assert "body ended by itself" not in out and "returned" not in out
@@ -357,8 +357,8 @@ def test_job_hard_timeout_writes_failure_record_and_exits(project, tmp_path):
     log = tmp_path / "job.log"
     proc, workdir, node = compiled_job(root, "stubborn", "s0", log)
     code, took, out = finish(proc, log)
-    assert code == execute.HARD_TIMEOUT_EXIT, out
-    assert took < 2 + execute.HARD_GRACE + 4, f"took {took:.1f} s"
+    assert code == timelimit.HARD_TIMEOUT_EXIT, out
+    assert took < 2 + timelimit.HARD_GRACE + 4, f"took {took:.1f} s"
     failure = load_failure(str(workdir), node.id)
     assert failure and failure["kind"] == "timeout" and "time limit of 2 s" in failure["message"]
     assert not any(os.path.exists(o["path"]) for o in node.outputs)
@@ -371,7 +371,7 @@ def test_time_limit_restores_previous_handler_and_timer():
     outer = signal.signal(signal.SIGALRM, lambda s, f: fired.append(s))
     outer_timer = signal.setitimer(signal.ITIMER_REAL, 100)
     try:
-        assert execute.call_with_timeout(5, lambda: 42, "stage 'x'") == 42
+        assert timelimit.call_with_timeout(5, lambda: 42, "stage 'x'") == 42
         handler = signal.getsignal(signal.SIGALRM)
         remaining, _ = signal.getitimer(signal.ITIMER_REAL)
         assert handler is not None and not isinstance(handler, int)

@@ -27,6 +27,7 @@ from enum import StrEnum
 from cfcompile.compiler.graph import StageGraph
 from cfcompile.core.execute import stage_code
 from cfcompile.core.ir import Node, NodeId
+from cfcompile.core.outputs import output_cacher
 from cfcompile.core.transaction import STAGING_PREFIX
 
 log = logging.getLogger("cfcompile")
@@ -160,7 +161,7 @@ class MetadataNames:
                 spec = pkgutil.resolve_name(node.func).spec
             except (ImportError, AttributeError, ValueError):
                 return None  # cannot know the cachers: the outputs' presence decides
-        return [spec.output_cacher(None, i).metadata_namer() for i in range(len(spec.outputs))]
+        return [output_cacher(spec, None, i).metadata_namer() for i in range(len(spec.outputs))]
 
 
 def plan(

@@ -17,7 +17,9 @@ from typing import Any
 
 from cfcompile.caching import Lazy
 from cfcompile.compiler import graph
+from cfcompile.core.execute import gather_inputs
 from cfcompile.core.ir import InputKind, InputRef, Node
+from cfcompile.core.outputs import output_cachers
 from cfcompile.core.provenance import run_info
 from cfcompile.core.transaction import write_atomic
 from cfcompile.core.workdir import SOURCES, WorkflowInfo, file_digests
@@ -25,7 +27,7 @@ from cfcompile.errors import TraceError
 from cfcompile.project import modules
 from cfcompile.project.discover import EXPERIMENTS, PARAMS, Project
 from cfcompile.record import ArtifactManager
-from cfcompile.stages import StageSpec, gather_inputs, params_name
+from cfcompile.stages import StageSpec, params_name
 
 _PKG_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -238,7 +240,7 @@ class TraceEngine:
         for pos, value in enumerate(args):
             inputs.append(self._input(f"<arg {pos}>", value, spec, pos=pos))
 
-        cachers = spec.output_cachers(record)
+        cachers = output_cachers(spec, record)
         outputs = [
             {"name": str(o), "path": c.final_path(), "lazy": isinstance(o, Lazy)}
             for o, c in zip(spec.outputs, cachers, strict=True)

@@ -1,238 +1,155 @@
-"""One stage call, shared by the eager runner and the job runtime.
+"""One stage call, top to bottom: shared by the eager engines and the job runtime.
 
-Both must do exactly the same thing around the researcher's function: enforce its time limit,
-time it, split its return value into outputs and publish the outputs (and the stage's
-reportables) together or not at all. Written once here so the two cannot drift apart.
+``run_stage`` is curifactory's live rule, read in order: gather the inputs, make the cachers,
+and either load every output from the cache or call the function under its time limit,
+publish the outputs (and the stage's reportables) together, and put them in the record's
+state. The job runtime calls the same ``call_stage`` and ``save_outputs`` with the inputs and
+paths its node names. Everything below calls down: into the declaration (``stages``), the
+cachers (``caching``), the outputs' rules (``core.outputs``), the time limit
+(``core.timelimit``) and file transactions (``core.transaction``).
 """
 
 from __future__ import annotations
 
-import faulthandler
 import hashlib
 import inspect
 import logging
-import os
-import signal
-import sys
-import threading
-import time
 from collections.abc import Callable
+from enum import StrEnum
 from typing import Any
 
 from cfcompile.caching import Lazy
-from cfcompile.core.reportables import save_reportables
+from cfcompile.core.outputs import declared_cachers, split_outputs, store_in_state
+from cfcompile.core.reportables import load_cached_reportables, save_reportables
+from cfcompile.core.timelimit import StageTimeout, timed_call
 from cfcompile.core.transaction import Transaction, terminate_as_exception
-from cfcompile.stages import StageSpec
-
-HARD_GRACE = 5.0
-"""Seconds a stage may keep running past its time limit (swallowing every StageTimeout) before
-the job runtime ends the process: long enough for ``finally`` blocks and a clean unwind, short
-next to the scheduler's own limit (timeout rounded up to minutes, plus a minute)."""
-
-REPEAT_EVERY = 1.0
-"""After the first StageTimeout, raise it again this often while the stage is still running."""
-
-HARD_TIMEOUT_EXIT = 124
-"""Exit status of a job process ended by the hard time limit (as coreutils ``timeout``)."""
+from cfcompile.stages import StageSpec, missing_input, params_name
 
 log = logging.getLogger("cfcompile")
 
 
-class StageTimeout(BaseException):
-    """Raised inside a stage that ran past its ``timeout``.
+class Outcome(StrEnum):
+    """What ``run_stage`` did with a stage call."""
 
-    A BaseException (like KeyboardInterrupt), so that the ``except Exception`` of a retry loop
-    or a "skip the bad sample" guard in the researcher's code cannot swallow it.
-    """
+    CACHED = "cached"
+    RAN = "ran"
 
 
-# long: its three layers share one alarm state; split up, the restore order would be scattered
-def call_with_timeout(
-    seconds: float | None,
-    fn: Callable[[], Any],
-    what: str,
-    on_hard_timeout: Callable[[StageTimeout], None] | None = None,
-    grace: float = HARD_GRACE,
-) -> Any:
-    """Call ``fn`` on the main thread, raising StageTimeout in it once ``seconds`` have passed.
-
-    Three layers, because a stage body may swallow what it is sent:
-
-    1. SIGALRM raises StageTimeout (a BaseException) after ``seconds``, then again every
-       REPEAT_EVERY seconds while ``fn`` still runs; a body that swallowed it and then returns
-       or raises an ordinary error still fails with StageTimeout (a late result is no result,
-       and the failure is reported as what it was: a timeout).
-    2. With ``on_hard_timeout`` (the job runtime), a watchdog thread calls it ``grace``
-       seconds after the limit if ``fn`` is still running (so the job can write its failure
-       record) and then ends the process with HARD_TIMEOUT_EXIT.
-    3. With ``on_hard_timeout``, faulthandler ends the process after another ``grace``: native
-       code that holds the GIL runs neither signal handlers nor the watchdog thread.
-
-    The eager runner passes no ``on_hard_timeout``: ending the process there would end the
-    researcher's session (a notebook kernel), so it relies on layer 1 alone.
-
-    The previous SIGALRM handler and the rest of any timer already running (pytest-timeout, a
-    researcher's own alarm) are restored afterwards.
-    """
-    if not seconds:
-        return fn()
-    limit = float(seconds)
-    state = {"armed": True, "fired": 0}
-    started = time.monotonic()
-
-    def on_alarm(signum: int, frame: Any) -> None:
-        if not state["armed"]:  # fired while the time limit was being taken down
-            return
-        state["fired"] += 1
-        raise StageTimeout(_timeout_message(what, limit, time.monotonic() - started))
-
-    previous = signal.signal(signal.SIGALRM, on_alarm)
-    previous_timer = (0.0, 0.0)
-    watchdog = None
+def run_stage(
+    spec: StageSpec, record: Any, records: list | None, args: tuple, kwargs: dict, save: bool = True
+) -> Outcome:
+    """Run one stage call now, with curifactory's cache rule; ``save=False`` is a dry run
+    (cached outputs are still read, nothing is written, every value stays in memory)."""
+    inputs = gather_inputs(spec, record, records, kwargs)
+    cachers = declared_cachers(spec, record)
+    record.stage_cachers = cachers  # what curifactory shows a stage, cached or not
+    label = params_name(record) or ("aggregate" if spec.is_aggregate else "None")
+    if cachers and not record.overwrite_requested() and all(c.check() for c in cachers):
+        load_cached(spec, record, cachers)
+        log.info("stage %s [%s]: cached", spec.name, label)
+        return Outcome.CACHED
+    log.info(
+        "stage %s [%s]: running%s", spec.name, label, "" if save else " (dry: nothing is cached)"
+    )
     try:
-        previous_timer = signal.setitimer(signal.ITIMER_REAL, limit, REPEAT_EVERY)
-        if on_hard_timeout is not None:
-            watchdog = _Watchdog(limit, grace, what, on_hard_timeout)
-        try:
-            result = fn()
-        except Exception as exc:
-            if state["fired"]:  # it swallowed a StageTimeout, then failed: still a timeout
-                raise StageTimeout(
-                    _timeout_message(what, limit, time.monotonic() - started)
-                ) from exc
-            raise
-        if state["fired"]:  # the body swallowed every StageTimeout and returned late
-            raise StageTimeout(_timeout_message(what, limit, time.monotonic() - started))
-        return result
-    finally:
-        # An alarm can still be delivered here; the handler is a no-op once disarmed, and a
-        # StageTimeout raised before that only restarts the take-down (whatever fn raised,
-        # or its result, still wins).
-        while True:
-            try:
-                state["armed"] = False
-                if watchdog is not None:
-                    watchdog.cancel()
-                signal.setitimer(signal.ITIMER_REAL, 0)
-                signal.signal(signal.SIGALRM, previous)
-                if previous_timer[0] > 0:
-                    left = previous_timer[0] - (time.monotonic() - started)
-                    signal.setitimer(signal.ITIMER_REAL, max(left, 1e-3), previous_timer[1])
-                break
-            except StageTimeout:
-                continue
+        values, timing = call_stage(spec, record, records, args, inputs, label, cachers=cachers)
+    except BaseException:
+        log.error("stage %s [%s] raised; none of its outputs were cached", spec.name, label)
+        raise
+    if save:
+        save_outputs(spec, record, cachers, values, timing)
+    record.stage_cachers = None
+    store_in_state(spec, record, cachers if save else None, values)
+    return Outcome.RAN
 
 
-def _timeout_message(what: str, limit: float, elapsed: float) -> str:
-    late = elapsed - limit
-    message = f"{what} exceeded its time limit of {limit:g} s"
-    return message + (f" (still running {late:.0f} s after it)" if late >= 0.5 else "")
+def gather_inputs(spec: StageSpec, record: Any, records: list | None, kwargs: dict) -> dict:
+    """Input values as stored (``Lazy`` and trace references untouched), plus call kwargs.
 
-
-class _Watchdog:
-    """The hard limit of ``call_with_timeout``: a thread, plus faulthandler as a last resort."""
-
-    def __init__(
-        self, limit: float, grace: float, what: str, on_hard_timeout: Callable[[StageTimeout], None]
-    ) -> None:
-        self.done = threading.Event()
-        self.what, self.limit, self.grace = what, limit, grace
-        self.on_hard_timeout = on_hard_timeout
-        self.faulthandler = False
-        try:  # needs a real file descriptor for stderr (not so under some test runners)
-            faulthandler.dump_traceback_later(limit + 2 * grace, exit=True)
-            self.faulthandler = True
-        except (OSError, ValueError, AttributeError, RuntimeError):
-            pass
-        threading.Thread(target=self._watch, name="cfcompile-time-limit", daemon=True).start()
-
-    def _watch(self) -> None:
-        if self.done.wait(self.limit + self.grace):
-            return
-        exc = StageTimeout(
-            f"{self.what} exceeded its time limit of {self.limit:g} s and was still running "
-            f"{self.grace:g} s later: process ended"
-        )
-        try:
-            log.error("%s", exc)
-            self.on_hard_timeout(exc)
-        except BaseException:  # noqa: BLE001 - the process must end whatever the callback does
-            log.exception("the hard time limit's callback failed")
-        finally:
-            for stream in (sys.stdout, sys.stderr):
-                try:
-                    stream.flush()
-                except Exception:  # noqa: BLE001 - a closed stream must not keep us alive
-                    pass
-            os._exit(HARD_TIMEOUT_EXIT)
-
-    def cancel(self) -> None:
-        self.done.set()
-        if self.faulthandler:
-            faulthandler.cancel_dump_traceback_later()
-            self.faulthandler = False
-
-
-def timed_call(
-    seconds: float | None,
-    fn: Callable[[], Any],
-    what: str,
-    on_hard_timeout: Callable[[StageTimeout], None] | None = None,
-) -> tuple[Any, dict]:
-    """Run a stage body under its time limit; return its result and the metadata timing.
-
-    The timing has wall-clock start/end/seconds and the CPU seconds of this process, which is
-    what a results table and the benchmarks' ideal (stage CPU time / cores) need.
+    The tracer gathers them the same way, so a traced node has exactly the inputs an eager
+    call would get.
     """
-    start, cpu = time.time(), time.process_time()
-    result = call_with_timeout(seconds, fn, what, on_hard_timeout)
-    end = time.time()
-    timing = {
-        "start": start,
-        "end": end,
-        "seconds": round(end - start, 6),
-        "cpu_seconds": round(time.process_time() - cpu, 6),
-    }
-    return result, timing
+    values: dict[str, Any] = {}
+    for name in spec.inputs:
+        if spec.is_aggregate:
+            per_record = {}
+            for other in records:
+                if name in other.state:
+                    per_record[other] = other.state.raw(name)
+                else:
+                    log.warning(
+                        "aggregate '%s': %s has no artifact '%s'; it is left out of that input",
+                        spec.name,
+                        other.get_reference_name(),
+                        name,
+                    )
+            values[name] = per_record
+        elif name in record.state:
+            values[name] = record.state.raw(name)
+        elif name not in kwargs and not spec.suppress_missing_inputs:
+            raise missing_input(spec, record, name)
+    values.update(kwargs)
+    return values
 
 
-def resolve(value: Any) -> Any:
-    """Load ``Lazy`` artifacts right before a stage body needs them."""
-    if isinstance(value, Lazy) and value.resolve:
-        return value.load()
-    return value
+def load_cached(spec: StageSpec, record: Any, cachers: list) -> None:
+    """A cached stage: its outputs (``Lazy`` ones stay on disk), metadata and reportables."""
+    values = []
+    for cacher, output in zip(cachers, spec.outputs, strict=True):
+        cacher.load_metadata()
+        values.append(None if isinstance(output, Lazy) else cacher.load())
+    store_in_state(spec, record, cachers, tuple(values))
+    load_cached_reportables(record, spec)
+    record.stage_cachers = None
+
+
+def call_stage(
+    spec: StageSpec,
+    record: Any,
+    records: list | None,
+    args: tuple,
+    inputs: dict,
+    label: str,
+    on_hard_timeout: Callable[[StageTimeout], None] | None = None,
+    cachers: Any = ...,
+) -> tuple[tuple, dict]:
+    """Call the undecorated function under its time limit; its outputs as a tuple, and timing.
+
+    ``Lazy`` inputs are loaded here, right before the body needs them. ``on_hard_timeout``
+    turns on the hard limit (``timelimit.call_with_timeout``): the job runtime passes a
+    callback that writes the node's failure record, because the process ends right after it
+    returns. ``record.stage_cachers`` holds ``cachers`` (the declared ones, made here when not
+    given) while the stage runs, as in curifactory; ``save_outputs`` clears it.
+    """
+    record.stage_cachers = declared_cachers(spec, record) if cachers is ... else cachers
+    resolved = resolve_inputs(spec, inputs)
+    if spec.is_aggregate:
+        body = lambda: spec.func(record, records, **resolved)  # noqa: E731 - the call itself
+    else:
+        body = lambda: spec.func(record, *args, **resolved)  # noqa: E731
+    result, timing = timed_call(
+        spec.timeout, body, f"stage '{spec.name}' ({label})", on_hard_timeout
+    )
+    return split_outputs(spec, result, label), timing
 
 
 def resolve_inputs(spec: StageSpec, inputs: dict) -> dict:
+    """Load ``Lazy`` artifacts right before a stage body needs them (aggregates: per record)."""
     out = dict(inputs)
     for name in spec.inputs:
         if name not in out:
             continue
         if spec.is_aggregate and isinstance(out[name], dict):
-            out[name] = {rec: resolve(v) for rec, v in out[name].items()}
+            out[name] = {rec: _resolve(v) for rec, v in out[name].items()}
         else:
-            out[name] = resolve(out[name])
+            out[name] = _resolve(out[name])
     return out
 
 
-def stage_code(spec: StageSpec) -> str | None:
-    """md5 of the stage function's source, or None when Python cannot show the source.
-
-    Written into every output's metadata so that ``--dry-run`` can say "the code of stage X
-    changed since its cache was written" (and ``--rerun-changed-code`` can act on it): cache
-    names follow curifactory's hash of the parameters alone, so nothing else notices an edited
-    stage. Computed once per spec: a batch job saves thousands of outputs of one stage.
-    """
-    cached = spec.__dict__.get("_stage_code", ...)
-    if cached is ...:
-        try:
-            source = inspect.getsource(spec.func)
-        except (OSError, TypeError):  # defined in a REPL or by exec: no file to read
-            cached = None
-        else:
-            cached = hashlib.md5(source.encode()).hexdigest()
-        spec.__dict__["_stage_code"] = cached
-    return cached
+def _resolve(value: Any) -> Any:
+    if isinstance(value, Lazy) and value.resolve:
+        return value.load()
+    return value
 
 
 def save_outputs(
@@ -309,40 +226,21 @@ def _preview(value: Any) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
-def store_in_state(spec: StageSpec, record: Any, cachers: list | None, values: tuple) -> None:
-    for i, output in enumerate(spec.outputs):
-        if isinstance(output, Lazy):
-            lazy = Lazy(output.name, output.resolve)
-            lazy.cacher = cachers[i]
-            record.state[output.name] = lazy
-        else:
-            record.state[output] = values[i]
-    record.output = values[0] if len(values) == 1 else (values if values else None)
+def stage_code(spec: StageSpec) -> str | None:
+    """md5 of the stage function's source, or None when Python cannot show the source.
 
-
-def call_stage(
-    spec: StageSpec,
-    record: Any,
-    records: list | None,
-    args: tuple,
-    inputs: dict,
-    label: str,
-    on_hard_timeout: Callable[[StageTimeout], None] | None = None,
-    cachers: Any = ...,
-) -> tuple[tuple, dict]:
-    """Call the undecorated function under its time limit; its outputs as a tuple, and timing.
-
-    ``Lazy`` inputs are loaded here, right before the body needs them. ``on_hard_timeout``
-    turns on the hard limit (see ``call_with_timeout``): the job runtime passes a callback that
-    writes the node's failure record, because the process ends right after it returns.
-    ``record.stage_cachers`` holds ``cachers`` (the declared ones, made here when not given)
-    while the stage runs, as in curifactory; ``save_outputs`` clears it.
+    Written into every output's metadata so that ``--dry-run`` can say "the code of stage X
+    changed since its cache was written" (and ``--rerun-changed-code`` can act on it): cache
+    names follow curifactory's hash of the parameters alone, so nothing else notices an edited
+    stage. Computed once per spec: a batch job saves thousands of outputs of one stage.
     """
-    record.stage_cachers = spec.make_cachers(record) if cachers is ... else cachers
-    result, timing = timed_call(
-        spec.timeout,
-        lambda: spec.invoke(record, records, args, resolve_inputs(spec, inputs)),
-        f"stage '{spec.name}' ({label})",
-        on_hard_timeout,
-    )
-    return spec.split_outputs(result, label), timing
+    cached = spec.__dict__.get("_stage_code", ...)
+    if cached is ...:
+        try:
+            source = inspect.getsource(spec.func)
+        except (OSError, TypeError):  # defined in a REPL or by exec: no file to read
+            cached = None
+        else:
+            cached = hashlib.md5(source.encode()).hexdigest()
+        spec.__dict__["_stage_code"] = cached
+    return cached

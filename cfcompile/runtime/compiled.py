@@ -16,6 +16,7 @@ from typing import Any
 from cfcompile import compat
 from cfcompile.caching import Lazy
 from cfcompile.core.ir import InputKind, InputRef, Node, NodeId
+from cfcompile.core.outputs import output_cacher
 from cfcompile.core.workdir import (
     NodeStore,
     WorkflowInfo,
@@ -115,7 +116,7 @@ class Compiled:
             with open(inp.path, "rb") as f:
                 return pickle.load(f)
         producer = self.spec(self.node(inp.node))
-        cacher = producer.output_cacher(record, producer.output_names.index(inp.output))
+        cacher = output_cacher(producer, record, producer.output_names.index(inp.output))
         cacher.fixed_path = inp.path
         if inp.lazy_resolve is False:
             lazy = Lazy(inp.output, resolve=False)

@@ -20,8 +20,10 @@ import sys
 import time
 from typing import Any
 
-from cfcompile.core.execute import StageTimeout, call_stage, save_outputs
+from cfcompile.core.execute import call_stage, save_outputs
 from cfcompile.core.ir import Node, NodeId
+from cfcompile.core.outputs import output_cachers
+from cfcompile.core.timelimit import StageTimeout
 from cfcompile.core.transaction import Terminated, terminate_as_exception, write_atomic
 from cfcompile.core.workdir import (
     clear_failure,
@@ -111,7 +113,7 @@ class Job(Compiled):
             values, timing = call_stage(
                 spec, record, records, args, inputs, node.label, on_hard_timeout=hard_timeout
             )
-            cachers = spec.output_cachers(record)
+            cachers = output_cachers(spec, record)
             for cacher, out in zip(cachers, node.outputs, strict=True):
                 cacher.fixed_path = out["path"]
             save_outputs(spec, record, cachers, values, timing)
