@@ -153,15 +153,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--dag",
         nargs="?",
         const="dot",
-        choices=("dot", "mermaid", "svg", "png"),
-        help="the stage DAG (default dot); svg/png are written to -o or the workflow dir",
+        choices=("dot", "mermaid", "svg", "png", "graphml", "json"),
+        help="the stage DAG (default dot); svg/png are written to -o or the workflow dir; "
+        "graphml/json are the graph as data (every node, or one per stage with --dag-level "
+        "stages)",
     )
     modes.add_argument(
         "--report", action="store_true", help="write a self-contained HTML report (-o FILE)"
     )
     modes.add_argument("--results", action="store_true", help="collect and print the results table")
     run = p.add_argument_group("running (arguments after -- go to snakemake)")
-    run.add_argument("--cores", default=None, help="with --run: local cores (default: all)")
+    run.add_argument(
+        "--cores",
+        default=None,
+        help="with --run: local cores (default: all); with --dry-run: the cores to estimate for",
+    )
     run.add_argument(
         "--profile",
         metavar="DIR",

@@ -25,6 +25,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from cfcompile.caching import Lazy
 from cfcompile.errors import ProjectError
 
 TIMESTAMP_FORMAT = "%Y-%m-%d-T%H%M%S"
@@ -268,8 +269,6 @@ class PrefixedLogFactory:
 
 def preview_object(object: Any) -> str:  # curifactory's parameter name, kept for keywords
     """``(type) first characters`` plus shape or length: one line about any value."""
-    from cfcompile.caching import Lazy
-
     obj = object
     if isinstance(obj, Lazy) and obj.cacher is not None:
         return obj.cacher.load_metadata()["preview"]

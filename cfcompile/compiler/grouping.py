@@ -40,6 +40,11 @@ class BatchChoice:
 
 def stage_seconds(sg: StageGraph, stages: set[str]) -> dict[str, float]:
     """Mean recorded wall time per stage, from the metadata earlier runs left beside outputs."""
+    return {stage: sum(v) / len(v) for stage, v in recorded_seconds(sg, stages).items()}
+
+
+def recorded_seconds(sg: StageGraph, stages: set[str]) -> dict[str, list[float]]:
+    """Recorded wall times of up to ``SAMPLE`` nodes per stage (stages never run are absent)."""
     samples: dict[str, list[float]] = {}
     misses: dict[str, int] = {}
     for node in sg.nodes():
@@ -52,7 +57,7 @@ def stage_seconds(sg: StageGraph, stages: set[str]) -> dict[str, float]:
             misses[node.stage] = misses.get(node.stage, 0) + 1
         else:
             samples.setdefault(node.stage, []).append(seconds)
-    return {stage: sum(v) / len(v) for stage, v in samples.items()}
+    return samples
 
 
 def _recorded_seconds(node: Node) -> float | None:

@@ -30,7 +30,7 @@ import sys
 import threading
 from collections.abc import Callable
 
-from cfcompile.runtime import client
+from cfcompile.runtime import client, worker
 from cfcompile.runtime.client import THREAD_VARS
 
 PROCESS_NAME = "cfcompile-wkr"  # what ps/top/pgrep show (its command line is the compile's)
@@ -123,8 +123,6 @@ def _fork(workdir: str, path: str, project_root: str) -> Prefork | None:
 
 
 def _worker(workdir: str, path: str, project_root: str, version_fd: int, ready_fd: int) -> int:
-    from cfcompile.runtime import worker
-
     sources = worker.source_files(project_root)  # as imported: later edits make it stale
     log = os.path.join(workdir, "logs")
     os.makedirs(log, exist_ok=True)
@@ -150,8 +148,6 @@ def _worker(workdir: str, path: str, project_root: str, version_fd: int, ready_f
     name_process(PROCESS_NAME)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # as a worker a job starts: stop on TERM
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    from cfcompile.runtime import job  # noqa: F401 - loaded while the compile traces
-
     version = b""
     while not version.endswith(b"\n"):
         chunk = os.read(version_fd, 4096)

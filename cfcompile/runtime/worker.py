@@ -33,8 +33,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from cfcompile import compat
 from cfcompile.core.workdir import VERSIONS, WorkflowInfo, file_digests
 from cfcompile.project import modules
+from cfcompile.runtime import job
 
 IDLE_SECONDS = 120.0
 KILL_GRACE = 5.0
@@ -56,9 +58,7 @@ class Worker:
         self.workdir = os.path.realpath(self.info.workdir)
         if self.info.project_root not in sys.path:
             sys.path.insert(0, self.info.project_root)
-        from cfcompile import compat  # the alias must exist before the project is imported
-
-        compat.install()
+        compat.install()  # the alias must exist before the project is imported
         for name in [*self.info.param_modules, f"experiments.{self.info.experiment}"]:
             modules.import_name(name)
         self.sources = sources if sources is not None else source_files(self.info.project_root)
@@ -221,10 +221,6 @@ def run_child(request: dict, fds: list[int]) -> None:
         random.seed()
         if "numpy" in sys.modules:
             sys.modules["numpy"].random.seed()
-        from cfcompile.runtime import (
-            job,  # imported in the parent too; here for the child's reading
-        )
-
         code = job.main([request["version"], *request["args"]])
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
@@ -243,7 +239,6 @@ def main(argv: list[str]) -> int:
     version, path = argv
     try:
         worker = Worker(version, path)
-        from cfcompile.runtime import job  # noqa: F401 - loaded once here, not in every child
     except BaseException as exc:  # noqa: BLE001 - clients must stop waiting, not hang
         with open(path + ".failed", "w") as out:  # for this version only: a fix is retried
             out.write(f"{os.path.realpath(version)}\n{type(exc).__name__}: {exc}\n")

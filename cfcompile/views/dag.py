@@ -12,18 +12,19 @@ thousands of pixels long that nobody can read.
 
 from __future__ import annotations
 
+import html
 import os
 import re
 import shutil
 import subprocess
 import sys
-from collections import Counter
 
 from cfcompile.compiler.graph import StageGraph
 from cfcompile.compiler.plan import NodePlan, Status
 from cfcompile.core.ir import NodeId
 from cfcompile.core.workdir import failure_path
 from cfcompile.errors import CfcompileError
+from cfcompile.views.networks import FAILED, node_state, reduced, stage_graph
 
 FULL_LIMIT = 150
 """Above this many nodes ``auto`` draws one box per stage: the full graph is unreadable."""
@@ -31,7 +32,6 @@ FULL_LIMIT = 150
 FULL_MAX = 500
 """Above this many nodes an explicit ``--dag-level full`` is refused (see the module doc)."""
 
-FAILED = "failed"
 FONT = "sans-serif"
 """One font for graph, node and edge labels; a generic family every SVG viewer resolves."""
 
@@ -92,77 +92,74 @@ def _node_label(sg: StageGraph, nid: tuple[str, str]) -> str:
     return f"{node.stage}\n{who}"
 
 
-def _state(plans: dict, failed: set[NodeId], nid: NodeId) -> str:
-    return FAILED if nid in failed else plans[nid].status
-
-
-def _stage_counts(sg: StageGraph, plans: dict, failed: set[NodeId]) -> dict[str, Counter]:
-    counts: dict[str, Counter] = {}
-    for node in sg.nodes():
-        counts.setdefault(node.stage, Counter())[_state(plans, failed, node.id)] += 1
-    return counts
-
-
-def _stage_edges(sg: StageGraph) -> dict[tuple[str, str], set[str]]:
-    edges: dict[tuple[str, str], set[str]] = {}
-    for u, v, names in sg.graph.edges():
-        edges.setdefault((u[0], v[0]), set()).update(names)
-    return edges
-
-
 def elements(sg: StageGraph, plans: dict, level: str = "auto", failed: set | None = None):
-    """(boxes, arrows) of the picture, whatever its format.
+    """(boxes, arrows, notes) of the picture, whatever its format.
 
     boxes: (key, label, state); arrows: (from key, to key, label), one per artifact edge in
     the full graph and one per stage pair (labelled with every artifact) when collapsed. A
-    collapsed stage is failed if any node failed, else to run if any runs.
+    collapsed stage is failed if any node failed, else to run if any runs; its arrows are the
+    transitive reduction (an arrow a longer path implies is left out: the order stays plain),
+    and each arrow left out is a note in the legend ("a -> c: x").
     """
     failed = failed or set()
     if choose_level(sg, level) == "full":
         ids = {nid: f"n{i}" for i, nid in enumerate(n.id for n in sg.nodes())}
         boxes = [
-            (key, _node_label(sg, nid), _state(plans, failed, nid)) for nid, key in ids.items()
+            (key, _node_label(sg, nid), node_state(plans, failed, nid)) for nid, key in ids.items()
         ]
         arrows = [(ids[u], ids[v], art) for u, v, names in sg.graph.edges() for art in names]
-        return boxes, arrows
-    counts = _stage_counts(sg, plans, failed)
-    ids = {stage: f"s{i}" for i, stage in enumerate(counts)}
+        return boxes, arrows, []
+    g = reduced(stage_graph(sg, plans, failed))
+    ids = {stage: f"s{i}" for i, stage in enumerate(g.nodes)}
     boxes = []
-    for stage, c in counts.items():
-        cached, to_run = c[Status.CACHED], c[Status.RUN]
-        label = f"{stage}\n{sum(c.values())} node(s): {cached} cached, {to_run} to run"
-        if c[FAILED]:
-            label += f", {c[FAILED]} failed"
-        state = FAILED if c[FAILED] else Status.RUN if c[Status.RUN] else Status.CACHED
+    for stage, c in g.nodes(data=True):
+        label = f"{stage}\n{c['nodes']} node(s): {c['cached']} cached, {c['run']} to run"
+        if c["failed"]:
+            label += f", {c['failed']} failed"
+        state = FAILED if c["failed"] else Status.RUN if c["run"] else Status.CACHED
         boxes.append((ids[stage], label, state))
-    arrows = [
-        (ids[a], ids[b], ", ".join(sorted(arts)))
-        for (a, b), arts in sorted(_stage_edges(sg).items())
-    ]
-    return boxes, arrows
+    arrows = [(ids[a], ids[b], d["artifacts"]) for a, b, d in sorted(g.edges(data=True))]
+    notes = [f"{a} -> {b}: {arts}" for a, b, arts in g.graph.get("omitted", [])]
+    return boxes, arrows, notes
 
 
-def _dot_legend() -> list[str]:
+MAX_NOTES = 6
+"""Arrows left out by the reduction that the legend names; the rest are counted."""
+
+
+def _dot_legend(notes: list[str]) -> list[str]:
     """One HTML-table node: a legend that takes no part in the layout's edges."""
     cells = "".join(f'<TD BGCOLOR="{COLORS[state]}">{text}</TD>' for state, text in LEGEND)
+    rows = f"<TR>{cells}</TR>"
+    for note in _notes(notes):
+        rows += f'<TR><TD COLSPAN="{len(LEGEND)}" BORDER="0">{html.escape(note)}</TD></TR>'
     return [
         "  subgraph cluster_legend {",
         '    label="legend"; style="rounded,dashed"; color="#999999";',
         '    legend [shape=plaintext, style="", margin=0, label=<<TABLE BORDER="0" CELLBORDER="1" '
-        f'CELLSPACING="4" CELLPADDING="4"><TR>{cells}</TR></TABLE>>];',
+        f'CELLSPACING="4" CELLPADDING="4">{rows}</TABLE>>];',
         "  }",
     ]
 
 
+def _notes(notes: list[str]) -> list[str]:
+    if not notes:
+        return []
+    shown = notes[:MAX_NOTES] + (
+        [f"... {len(notes) - MAX_NOTES} more"] if len(notes) > MAX_NOTES else []
+    )
+    return ["also read further down a path (arrows left out):", *shown]
+
+
 def to_dot(sg: StageGraph, plans: dict, level: str = "auto", failed: set | None = None) -> str:
-    boxes, arrows = elements(sg, plans, level, failed)
+    boxes, arrows, notes = elements(sg, plans, level, failed)
     font = dot_quote(FONT)
     lines = [
         "digraph cfcompile {",
         f"  graph [rankdir=LR, fontname={font}];",
         f'  node [shape=box, style="rounded,filled", fontname={font}];',
         f"  edge [fontname={font}];",
-        *_dot_legend(),
+        *_dot_legend(notes),
     ]
     for key, label, state in boxes:
         lines.append(f"  {key} [label={dot_quote(label)}, fillcolor={dot_quote(COLORS[state])}];")
@@ -172,10 +169,11 @@ def to_dot(sg: StageGraph, plans: dict, level: str = "auto", failed: set | None 
 
 
 def to_mermaid(sg: StageGraph, plans: dict, level: str = "auto", failed: set | None = None) -> str:
-    boxes, arrows = elements(sg, plans, level, failed)
+    boxes, arrows, notes = elements(sg, plans, level, failed)
     lines = ["flowchart LR"]
     lines.append('  subgraph legend ["legend"]')
     lines.extend(f'    legend_{state}["{text}"]:::{state}' for state, text in LEGEND)
+    lines.extend(f"    legend_note{i}[{mermaid_quote(n)}]" for i, n in enumerate(_notes(notes)))
     lines.append("  end")
     for key, label, state in boxes:
         lines.append(f"  {key}[{mermaid_quote(label.replace(chr(10), ' / '))}]:::{state}")

@@ -16,6 +16,7 @@ from cfcompile.compiler.graph import StageGraph
 from cfcompile.compiler.grouping import BatchChoice
 from cfcompile.compiler.plan import NodePlan, Status
 from cfcompile.core.ir import Node, NodeId
+from cfcompile.views.critical_path import describe
 
 EXAMPLES = 5
 CHANGED_SHOWN = 10
@@ -156,6 +157,9 @@ def print_plan(summary: dict[str, Any], file: Any = None) -> None:
             f"{units['sets_per_unit']} parameter set(s) each and {units['single_node_jobs']} "
             f"single-node job(s) ({units['why']})"
         )
+    if summary.get("critical_path"):
+        for line in describe(summary["critical_path"]):
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
     for line in why_lines(summary):
         console.print(line, markup=False, highlight=False, soft_wrap=True)
     if t["nodes_without_declared_runtime"]:

@@ -13,6 +13,7 @@ from datetime import datetime
 import jinja2
 
 from cfcompile import templates
+from cfcompile.core.transaction import write_atomic
 
 INDEX = "report_index.html.j2"
 
@@ -34,8 +35,6 @@ def write_report(
     folder each time, so deleting a stamped report removes it from the list. Returns the paths
     as ``{"stamped", "latest", "index"}``.
     """
-    from cfcompile.core.transaction import write_atomic
-
     now = now or datetime.now().astimezone()
     os.makedirs(folder, exist_ok=True)
     stamp = now.strftime(STAMP)
