@@ -89,8 +89,8 @@ class Parser(argparse.ArgumentParser):
         return message
 
 
+# long: one declarative list of every option; split up, the command line would be scattered
 def build_parser() -> argparse.ArgumentParser:
-    # one declarative list of every option (long, but splitting it would scatter the CLI)
     p = Parser(
         prog="cfcompile",
         usage="cfcompile EXPERIMENT [-p PARAMS ...] [options]\n       cfcompile ls",

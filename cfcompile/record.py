@@ -63,6 +63,7 @@ class ArtifactManager:
     that jobs never create folders in whatever directory Snakemake runs them from.
     """
 
+    # long: curifactory 0.20.5's 22 keywords in its order, each kept as an attribute
     def __init__(
         self,
         experiment_name: str | None = None,

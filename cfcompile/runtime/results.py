@@ -135,68 +135,79 @@ def _row(job: Any, name: str, key: str, nodes: list) -> dict[str, dict[str, Any]
     status = "done"
     times: dict[str, float] = {}
     found: dict[str, list[tuple[str, Any]]] = {}
-    starts, ends, hosts, slurm_ids = [], [], set(), set()
-    git: dict[str, Any] = {}
+    metas = []
     for node in nodes:
-        stage = node.stage
         targets = node.targets()
         if not all(os.path.exists(t) for t in targets):
             label = failure_label(load_failure(job.workdir, node.id)) or "missing"
             if status in ("done", "missing") and label != "missing":
-                status = f"{label} ({stage})"
+                status = f"{label} ({node.stage})"
             elif status == "done":
-                status = f"missing ({stage})"
+                status = f"missing ({node.stage})"
             continue
         meta = _metadata(targets[0])
-        timing = meta.get("timing", {})
-        if "seconds" in timing:
-            times[f"time_{stage}"] = timing["seconds"]
-            starts.append(timing["start"])
-            ends.append(timing["end"])
-        run = meta.get("manager_run_info", {})
-        if run.get("hostname"):
-            hosts.add(run["hostname"])
-        if run.get("slurm_job_id"):
-            slurm_ids.add(str(run["slurm_job_id"]))
-        git.setdefault("git_commit", run.get("git_commit"))
-        git.setdefault("git_dirty", run.get("git_dirty"))
-        declared = set(job.spec(node).metrics)
-        for out in node.outputs:
-            if out["name"] in declared:
-                ref = InputRef(out["name"], InputKind.ARTIFACT, out["path"], node.id, out["name"])
-                value = job.load_input(ref, None)
-            elif out["path"].endswith(".json"):
-                with open(out["path"]) as f:
-                    value = json.load(f)
-            else:
-                continue
-            nums = _numbers(value)
-            if nums is not None:
-                for k, v in nums.items():
-                    found.setdefault(k or out["name"], []).append((out["name"], v))
-    taken = {*IDENTITY, *PROVENANCE, *params, *times}
+        metas.append(meta)
+        if "seconds" in meta.get("timing", {}):
+            times[f"time_{node.stage}"] = meta["timing"]["seconds"]
+        for metric, output, value in _node_metrics(job, node):
+            found.setdefault(metric, []).append((output, value))
+    return {
+        "identity": {"name": name, "status": status},
+        METRIC: _named_metrics(found, {*IDENTITY, *PROVENANCE, *params, *times}),
+        PARAM: params,
+        TIME: times,
+        "provenance": _provenance(key, metas),
+    }
+
+
+def _node_metrics(job: Any, node: Any) -> list[tuple[str, str, Any]]:
+    """(metric, output, number) of a finished node: every number in its JSON outputs and in
+    the outputs its stage declares as ``metrics=``."""
+    declared = set(job.spec(node).metrics)
+    out = []
+    for output in node.outputs:
+        if output["name"] in declared:
+            name = output["name"]
+            ref = InputRef(name, InputKind.ARTIFACT, output["path"], node.id, name)
+            value = job.load_input(ref, None)
+        elif output["path"].endswith(".json"):
+            with open(output["path"]) as f:
+                value = json.load(f)
+        else:
+            continue
+        for k, v in (_numbers(value) or {}).items():
+            out.append((k or output["name"], output["name"], v))
+    return out
+
+
+def _named_metrics(found: dict[str, list[tuple[str, Any]]], taken: set[str]) -> dict[str, Any]:
+    """A column per metric: its own name, or ``output.name`` when two outputs share it or it
+    would hide a parameter (say whose it is)."""
     metrics: dict[str, Any] = {}
     for k, values in found.items():
         if len(values) == 1 and k not in taken:
             metrics[k] = values[0][1]
-        else:  # two outputs share the key, or it would hide a parameter: say whose it is
+        else:
             for output, v in values:
                 metrics[f"{output}.{k}"] = v
-    provenance = {
+    return metrics
+
+
+def _provenance(key: str, metas: list[dict]) -> dict[str, Any]:
+    """Where and when a set's finished nodes ran, from their metadata."""
+    timings = [m["timing"] for m in metas if "seconds" in m.get("timing", {})]
+    runs = [m.get("manager_run_info", {}) for m in metas]
+    hosts = {r["hostname"] for r in runs if r.get("hostname")}
+    slurm_ids = {str(r["slurm_job_id"]) for r in runs if r.get("slurm_job_id")}
+    first = runs[0] if runs else {}
+    return {
         "hash": key,
-        "git_commit": git.get("git_commit"),
-        "git_dirty": git.get("git_dirty"),
+        "git_commit": first.get("git_commit"),
+        "git_dirty": first.get("git_dirty"),
         "host": ",".join(sorted(hosts)) or None,
         "slurm_job_id": ",".join(sorted(slurm_ids)) or None,
-        "start": iso_time(min(starts)) if starts else None,
-        "end": iso_time(max(ends)) if ends else None,
-    }
-    return {
-        "identity": {"name": name, "status": status},
-        METRIC: metrics,
-        PARAM: params,
-        TIME: times,
-        "provenance": provenance,
+        "start": iso_time(min(t["start"] for t in timings)) if timings else None,
+        "end": iso_time(max(t["end"] for t in timings)) if timings else None,
     }
 
 

@@ -110,7 +110,8 @@ def _collect(
     return chosen
 
 
-# curifactory's signature, keyword for keyword: code calling it must not need changes
+# long: curifactory's signature, keyword for keyword (40 of them): code calling it must not
+# need changes, and the body runs them in curifactory's order
 def run_experiment(
     experiment_name: str,
     param_files: list[str] | None = None,

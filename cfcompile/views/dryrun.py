@@ -55,17 +55,7 @@ def summarize(
                 hours = runtime / 60.0
                 st["core_hours"] += hours * max(1, int(node.threads))
                 st["gpu_hours"] += hours * float(node.resources.get("gpu", 0) or 0)
-        nodes.append(
-            {
-                "stage": node.stage,
-                "params": node.params_name,
-                "hash": node.hash,
-                "status": p.status,
-                "reason": p.reason.text if p.reason else None,
-                "detail": p.detail,
-                "outputs": node.targets(),
-            }
-        )
+        nodes.append(_node_row(node, p))
     for st in stages.values():
         core_h += st["core_hours"]
         gpu_h += st["gpu_hours"]
@@ -84,18 +74,31 @@ def summarize(
         },
         "nodes": nodes,
         "changed_params": dict(changed_params or {}),
-        "changed_code": [
-            {
-                "stage": c.stage,
-                "function": c.func,
-                "message": c.message(),
-                "changed": len(c.changed),
-                "checked": c.checked,
-                "sampled": c.sampled,
-            }
-            for c in code or []
-        ],
+        "changed_code": [_code_row(c) for c in code or []],
         "rerun_changed_code": rerun_changed_code,
+    }
+
+
+def _node_row(node: Node, p: NodePlan) -> dict[str, Any]:
+    return {
+        "stage": node.stage,
+        "params": node.params_name,
+        "hash": node.hash,
+        "status": p.status,
+        "reason": p.reason.text if p.reason else None,
+        "detail": p.detail,
+        "outputs": node.targets(),
+    }
+
+
+def _code_row(c: CodeChange) -> dict[str, Any]:
+    return {
+        "stage": c.stage,
+        "function": c.func,
+        "message": c.message(),
+        "changed": len(c.changed),
+        "checked": c.checked,
+        "sampled": c.sampled,
     }
 
 

@@ -42,25 +42,19 @@ from cfcompile import templates
 from cfcompile.compiler.graph import StageGraph
 from cfcompile.compiler.plan import NodePlan, Status
 from cfcompile.core.workdir import (
-    VERSIONS,
     WORKFLOW,
     NodeStore,
     WorkflowInfo,
-    current_version,
     failure_label,
     failure_path,
     log_path,
 )
-from cfcompile.errors import CfcompileError
-from cfcompile.runtime.results import Table, collect, flatten_params
-from cfcompile.values import is_number
+from cfcompile.runtime.results import flatten_params
 from cfcompile.views.report.plots import (
-    metric_plots,
-    result_columns,
-    split_parameters,
     svg_element,
 )
 from cfcompile.views.report.reportables import rendered_reportables
+from cfcompile.views.report.results_part import pick_version, read_results, results_part
 
 PACKAGES = ("cfcompile", "snakemake", "submitit", "numpy", "pandas", "scikit-learn")
 
@@ -69,8 +63,6 @@ MAX_SETS = 200
 MAX_NODES = 300
 HEAD_ROWS = 50
 """Rows a summarised table still shows."""
-MAX_RESULT_ROWS = 5000
-"""Results rows the page holds; sorting happens in the browser, so it needs all it shows."""
 MAX_FAILURES = 200
 
 TEMPLATE = "report.html.j2"
@@ -199,67 +191,6 @@ def _stage_counts(
 
 
 # -- results ----------------------------------------------------------------------------------
-def pick_version(workdir: str, wanted: set[str]) -> str | None:
-    """The compiled version to read this selection's results from, without compiling.
-
-    The current version when it holds every wanted parameter set; else the newest kept
-    version that does (``-p A -p B --report`` after ``-p A --results`` still finds A+B's);
-    else the current one, and the page says which sets it lacks. The cache is shared, so any
-    version that knows a set's nodes reads the same results.
-    """
-    current = current_version(workdir)
-    root = os.path.join(workdir, VERSIONS)
-    try:
-        others = sorted(
-            (e for e in os.scandir(root) if e.is_dir() and e.path != current),
-            key=lambda e: e.stat().st_mtime,
-            reverse=True,
-        )
-    except OSError:
-        others = []
-    for folder in [current, *(e.path for e in others)]:
-        if folder is None or not os.path.exists(os.path.join(folder, WORKFLOW)):
-            continue
-        try:
-            known = {key for _, key in WorkflowInfo.load(folder).param_sets}
-        except (OSError, ValueError, TypeError):
-            continue
-        if wanted <= known:
-            return folder
-    return current
-
-
-def _results(sg: StageGraph, version: str | None) -> tuple[Table | None, str | None]:
-    """The results rows of this selection from a compiled version, or why there are none.
-
-    Rows of sets the selection does not have are dropped (the version may be another
-    selection's); a set of the selection missing from the version is reported by the caller.
-    """
-    if version is None or not os.path.exists(os.path.join(version, WORKFLOW)):
-        return None, (
-            "Nothing has been compiled for this workflow folder yet, so there are no results: "
-            f"compile it (cfcompile {sg.info.experiment} -p ...) and run the workflow."
-        )
-    try:
-        table = collect(version)
-    except CfcompileError as exc:
-        return None, f"The results could not be read from the compiled version: {exc}"
-    keep = [row for row in table if row["hash"] in sg.params]
-    return Table(keep, table.kinds), None
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
-
-
-def _status_counts(table: Table) -> list[tuple[str, int]]:
-    counts = Counter(str(row["status"]).split(" (")[0] for row in table)
-    order = ("done", "failed", "timed out", "missing")
-    return sorted(counts.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else 9)
-
-
 def _compiled(version: str | None) -> dict[str, Any]:
     """Who compiled the version the results come from, and when (its workflow.json's mtime)."""
     if version is None or not os.path.exists(os.path.join(version, WORKFLOW)):
@@ -271,6 +202,29 @@ def _compiled(version: str | None) -> dict[str, Any]:
         "cli": info.run_info.get("cli"),
         "when": when.astimezone().isoformat(timespec="seconds"),
         "selection": ", ".join(info.param_modules),
+    }
+
+
+def _provenance(info: Any, version: str | None, now: datetime, ran: tuple) -> dict[str, Any]:
+    """How the page and its results came about: the commands (with honest labels), when the
+    stages ran, the code and the machine."""
+    run = info.run_info
+    compiled = _compiled(version)
+    return {
+        "report generated": now.isoformat(timespec="seconds"),
+        "report made by (command line)": run.get("cli"),
+        "results from compiled version": compiled.get("digest"),
+        "compiled with (command line)": compiled.get("cli"),
+        "compiled at": compiled.get("when"),
+        "stages ran between": f"{ran[0]} and {ran[1]}" if ran[0] else None,
+        "git commit": run.get("git_commit"),
+        "git dirty": run.get("git_dirty"),
+        "host": run.get("hostname"),
+        "python": run.get("python"),
+        "parameter modules": ", ".join(info.param_modules),
+        "cache": info.cache_path,
+        "workflow folder": info.workdir,
+        "versions": ", ".join(f"{k} {v}" for k, v in _versions().items()),
     }
 
 
@@ -288,7 +242,6 @@ def build_report(
     cache, so it shows what has run so far; the page needs no other file to display.
     """
     info = sg.info
-    run = info.run_info
     now = now or datetime.now().astimezone()
     version = version or pick_version(info.workdir, set(sg.params))
     n_sets, n_nodes = len(sg.params), sg.graph.number_of_nodes()
@@ -296,50 +249,18 @@ def build_report(
     limit = HEAD_ROWS if summarised else None
     units = NodeStore(version).unit_of() if version and _has_store(version) else {}
 
-    table, no_results = _results(sg, version)
-    varied, repeats, constant, plots, columns, rows = [], [], {}, {}, [], []
-    counts: list[tuple[str, int]] = []
-    ran: tuple[str | None, str | None] = (None, None)
-    if table is not None:
-        varied, repeats, constant = split_parameters(table)
-        plots = metric_plots(table, varied, repeats)
-        columns = result_columns(table, varied, repeats)
-        rows = [
-            {
-                "status": str(row["status"]).split(" (")[0],
-                "cells": [_cell(row.get(c["name"]), c["num"]) for c in columns],
-            }
-            for row in table[:MAX_RESULT_ROWS]
-        ]
-        counts = _status_counts(table)
-        starts = [r["start"] for r in table if r.get("start")]
-        ends = [r["end"] for r in table if r.get("end")]
-        ran = (min(starts) if starts else None, max(ends) if ends else None)
+    table, no_results = read_results(sg, version)
+    part = results_part(table)
+    counts = part.pop("counts")
+    ran = part.pop("ran")
     missing_sets = n_sets - len(table) if table is not None else 0
-    compiled = _compiled(version)
-    meta = {
-        "report generated": now.isoformat(timespec="seconds"),
-        "report made by (command line)": run.get("cli"),
-        "results from compiled version": compiled.get("digest"),
-        "compiled with (command line)": compiled.get("cli"),
-        "compiled at": compiled.get("when"),
-        "stages ran between": f"{ran[0]} and {ran[1]}" if ran[0] else None,
-        "git commit": run.get("git_commit"),
-        "git dirty": run.get("git_dirty"),
-        "host": run.get("hostname"),
-        "python": run.get("python"),
-        "parameter modules": ", ".join(info.param_modules),
-        "cache": info.cache_path,
-        "workflow folder": info.workdir,
-        "versions": ", ".join(f"{k} {v}" for k, v in _versions().items()),
-    }
+    meta = _provenance(info, version, now, ran)
     if missing_sets:
         counts.append(("not in the compiled version", missing_sets))
     summary = f"{n_sets} parameter set(s)"
     if counts:
         summary += ": " + ", ".join(f"{n} {label}" for label, n in counts)
     param_columns, param_rows = _param_table(sg, limit)
-    configs = plots.get("configs", []) if repeats else []
     return _template().render(
         experiment=info.experiment,
         summary=summary,
@@ -349,18 +270,7 @@ def build_report(
         n_sets=n_sets,
         no_results=no_results,
         missing_sets=missing_sets,
-        constant=list(constant.items()),
-        varied=varied,
-        repeats=repeats,
-        metrics=plots.get("metrics", []),
-        plots=plots.get("plots", []),
-        skipped_plots=plots.get("skipped", []),
-        together=plots.get("together", []),
-        plots_missing=plots.get("missing"),
-        configs=_config_rows(configs, plots.get("metrics", []), MAX_RESULT_ROWS),
-        n_configs=len(configs),
-        result_columns=columns,
-        result_rows=rows,
+        **part,
         n_results=len(table) if table is not None else 0,
         failures=_failures(sg, units),
         param_columns=param_columns,
@@ -374,31 +284,3 @@ def build_report(
 
 def _has_store(version: str) -> bool:
     return os.path.exists(os.path.join(version, "nodes.sqlite"))
-
-
-def _cell(value: Any, numeric: bool) -> dict[str, Any]:
-    """What the template needs of a cell: the text shown, and the raw number to sort by."""
-    if value is None:
-        return {"text": "", "sort": None, "kind": "none"}
-    if numeric and is_number(value):
-        exact = isinstance(value, int) or _fmt(value) == repr(value)
-        return {"text": _fmt(value), "sort": None if exact else f"{value:.12g}", "kind": "num"}
-    return {"text": _fmt(value), "sort": None, "kind": "bool" if isinstance(value, bool) else "str"}
-
-
-def _config_rows(configs: list[dict], metrics: list[str], limit: int | None) -> list[dict]:
-    shown = configs[:limit] if limit is not None else configs
-    out = []
-    for c in shown:
-        cells = []
-        for m in metrics:
-            if m in c["stats"]:
-                mean, std, _n = c["stats"][m]
-                cells.append({"text": f"{mean:.4g} ± {std:.2g}", "sort": repr(mean)})
-            else:
-                cells.append({"text": "", "sort": None})
-        out.append({"name": c["name"], "n": c["n"], "cells": cells})
-    return out
-
-
-# -- the history of reports -------------------------------------------------------------------

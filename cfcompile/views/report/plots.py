@@ -94,6 +94,34 @@ def configurations(table: Table, repeats: list[str], metrics: list[str]) -> list
     return out
 
 
+def _x_layout(xs_raw: list[Any]) -> tuple | None:
+    """Where each point goes along x: (levels, position of each level, numeric, log axis, the
+    points' x with configurations sharing a value spread sideways, count per value); None for
+    a categorical parameter with too many values to read."""
+    numeric = all_numbers(xs_raw)
+    if numeric:
+        levels = sorted(_distinct(xs_raw))
+        position = {v: float(v) for v in levels}
+    else:
+        levels = sorted(_distinct(xs_raw), key=str)
+        if len(levels) > MAX_CATEGORIES:
+            return None
+        position = {v: float(i) for i, v in enumerate(levels)}
+    log_x = numeric and min(levels) > 0 and max(levels) / min(levels) >= 100
+    where = sorted(math.log10(position[v]) if log_x else position[v] for v in levels)
+    gaps = [b - a for a, b in zip(where, where[1:])]
+    width = 0.25 * (min(gaps) if gaps else 1.0)
+    at_level = Counter(xs_raw)
+    seen: Counter = Counter()
+    xs = []
+    for x in xs_raw:
+        k, count = seen[x], at_level[x]
+        seen[x] += 1
+        offset = 0.0 if count == 1 else width * (2 * k / (count - 1) - 1)
+        xs.append(position[x] * 10**offset if log_x else position[x] + offset)
+    return levels, position, numeric, log_x, xs, at_level
+
+
 def _plot_svg(
     configs: list[dict], metric: str, param: str, repeats: list[str], same: list[str]
 ) -> str | None:
@@ -117,30 +145,12 @@ def _plot_svg(
     ]
     if not points:
         return None
-    xs_raw = [p[0] for p in points]
-    numeric = all_numbers(xs_raw)
-    if numeric:
-        levels = sorted(_distinct(xs_raw))
-        position = {v: float(v) for v in levels}
-    else:
-        levels = sorted(_distinct(xs_raw), key=str)
-        if len(levels) > MAX_CATEGORIES:
-            return None
-        position = {v: float(i) for i, v in enumerate(levels)}
-    log_x = numeric and min(levels) > 0 and max(levels) / min(levels) >= 100
-    where = sorted(math.log10(position[v]) if log_x else position[v] for v in levels)
-    gaps = [b - a for a, b in zip(where, where[1:])]
-    width = 0.25 * (min(gaps) if gaps else 1.0)
-    at_level = Counter(xs_raw)
-    seen: Counter = Counter()
-    xs, ys, errs = [], [], []
-    for x, mean, std, _n in points:
-        k, count = seen[x], at_level[x]
-        seen[x] += 1
-        offset = 0.0 if count == 1 else width * (2 * k / (count - 1) - 1)
-        xs.append(position[x] * 10**offset if log_x else position[x] + offset)
-        ys.append(mean)
-        errs.append(std)
+    layout = _x_layout([p[0] for p in points])
+    if layout is None:
+        return None
+    levels, position, numeric, log_x, xs, at_level = layout
+    ys = [p[1] for p in points]
+    errs = [p[2] for p in points]
     shared = max(at_level.values()) > 1
     n_reps = max(p[3] for p in points)
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "cfcompile"}):
@@ -166,33 +176,52 @@ def _plot_svg(
             rasterized=many,
             label=label,
         )
-        by_level: dict[Any, list[float]] = {}
-        for x, mean, *_ in points:
-            by_level.setdefault(x, []).append(mean)
-        if len(levels) > 1:
-            line = [sum(by_level[v]) / len(by_level[v]) for v in levels]
-            label = "mean over the other parameters" if shared else None
-            ax.plot([position[v] for v in levels], line, "-", color="#d62728", lw=1.5, label=label)
-        if not numeric:
-            ax.set_xticks([position[v] for v in levels])
-            ax.set_xticklabels(
-                [str(v)[:24] for v in levels],
-                rotation=30 if len(levels) > 3 else 0,
-                ha="right" if len(levels) > 3 else "center",
-            )
-        if log_x:
-            ax.set_xscale("log")
-        if len(levels) < 5:
-            ax.margins(x=0.2)
-        ax.set_xlabel(param + (f" (= {', '.join(same)})" if same else ""))
-        ax.set_ylabel(metric)
-        ax.set_title(f"{metric} vs {param}", fontsize=10)
-        ax.grid(True, alpha=0.3)
+        _mean_line(ax, points, levels, position, shared)
+        _label_axes(ax, metric, param, same, levels, position, numeric, log_x)
         if n_reps > 1 or shared:
             ax.legend(fontsize=7, loc="best")
         buffer = io.StringIO()
         fig.savefig(buffer, format="svg")
     return svg_element(buffer.getvalue())
+
+
+def _mean_line(ax: Any, points: list, levels: list, position: dict, shared: bool) -> None:
+    """A line through the mean at each value of the parameter (over the other parameters)."""
+    by_level: dict[Any, list[float]] = {}
+    for x, mean, *_ in points:
+        by_level.setdefault(x, []).append(mean)
+    if len(levels) > 1:
+        line = [sum(by_level[v]) / len(by_level[v]) for v in levels]
+        label = "mean over the other parameters" if shared else None
+        ax.plot([position[v] for v in levels], line, "-", color="#d62728", lw=1.5, label=label)
+
+
+def _label_axes(
+    ax: Any,
+    metric: str,
+    param: str,
+    same: list[str],
+    levels: list,
+    position: dict,
+    numeric: bool,
+    log_x: bool,
+) -> None:
+    """Ticks (categories by name), the scale, margins for few levels, labels and title."""
+    if not numeric:
+        ax.set_xticks([position[v] for v in levels])
+        ax.set_xticklabels(
+            [str(v)[:24] for v in levels],
+            rotation=30 if len(levels) > 3 else 0,
+            ha="right" if len(levels) > 3 else "center",
+        )
+    if log_x:
+        ax.set_xscale("log")
+    if len(levels) < 5:
+        ax.margins(x=0.2)
+    ax.set_xlabel(param + (f" (= {', '.join(same)})" if same else ""))
+    ax.set_ylabel(metric)
+    ax.set_title(f"{metric} vs {param}", fontsize=10)
+    ax.grid(True, alpha=0.3)
 
 
 def together(table: Table, varied: list[str]) -> dict[str, list[str]]:
