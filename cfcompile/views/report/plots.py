@@ -149,8 +149,7 @@ def _plot_svg(
     if layout is None:
         return None
     levels, position, numeric, log_x, xs, at_level = layout
-    ys = [p[1] for p in points]
-    errs = [p[2] for p in points]
+    ys, errs = [p[1] for p in points], [p[2] for p in points]
     shared = max(at_level.values()) > 1
     n_reps = max(p[3] for p in points)
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "cfcompile"}):

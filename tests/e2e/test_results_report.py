@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from helpers import body_data, browse, compiled_info, find_chromium, run_cli
+from helpers import REPO, body_data, browse, compiled_info, find_chromium, run_cli
 
 from cfcompile.core.workdir import current_version, log_path, record_failure
 from cfcompile.errors import CfcompileError
@@ -133,7 +133,7 @@ def results_main(root: Path) -> None:
         [sys.executable, "-m", "cfcompile.results", version],
         check=True,
         capture_output=True,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+        env={**os.environ, "PYTHONPATH": str(REPO)},
     )
 
 
@@ -392,7 +392,7 @@ def _collect_lines(root: Path, experiment: str) -> list[str]:
         check=True,
         capture_output=True,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+        env={**os.environ, "PYTHONPATH": str(REPO)},
     )
     return proc.stdout.splitlines()
 
