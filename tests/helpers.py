@@ -105,6 +105,22 @@ def compiled_info(root: Path, experiment: str) -> dict:
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
 
+def job_counts(dry_run_output: str) -> dict[str, int]:
+    """Parse Snakemake's 'Job stats' table from a dry run."""
+    rows, in_table = [], False
+    for line in dry_run_output.splitlines():
+        parts = line.split()
+        if parts[:2] == ["job", "count"]:
+            in_table = True
+            continue
+        if in_table and len(parts) == 2 and parts[1].isdigit():
+            rows.append((parts[0], int(parts[1])))
+        elif in_table and rows:
+            break
+    # the last row is Snakemake's "total" (a stage may be called total, too)
+    return dict(rows[:-1])
+
+
 def snakemake(*args: str, cwd: Path, stdin: str | None = None, check: bool = True):
     """The real Snakemake in a subprocess; raises with its output when it fails (``check``)."""
     proc = subprocess.run(

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import CHAIN, compiled_info, run_cli, snakemake
+from helpers import CHAIN, compiled_info, job_counts, run_cli, snakemake
 
 
 @pytest.fixture(autouse=True)
@@ -24,22 +24,6 @@ def compile_and_run(
 ) -> subprocess.CompletedProcess:
     snakefile = run_cli(*cli, cwd=root, env=env).stdout
     return snakemake("-s", "/dev/stdin", "--cores", cores, cwd=root, stdin=snakefile)
-
-
-def job_counts(dry_run_output: str) -> dict[str, int]:
-    """Parse Snakemake's 'Job stats' table from a dry run."""
-    rows, in_table = [], False
-    for line in dry_run_output.splitlines():
-        parts = line.split()
-        if parts[:2] == ["job", "count"]:
-            in_table = True
-            continue
-        if in_table and len(parts) == 2 and parts[1].isdigit():
-            rows.append((parts[0], int(parts[1])))
-        elif in_table and rows:
-            break
-    # the last row is Snakemake's "total" (a stage may be called total, too)
-    return dict(rows[:-1])
 
 
 def cache_files(root: Path) -> dict[str, bytes]:

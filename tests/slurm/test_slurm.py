@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import CHAIN, run_cli
+from helpers import CHAIN, project_files, run_cli
 
 pytestmark = pytest.mark.slurm
 
@@ -216,7 +216,7 @@ def test_200_node_graph_uses_no_more_sbatch_calls_than_stage_waves(
 
 
 def test_stage_timeout_holds_in_a_slurm_job(slurm, project, tmp_path):
-    from test_sweeps import TIMEOUT
+    TIMEOUT = project_files("timeout")
 
     root = project(TIMEOUT)
     proc = run_cli("slow", "-p", "few", "--submit", "slurm", "--account", "root", cwd=root)

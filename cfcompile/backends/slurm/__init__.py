@@ -12,7 +12,7 @@ import sys
 
 from cfcompile.backends.protocol import Compiled, JobState, Launch
 from cfcompile.backends.slurm import sacct
-from cfcompile.backends.slurm.submit import check_overrides, submit
+from cfcompile.backends.slurm.arrays import check_overrides, submit
 from cfcompile.core.ir import NodeId
 from cfcompile.core.workdir import load_failure, load_submissions
 

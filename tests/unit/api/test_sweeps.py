@@ -7,8 +7,7 @@ import math
 from dataclasses import dataclass, field
 
 import pytest
-from helpers import CHAIN, REPO, run_cli
-from test_compile_e2e import job_counts, snakemake
+from helpers import REPO, job_counts, project_files, run_cli, snakemake
 
 import cfcompile as cf
 from cfcompile.sweeps import grid, mean_std, random_search, repeat, search, space_size
@@ -79,24 +78,7 @@ def test_mean_std_against_hand_computation(tmp_path):
     assert "mean_label" not in sa
 
 
-TIMEOUT = {
-    **CHAIN,
-    "experiments/slow.py": """
-        import time
-        import cfcompile as cf
-        from cfcompile.caching import JsonCacher
-
-        @cf.stage(outputs=["score"], cachers=[JsonCacher], timeout=1)
-        def work(record):
-            if record.params.x == 2:
-                time.sleep(30)
-            return {"acc": record.params.x / 10, "loss": 1.0}
-
-        def run(param_sets, manager):
-            for p in param_sets:
-                work(cf.Record(manager, p))
-    """,
-}
+TIMEOUT = project_files("timeout")
 
 
 def test_timed_out_stage_is_reported_and_results_table(project, tmp_path):

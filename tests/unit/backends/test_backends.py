@@ -1,0 +1,109 @@
+"""backends/: the protocol both backends implement, the profiles both Slurm routes read, the
+array parameters, and the Snakefile's building blocks (quoting, labels, rules)."""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from helpers import REPO, trace_graph
+
+import cfcompile as cf
+from cfcompile.backends import all_backends, profiles, protocol, slurm, snakemake
+from cfcompile.backends.slurm import arrays
+from cfcompile.backends.snakemake import emit
+from cfcompile.caching import JsonCacher
+from cfcompile.compiler.grouping import Array, ArrayKind, batch_units
+from cfcompile.errors import CfcompileError
+
+
+def test_both_backends_implement_the_protocol():
+    names = []
+    for backend in all_backends():
+        names.append(backend.name)
+        for method in ("prepare", "launch", "states"):
+            want = inspect.signature(getattr(protocol.Backend, method))
+            have = inspect.signature(getattr(type(backend), method))
+            assert list(have.parameters) == list(want.parameters), (backend.name, method)
+    assert names == [snakemake.BACKEND.name, slurm.BACKEND.name] == ["snakemake", "slurm arrays"]
+
+
+def test_the_bundled_profiles_live_at_the_repository_root(tmp_path):
+    assert Path(profiles.resolve_profile("slurm")) == REPO / "cluster_profiles" / "slurm"
+    assert profiles.resolve_profile(str(tmp_path)) == str(tmp_path)
+    with pytest.raises(CfcompileError, match="no Snakemake profile 'nope'"):
+        profiles.resolve_profile("nope")
+    (tmp_path / "config.yaml").write_text(
+        "default-resources:\n  - mem_mb=1500\n  - slurm_partition='short'\n  - slurm_account=lab\n"
+    )
+    assert profiles.profile_defaults(str(tmp_path)) == {
+        "mem_mb": "1500",
+        "partition": "short",
+        "account": "lab",
+    }
+    assert profiles.profile_defaults(None) == {}
+
+
+def test_array_parameters_take_the_command_line_over_the_profile_over_the_stage():
+    arr = Array(0, ArrayKind.CHAINS, [[("s", "1")]] * 3)
+    arr.resources = {"mem_mb": 0, "cpus": 2, "gpus": 0, "runtime": 0}
+    params = arrays.executor_parameters(arr, {"runtime": "30", "mem_mb": 2000})
+    assert params["timeout_min"] == "30" and params["slurm_mem"] == "2000M"
+    assert params["cpus_per_task"] == 2 and params["slurm_array_parallelism"] == 3
+    forced = arrays.executor_parameters(arr, {"force_runtime": 5, "partition": "p"})
+    assert forced["timeout_min"] == 5 and forced["slurm_partition"] == "p"
+
+
+@pytest.mark.parametrize("bad", ["debug\n#SBATCH --wrap=x", "a b", "$(id)", "p;rm"])
+def test_a_partition_that_could_inject_a_directive_is_refused(bad):
+    with pytest.raises(CfcompileError, match="not a plain name"):
+        arrays.check_overrides({"partition": bad})
+
+
+def test_snakefile_literals_cannot_become_code_or_wildcards():
+    assert emit.lit("a'b\n") == repr("a'b\n")
+    assert emit.brace("{x}") == "{{x}}"
+
+
+@dataclass
+class P(cf.ExperimentParameters):
+    x: int = 0
+
+
+@cf.stage(outputs=["a"], cachers=[JsonCacher], resources={"mem_mb": 300, "runtime": 2})
+def one(record):
+    return 1
+
+
+@cf.stage(inputs=["a"], outputs=["b"], cachers=[JsonCacher], threads=2)
+def two(record, a):
+    return a
+
+
+def run(sets, manager):
+    for p in sets:
+        two(one(cf.Record(manager, p)))
+
+
+def test_one_rule_per_stage_or_unit_asking_for_its_largest_job(tmp_path):
+    names = ["plain", "\x1b[31mred", "x" * 100]
+    sg, _ = trace_graph(run, [P(name=n, x=i) for i, n in enumerate(names)], tmp_path)
+    units = batch_units(sg, 2)
+    rules, inputs, targets = emit.plan_rules(sg, sg.info.workdir, units)
+    (unit_rule,) = [r for r in rules if r["name"] == emit.BATCH_RULE]
+    assert unit_rule["threads"] == 2  # the largest member's threads
+    assert unit_rule["resources"] == "mem_mb=300, runtime=4"  # two chains of 2 minutes
+    assert sorted(inputs[emit.BATCH_RULE]) == sorted(units)
+    assert len(targets) == len(units)
+    label = emit.unit_label(units["0"])
+    assert label.startswith("one, two [2 parameter sets: plain, ?[31mred")  # no escape codes
+
+
+def test_a_brace_or_control_character_in_a_path_is_refused(tmp_path):
+    sg, _ = trace_graph(run, [P(name="a")], tmp_path)
+    with pytest.raises(CfcompileError, match="wildcard"):
+        emit.check_paths(sg, str(tmp_path / "wf{x}"))
+    with pytest.raises(CfcompileError, match="control character"):
+        emit.check_paths(sg, str(tmp_path / "wf\nx"))

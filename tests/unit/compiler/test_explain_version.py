@@ -1,0 +1,75 @@
+"""compiler/explain (what changed since a cache was written) and compiler/version (writing one
+compiled version under the lock)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import pytest
+from helpers import trace_graph
+
+import cfcompile as cf
+from cfcompile.caching import JsonCacher
+from cfcompile.compiler import explain, version
+from cfcompile.compiler.plan import Status, plan
+from cfcompile.core.workdir import CURRENT, VERSIONS, current_version, done_path
+from cfcompile.errors import CfcompileError
+
+
+def test_params_difference_names_each_changed_field():
+    old = {"name": "a", "lr": "0.1", "data": {"n": "10"}, "IGNORED_PARAMS": {"gpus": "1"}}
+    new = {"name": "b", "lr": "0.2", "data": {"n": "10", "noise": "0.5"}}
+    assert explain.params_difference(old, new) == [
+        "lr: 0.1 -> 0.2",
+        "data.noise: (absent) -> 0.5",
+        "gpus: 1 (not hashed) -> (absent)",
+    ]
+
+
+def test_a_sample_is_spread_over_the_whole_list():
+    items = list(range(100))
+    assert explain._spread(items, 5) == [0, 25, 50, 74, 99]  # noqa: SLF001 - the rule itself
+    assert explain._spread(items[:3], 5) == [0, 1, 2]  # noqa: SLF001
+
+
+@cf.stage(outputs=["v"], cachers=[JsonCacher])
+def value(record):
+    return record.params.x
+
+
+@dataclass
+class P(cf.ExperimentParameters):
+    x: int = 0
+
+
+def run(sets, manager):
+    for p in sets:
+        value(cf.Record(manager, p))
+
+
+def test_a_version_is_written_whole_markers_follow_the_plan_and_old_ones_are_pruned(tmp_path):
+    sg, _ = trace_graph(run, [P(name=f"s{i}", x=i) for i in range(2)], tmp_path)
+    plans = plan(sg)
+    to_run = {nid for nid, p in plans.items() if p.status == Status.RUN}
+    workdir = sg.info.workdir
+    with version.compile_lock(workdir):
+        first = version.write_workflow_files(sg.info, sg.nodes(), sg.params, {}, to_run, 0.0)
+    assert current_version(workdir) == first and os.path.isfile(
+        os.path.join(first, "workflow.json")
+    )
+    assert not any(os.path.exists(done_path(workdir, n)) for n in to_run)  # to run: no marker
+    for i in range(version.KEEP_VERSIONS + 2):  # each a new digest: another subset of sets
+        sg.info.subset = f"v{i}"
+        version.write_workflow_files(sg.info, sg.nodes(), sg.params, {}, set(), 0.0)
+    kept = os.listdir(os.path.join(workdir, VERSIONS))
+    assert len(kept) == version.KEEP_VERSIONS
+    assert open(os.path.join(workdir, CURRENT)).read() in kept
+    assert all(os.path.exists(done_path(workdir, n.id)) for n in sg.nodes())  # cached: marked
+
+
+def test_a_name_too_long_for_the_filesystem_is_refused(tmp_path):
+    long = tmp_path / ("x" * 250 + ".json")
+    with pytest.raises(CfcompileError, match="too long for the filesystem"):
+        version.check_name_lengths([str(long)])
+    version.check_name_lengths([str(tmp_path / "short.json")])
