@@ -1,6 +1,6 @@
 """What one node costs over its stage: the job command with a warm worker versus without.
 
-Runs the Snakefile's own job command (``python -I cfcompile/runtime/client.py VERSION --stage S
+Runs the Snakefile's own job command (``python -I -S cfcompile/client.py VERSION --stage S
 --hash H``) N times in a row, outside Snakemake, on a stage that does nothing but import
 scikit-learn at module level (as a real experiment would). The cost per node is the command's
 wall time minus the stage's own recorded time. Prints a table and writes JSON.
@@ -55,11 +55,11 @@ def get_params():
 
 def run_nodes(root: Path, version: str, nodes: list, env: dict) -> list[float]:
     """Wall seconds of each node's job command, one after another."""
-    from cfcompile.runtime import client
+    from cfcompile.backends.snakemake.emit import CLIENT  # the path the Snakefile's command runs
 
     out = []
     for node in nodes:
-        cmd = [sys.executable, "-I", "-S", client.__file__, version, "--stage", node.stage]
+        cmd = [sys.executable, "-I", "-S", CLIENT, version, "--stage", node.stage]
         cmd += ["--hash", node.hash]
         start = time.perf_counter()
         proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True)

@@ -1,4 +1,4 @@
-"""The job command Snakemake runs: ``python -I -S .../cfcompile/runtime/client.py WORKDIR ARGS``.
+"""The job command Snakemake runs: ``python -I -S .../cfcompile/client.py WORKDIR ARGS``.
 
 A thin client: it imports only the standard library (no cfcompile, no researcher code), asks
 this host's warm worker for the workflow (``runtime.worker``) to run the node in a child it
@@ -10,8 +10,8 @@ in-process job runtime (``python -m cfcompile.job``) by exec, exactly as before.
 
 Run with ``-I`` so that neither the script's folder nor PYTHON* variables shadow the standard
 library, and ``-S`` (no site-packages: it needs none) to start faster; the exec'ed fallback
-gets the job's own interpreter flags and environment back. Snakefiles compiled before this
-file moved name ``cfcompile/client.py``, which runs this file.
+gets the job's own interpreter flags and environment back. The command names
+``cfcompile/client.py``, which loads this file: that path stays the same across releases.
 """
 
 from __future__ import annotations

@@ -28,10 +28,10 @@ CASES = {  # golden file -> cfcompile arguments on the chain project
 
 
 def normalised(text: str, root: Path) -> str:
-    from cfcompile.runtime import client
+    from cfcompile.backends.snakemake.emit import CLIENT
 
     text = text.replace(str(root), "<ROOT>").replace(sys.executable, "<PYTHON>")
-    text = text.replace(client.__file__, "<CLIENT>")
+    text = text.replace(CLIENT, "<CLIENT>")
     return re.sub(r"/v/[0-9a-f]{16}", "/v/<DIGEST>", text)  # the version folder's digest
 
 

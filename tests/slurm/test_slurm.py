@@ -231,3 +231,26 @@ def test_stage_timeout_holds_in_a_slurm_job(slurm, project, tmp_path):
     by_name = {r["name"]: r for r in table}
     assert by_name["s2"]["status"] == "timed out (work)" and rows.returncode == 0
     assert by_name["s1"]["slurm_job_id"]  # provenance: the Slurm job that produced it
+
+
+def test_the_profile_at_the_repository_root_runs_a_workflow(slurm, project, tmp_path):
+    """``snakemake --profile cluster_profiles/slurm`` from a checkout, as the profile's own
+    comment and the docs tell an HPC user to run it."""
+    from helpers import REPO, SNAKEMAKE
+
+    root = project(CHAIN)
+    env = {**os.environ, "CHAIN_LOG": str(tmp_path / "log")}
+    run_cli("chain", "-p", "few", "-o", str(root / "Snakefile"), cwd=root, env=env)
+    proc = subprocess.run(
+        [*SNAKEMAKE, "--profile", "cluster_profiles/slurm", "-s", str(root / "Snakefile")]
+        + ["-d", str(root), *FAST],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert sorted((tmp_path / "log").read_text().split("\n")) == sorted(
+        ["first s0", "first s1", "first s2", "second s0", "second s1", "second s2", "total", ""]
+    )

@@ -56,12 +56,14 @@ def _resource_literal(resources: dict) -> str:
     return ", ".join(parts)
 
 
-CLIENT = str(Path(client.__file__).resolve())
+CLIENT = str(Path(client.__file__).resolve().parent.parent / "client.py")
+"""``cfcompile/client.py``, the job command's stable path (a recompile after an upgrade must not
+change every job's command: Snakemake would rerun them all)."""
 
 
 def _job_command(python: str, workdir: str, args: str) -> str:
-    """The thin client (``cfcompile/runtime/client.py``): a warm worker runs the node, or the client
-    becomes ``python -m cfcompile.runtime.job VERSION ARGS`` in process."""
+    """The thin client (``cfcompile/client.py`` runs ``runtime/client.py``): a warm worker runs
+    the node, or the client becomes ``python -m cfcompile.job VERSION ARGS`` in process."""
     base = f"{shlex.quote(python)} -I -S {shlex.quote(CLIENT)} {shlex.quote(workdir)}"
     return brace(base) + f" {args} > {{log:q}} 2>&1"
 

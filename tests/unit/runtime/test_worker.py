@@ -1,7 +1,7 @@
 """The warm local runtime: real worker processes, real sockets, real signals.
 
 The client (what Snakemake runs) is started exactly as the Snakefile starts it:
-``python -I cfcompile/runtime/client.py VERSION --stage S --hash H``.
+``python -I -S cfcompile/client.py VERSION --stage S --hash H``.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pathlib import Path
 from helpers import CHAIN, pipe, run_cli
 
 import cfcompile.runtime.client as client
+from cfcompile.backends.snakemake.emit import CLIENT
 from cfcompile.core.workdir import NodeStore, current_version
 
 PROBE = CHAIN["experiments/chain.py"].replace(
@@ -56,7 +57,7 @@ def client_job(root: Path, version: str, node, log: Path, **env: str) -> subproc
             sys.executable,
             "-I",
             "-S",
-            client.__file__,
+            CLIENT,  # the path the Snakefile's job command runs
             version,
             "--stage",
             node.stage,
