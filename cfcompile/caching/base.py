@@ -1,10 +1,11 @@
 """The cacher protocol every cacher builds on (``Cacheable``), and ``Lazy`` outputs.
 
-Saving is transactional (``publish.Transaction``): inside a save, ``get_path`` points into a
-hidden staging folder, and nothing is renamed into place until every output succeeded. Every
-output a stage saves gets its ``..._metadata.json`` in the same transaction, so an output whose
-metadata is missing did not come from a finished save (an interrupted copy, a foreign run):
-``check`` and the planner treat it as incomplete rather than trust it.
+Saving is transactional (a ``Staging``: ``core.transaction.Transaction``): inside a save,
+``get_path`` points into a hidden staging folder, and nothing is renamed into place until every
+output succeeded. Every output a stage saves gets its ``..._metadata.json`` in the same
+transaction, so an output whose metadata is missing did not come from a finished save (an
+interrupted copy, a foreign run): ``check`` and the planner treat it as incomplete rather than
+trust it.
 """
 
 from __future__ import annotations
@@ -14,13 +15,17 @@ import json
 import os
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from cfcompile.hashing import string_representations
 
-if TYPE_CHECKING:  # pragma: no cover
-    from cfcompile.core.transaction import Transaction
-    from cfcompile.record import Record
+
+class Staging(Protocol):
+    """Where a stage's save writes before everything is published together: what a cacher
+    asks of ``core.transaction.Transaction`` (which lives in a layer above the cachers)."""
+
+    def stage_path(self, final: str) -> str: ...
+
 
 TIMESTAMP_FORMAT = "%Y-%m-%d-T%H%M%S"
 METADATA_SUFFIX = "_metadata.json"
@@ -58,7 +63,7 @@ class Cacheable:
         subdir: str | None = None,
         prefix: str | None = None,
         extension: str | None = None,
-        record: Record | None = None,
+        record: Any = None,  # a cfcompile.record.Record: its manager, parameters and hash
         track: bool = True,
     ):
         self.path_override = path_override
@@ -72,7 +77,7 @@ class Cacheable:
         self.metadata: dict | None = None
         self.extra_metadata: dict = {}
         self.stage: str | None = None
-        self.transaction: Transaction | None = None
+        self.transaction: Staging | None = None
         self.fixed_path: str | None = None  # set by the job runtime: the compiled path
         if record is not None:
             self.set_record(record)
@@ -182,7 +187,7 @@ class Cacheable:
         os.makedirs(path, exist_ok=True)
         return path
 
-    def set_record(self, record: Record) -> None:
+    def set_record(self, record: Any) -> None:
         self.record = record
 
     # -- metadata --------------------------------------------------------------------------

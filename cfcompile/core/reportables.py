@@ -11,13 +11,11 @@ from __future__ import annotations
 import os
 import pickle
 import shutil
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cfcompile.caching import Cacheable, FileReferenceCacher
-
-if TYPE_CHECKING:  # pragma: no cover
-    from cfcompile.core.transaction import Transaction
-    from cfcompile.stages import StageSpec
+from cfcompile.core.transaction import Transaction
+from cfcompile.stages import StageSpec
 
 REPORTABLES = "reportables"
 REPORTABLES_LIST = "reportables_file_list"
