@@ -6,7 +6,9 @@ one as {relative path: source} so a test can change a file before writing its ow
 
 from __future__ import annotations
 
+import json
 import os
+import random
 import re
 import shutil
 import subprocess
@@ -192,3 +194,74 @@ def body_data(dom: str) -> dict[str, str]:
     """The data-* attributes the report's load handler set on <body>."""
     body = re.search(r"<body([^>]*)>", dom).group(1)
     return dict(re.findall(r'data-([a-z-]+)="([^"]*)"', body))
+
+
+# -- the route-equivalence experiment (tests/projects/routes) ------------------------------------
+ROUTES = project_files("routes")
+SETS = [f"s{i}" for i in range(4)]
+FIRST_SEEDED = random.Random(42).random()
+
+
+def route_setup(tmp_path: Path, name: str) -> tuple[Path, dict, Path]:
+    root = write_project(tmp_path / name, ROUTES)
+    ext = tmp_path / f"{name}-ext"
+    ext.mkdir()
+    (ext / "helper_outside.py").write_text('VERSION = "v1"\n')
+    (ext / "data.txt").write_text("old\n")
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ext),
+        "ROUTES_DATA": str(ext / "data.txt"),
+        "ROUTES_FOO": "a",
+    }
+    return root, env, ext
+
+
+def edit(ext: Path) -> None:
+    (ext / "helper_outside.py").write_text('VERSION = "v2"\n')
+    (ext / "data.txt").write_text("edited\n")
+
+
+def route_cfcompile(*args: str, cwd: Path, env: dict) -> subprocess.CompletedProcess:
+    proc = subprocess.run(
+        [sys.executable, "-m", "cfcompile.cli", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    return proc
+
+
+def seen(root: Path) -> dict[str, dict]:
+    """What each node returned: {(stage, set): value}."""
+    out = {}
+    for path in (root / "data" / "cache").glob("routes_*_metadata.json"):
+        meta = json.loads(path.read_text())
+        artifact = Path(str(path).removesuffix("_metadata.json") + ".json")
+        out[(meta["stage"], meta["params_name"])] = json.loads(artifact.read_text())
+    assert len(out) == 2 * len(SETS), sorted(out)
+    return out
+
+
+def check_fresh(values: dict, route: str) -> None:
+    """What a fresh process per node gives."""
+    probes = [values[("probe", s)] for s in SETS]
+    for v in probes:
+        assert v["seeded"] == FIRST_SEEDED, route  # a fresh module: the generator's first draw
+        assert v["from_params"] == random.Random(int(v_set(v, values))).random(), route
+        assert (v["foo"], v["foo_now"]) == ("b", "b"), route  # the job's environment
+        assert (v["helper"], v["data"]) == ("v2", "edited"), route  # the files as they are
+        assert not v["shadowed"] and "site-packages" not in v["random_module"], route
+    for field in ("unseeded", "np_unseeded", "global_unseeded"):
+        assert len({v[field] for v in probes}) == len(SETS), (route, field)
+    assert len({v["np_seeded"] for v in probes}) == 1, route
+    for s in SETS:  # the second stage of a chain is a node of its own: a fresh module again
+        assert values[("after", s)]["seeded"] == FIRST_SEEDED, (route, s)
+
+
+def v_set(v: dict, values: dict) -> int:
+    (name,) = [s for s in SETS if values[("probe", s)] is v]
+    return int(name[1:])

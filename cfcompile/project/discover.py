@@ -4,10 +4,11 @@ A project is a directory holding ``experiments/`` (modules with ``run(param_sets
 and ``params/`` (modules with ``get_params()``), or whatever folders its
 ``curifactory_config.json`` names instead (``experiments_module_name``, ``params_module_name``;
 its ``cache_path`` and ``reports_path`` are honoured too, relative to the project root). The
-project root goes first on ``sys.path`` so that ``from params import Params`` works exactly as
-under curifactory. Module names are curifactory's too: ``subexp.example`` is
-``experiments/subexp/example.py``, and file names need not be identifiers
-(``reload-reportables``); ``cfcompile/project/modules.py`` finds and imports them.
+project root goes on ``sys.path`` (last, as curifactory appends it: ``project/imports.py``) so
+that ``from params import Params`` works exactly as under curifactory. Module names are
+curifactory's too: ``subexp.example`` is ``experiments/subexp/example.py``, and file names
+need not be identifiers (``reload-reportables``); ``cfcompile/project/modules.py`` finds and
+imports them.
 
 Parameter sets are checked here, once, before anything runs: preset hashes, duplicate names,
 hashes that would differ between processes, and (for compiled runs) pickling.
@@ -19,7 +20,6 @@ import ast
 import difflib
 import logging
 import os
-import sys
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +32,7 @@ from cfcompile.hashing import (
     check_preset_hash,
 )
 from cfcompile.project import modules
+from cfcompile.project.imports import use_project_root
 from cfcompile.project.paramsets import (
     Origin,
     call_get_params,
@@ -116,11 +117,9 @@ class Project:
         return str((self.root / self.config[key]).resolve())
 
     def activate(self, compat: bool = True) -> None:
-        """Put the project first on sys.path; alias ``curifactory`` to cfcompile if asked."""
-        root = str(self.root)
-        if root in sys.path:
-            sys.path.remove(root)
-        sys.path.insert(0, root)
+        """Put the project on sys.path (``imports.use_project_root``: after the interpreter's own
+        entries, as curifactory appends it); alias ``curifactory`` to cfcompile if asked."""
+        use_project_root(str(self.root))
         if compat:
             _compat.install()
 

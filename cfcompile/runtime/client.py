@@ -102,7 +102,7 @@ def start_worker(version: str, path: str) -> socket.socket | None:
             os.makedirs(log, exist_ok=True)
             with open(os.path.join(log, "worker.log"), "ab") as out:
                 subprocess.Popen(
-                    [sys.executable, "-m", "cfcompile.runtime.worker", version, path],
+                    [sys.executable, "-P", "-m", "cfcompile.runtime.worker", version, path],
                     stdin=subprocess.DEVNULL,
                     stdout=out,
                     stderr=out,
@@ -204,7 +204,8 @@ def main(argv: list[str]) -> int:
             if code is not None:
                 return code
     sys.stdout.flush()
-    os.execv(sys.executable, [sys.executable, "-m", "cfcompile.job", version, *args])
+    # -P: no working directory first on sys.path (project.imports.use_project_root's rule)
+    os.execv(sys.executable, [sys.executable, "-P", "-m", "cfcompile.job", version, *args])
     return 1  # not reached
 
 

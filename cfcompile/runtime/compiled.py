@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import pickle
 import socket
-import sys
 from typing import Any
 
 from cfcompile import compat
@@ -26,6 +25,7 @@ from cfcompile.core.workdir import (
 from cfcompile.errors import RecompileError
 from cfcompile.hashing import params_hash
 from cfcompile.project import modules
+from cfcompile.project.imports import forget_researcher_modules, use_project_root
 from cfcompile.record import ArtifactManager
 from cfcompile.stages import StageSpec
 
@@ -39,8 +39,7 @@ class Compiled:
         self.info = WorkflowInfo.load(self.version)
         self.store = NodeStore(self.version)
         self.workdir = self.info.workdir
-        if self.info.project_root not in sys.path:
-            sys.path.insert(0, self.info.project_root)
+        use_project_root(self.info.project_root)
         compat.install()
         run_info = dict(self.info.run_info)
         run_info.update(
@@ -58,6 +57,13 @@ class Compiled:
         self._params: dict[str | None, Any] = {}
         self._fresh: dict[str, Any] | None = None
         self._changed = file_digests(list(self.info.digests)) != self.info.digests
+
+    def fresh_modules(self) -> None:
+        """Before each node: the researcher's modules are imported afresh, as a fresh process
+        would (module-level generators, environment reads, data read at import), and so are
+        the parameter sets unpickled from them."""
+        forget_researcher_modules()
+        self._params.clear()
 
     # -- parameters ------------------------------------------------------------------------
     def params(self, key: str | None) -> Any:

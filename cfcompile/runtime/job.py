@@ -99,6 +99,7 @@ class Job(Compiled):
         return tuple(positional[i] for i in sorted(positional)), inputs
 
     def run_node(self, node: Node) -> None:
+        self.fresh_modules()
         spec = self.spec(node)
         record, records = self._record(spec, node)
         args, inputs = self._inputs(spec, node, record, records)

@@ -30,6 +30,7 @@ import sys
 import threading
 from collections.abc import Callable
 
+from cfcompile.project.imports import forget_researcher_modules, warm_files
 from cfcompile.runtime import client, worker
 from cfcompile.runtime.client import THREAD_VARS
 
@@ -123,7 +124,8 @@ def _fork(workdir: str, path: str, project_root: str) -> Prefork | None:
 
 
 def _worker(workdir: str, path: str, project_root: str, version_fd: int, ready_fd: int) -> int:
-    sources = worker.source_files(project_root)  # as imported: later edits make it stale
+    forget_researcher_modules()  # every node imports them afresh, under its own environment
+    warm = warm_files()  # what stays loaded: an edit of one of these makes the worker decline
     log = os.path.join(workdir, "logs")
     os.makedirs(log, exist_ok=True)
     out = os.open(os.path.join(log, "worker.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
@@ -155,7 +157,7 @@ def _worker(workdir: str, path: str, project_root: str, version_fd: int, ready_f
             return 0  # the compile failed, or wrote nothing for jobs to run
         version += chunk
     os.close(version_fd)
-    served = worker.Worker(os.fsdecode(version.strip()), path, sources)
+    served = worker.Worker(os.fsdecode(version.strip()), path, warm)
 
     def ready() -> None:
         os.write(ready_fd, b"1")

@@ -34,8 +34,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from cfcompile import compat
-from cfcompile.core.workdir import VERSIONS, WorkflowInfo, file_digests
+from cfcompile.core.workdir import VERSIONS, WorkflowInfo
 from cfcompile.project import modules
+from cfcompile.project.imports import forget_researcher_modules, use_project_root, warm_files
 from cfcompile.runtime import job
 
 IDLE_SECONDS = 120.0
@@ -51,31 +52,38 @@ class Running:
 
 
 class Worker:
-    def __init__(self, version: str, path: str, sources: dict[str, float] | None = None):
+    def __init__(self, version: str, path: str, warm: dict[str, float] | None = None):
+        """``warm``: the files of the modules a forked worker keeps loaded (``prefork`` takes
+        them right after the compile's import); else the project is imported here, once, for
+        the installed packages it loads, and then forgotten."""
         self.path = path
         self.inode: int | None = None  # of the socket this worker bound at ``path``
         self.info = WorkflowInfo.load(version)
         self.workdir = os.path.realpath(self.info.workdir)
-        if self.info.project_root not in sys.path:
-            sys.path.insert(0, self.info.project_root)
-        compat.install()  # the alias must exist before the project is imported
-        for name in [*self.info.param_modules, f"experiments.{self.info.experiment}"]:
-            modules.import_name(name)
-        self.sources = sources if sources is not None else source_files(self.info.project_root)
-        self.digests = dict(self.info.digests)
+        if warm is None:
+            use_project_root(self.info.project_root)
+            compat.install()  # the alias must exist before the project is imported
+            for name in [*self.info.param_modules, f"experiments.{self.info.experiment}"]:
+                modules.import_name(name)
+            forget_researcher_modules()  # every node imports them afresh
+            warm = warm_files()
+        self.warm = warm
         self.selector = selectors.DefaultSelector()
         self.running: dict[int, Running] = {}
         self.last_request = time.monotonic()
 
     # -- staleness -----------------------------------------------------------------------------
     def stale(self) -> bool:
-        for path, mtime in self.sources.items():
+        """A file of a module this worker keeps loaded changed (``pip install -U``, an edit of
+        cfcompile): its children would run other code than a fresh process. The researcher's
+        own files never make it stale: each node imports them afresh."""
+        for path, mtime in self.warm.items():
             try:
                 if os.stat(path).st_mtime != mtime:
                     return True
             except OSError:
                 return True
-        return file_digests(list(self.digests)) != self.digests
+        return False
 
     def ours(self, version: str) -> bool:
         """A version folder of this worker's workflow, and nothing else."""
@@ -180,21 +188,6 @@ class Worker:
         for entry in self.running.values():
             if entry.killed_at and time.monotonic() - entry.killed_at > KILL_GRACE:
                 with_group(entry.pid, signal.SIGKILL)
-
-
-def source_files(project_root: str) -> dict[str, float]:
-    """mtime of every file of a module imported from the project (stage code included): taken
-    right after the import, so an edit made while the worker starts is still seen."""
-    root = os.path.realpath(project_root)
-    out = {}
-    for module in list(sys.modules.values()):
-        path = getattr(module, "__file__", None)
-        if path and os.path.realpath(path).startswith(root + os.sep):
-            try:
-                out[path] = os.stat(path).st_mtime
-            except OSError:
-                continue
-    return out
 
 
 def with_group(pid: int, sig: int) -> None:

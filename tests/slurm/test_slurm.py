@@ -254,3 +254,18 @@ def test_the_profile_at_the_repository_root_runs_a_workflow(slurm, project, tmp_
     assert sorted((tmp_path / "log").read_text().split("\n")) == sorted(
         ["first s0", "first s1", "first s2", "second s0", "second s1", "second s2", "total", ""]
     )
+
+
+def test_a_slurm_task_gives_each_node_what_a_fresh_process_gives(slurm, tmp_path):
+    """The route-equivalence check (tests/e2e/test_route_equivalence.py) on the cluster."""
+    from helpers import SETS, check_fresh, edit, route_cfcompile, route_setup, seen
+
+    root, env, ext = route_setup(tmp_path, "slurm")
+    edit(ext)
+    env["ROUTES_FOO"] = "b"
+    proc = route_cfcompile(
+        "routes", "-p", "four", "--submit", "slurm", "--account", "root", cwd=root, env=env
+    )
+    states = wait_for(submitted_ids(proc.stdout), tasks=len(SETS))
+    assert set(states.values()) == {"COMPLETED"}, states
+    check_fresh(seen(root), "slurm")

@@ -144,20 +144,49 @@ def test_killing_the_job_kills_its_child(project, tmp_path, monkeypatch):
         time.sleep(0.1)
 
 
-def test_edited_code_is_never_served_stale(project, tmp_path, monkeypatch):
+def edit_probe(root: Path) -> None:
+    """The experiment edited after the compile: the probe now also writes ``edited``."""
+    exp = root / "experiments" / "chain.py"
+    exp.write_text(
+        exp.read_text().replace("'cwd': os.getcwd()}", "'cwd': os.getcwd(), 'edited': 1}")
+    )
+    os.utime(exp, (time.time() + 5, time.time() + 5))
+
+
+def test_an_edited_experiment_is_imported_afresh_by_the_next_node(project, tmp_path, monkeypatch):
+    """The worker keeps installed packages loaded, never the researcher's modules: the next
+    node imports the edited file, as a fresh process would, and the worker goes on serving."""
     root, version, nodes = compiled(project, tmp_path, monkeypatch)
     assert client_job(root, version, nodes[0], tmp_path / "a.log").wait(timeout=120) == 0
     before = worker_pids(root)
     assert before
-    exp = root / "experiments" / "chain.py"
-    exp.write_text(exp.read_text() + "\n# edited\n")
-    os.utime(exp, (time.time() + 5, time.time() + 5))
+    edit_probe(root)
     probe = tmp_path / "probe.json"
-    log = tmp_path / "b.log"
-    proc = client_job(root, version, nodes[1], log, PROBE_FILE=str(probe))
-    proc.wait(timeout=120)
-    # the old worker declined and left; the job ran in process (its own pid, no worker child)
-    assert json.loads(probe.read_text())["pid"] == proc.pid
+    proc = client_job(root, version, nodes[1], tmp_path / "b.log", PROBE_FILE=str(probe))
+    assert proc.wait(timeout=120) == 0
+    seen = json.loads(probe.read_text())
+    assert seen["edited"] == 1 and seen["pid"] != proc.pid  # new code, in the worker's child
+    assert worker_pids(root) == before
+
+
+def test_a_changed_file_the_worker_keeps_loaded_makes_it_decline(project, tmp_path, monkeypatch):
+    """An upgrade of what stays loaded (here cfcompile's own code; ``pip install -U`` of a
+    package alike) would run other code than a fresh process: the worker declines and leaves."""
+    import cfcompile.release as kept
+
+    root, version, nodes = compiled(project, tmp_path, monkeypatch)
+    assert client_job(root, version, nodes[0], tmp_path / "a.log").wait(timeout=120) == 0
+    before = worker_pids(root)
+    assert before
+    stat = os.stat(kept.__file__)
+    try:
+        os.utime(kept.__file__, (stat.st_atime, stat.st_mtime + 5))
+        probe = tmp_path / "probe.json"
+        proc = client_job(root, version, nodes[1], tmp_path / "b.log", PROBE_FILE=str(probe))
+        proc.wait(timeout=120)
+    finally:
+        os.utime(kept.__file__, (stat.st_atime, stat.st_mtime))
+    assert json.loads(probe.read_text())["pid"] == proc.pid  # declined: ran in process
     deadline = time.time() + 10
     while any(p in worker_pids(root) for p in before):
         assert time.time() < deadline
@@ -206,8 +235,9 @@ IMPORT_PROBE = (
 
 
 def test_the_compile_forks_the_worker_that_runs_every_job(project, tmp_path):
-    """The experiment is imported once, by the compile, under the threads a one-thread job
-    gets; every node runs in a child of the worker forked from it, and the pipe still ends."""
+    """The worker is forked from the compile, after its import under the threads a one-thread
+    job gets; no job starts one; every node runs in its child and imports the experiment
+    afresh there; the pipe still ends."""
     root = project({**CHAIN, "experiments/chain.py": IMPORT_PROBE + PROBE})
     imports = tmp_path / "imports"
     env = {"CHAIN_LOG": str(tmp_path / "log"), "IMPORT_LOG": str(imports)}
@@ -216,17 +246,14 @@ def test_the_compile_forks_the_worker_that_runs_every_job(project, tmp_path):
     proc = pipe(root, "chain", "-p", "few", "--batch", "1", cores="2", env=env)
     assert proc.returncode == 0, proc.stderr
     lines = imports.read_text().splitlines()
-    assert len(lines) == 1 and lines[0].endswith("OMP=1"), lines  # the compile's import only
+    assert lines[0].endswith("OMP=1"), lines  # the compile's import, as a one-thread job's
+    # then afresh in each node's child (7), and once for the results table (declared metrics)
+    assert len(lines) == 1 + 7 + 1, lines
     compile_pid = int(lines[0].split()[0])
     child = json.loads((tmp_path / "probe.json").read_text())["pid"]
-    parent = (
-        int(Path(f"/proc/{child}/stat").read_text().split()[3])
-        if Path(f"/proc/{child}").exists()
-        else None
-    )
     workers = forked_workers(root)
-    assert workers and compile_pid not in workers
-    assert parent in (None, *workers)  # the child has exited by now, usually
+    assert workers and compile_pid not in workers and not worker_pids(root)
+    assert child not in (compile_pid, *workers)
     assert sorted((tmp_path / "log").read_text().split("\n")[:-1]) == sorted(
         ["first s0", "first s1", "first s2", "second s0", "second s1", "second s2", "total"]
     )
@@ -262,7 +289,7 @@ ONE_THREAD = dict.fromkeys(
 )  # what Snakemake's shell() exports for a one-thread rule
 
 
-def test_the_forked_worker_serves_one_thread_jobs_and_never_stale_code(project, tmp_path):
+def test_the_forked_worker_serves_one_thread_jobs_and_edited_code_afresh(project, tmp_path):
     root = project({**CHAIN, "experiments/chain.py": PROBE})
     env = {"CHAIN_LOG": str(tmp_path / "log")}
     run_cli("chain", "-p", "few", "--batch", "1", cwd=root, env=env)
@@ -276,14 +303,10 @@ def test_the_forked_worker_serves_one_thread_jobs_and_never_stale_code(project, 
     assert job.wait(timeout=120) == 0
     child = json.loads(probe.read_text())["pid"]
     assert child != job.pid and not worker_pids(root)  # the forked worker ran it, no other
-    exp = root / "experiments" / "chain.py"
-    exp.write_text(exp.read_text() + "\n# edited\n")
-    os.utime(exp, (time.time() + 5, time.time() + 5))
+    edit_probe(root)
     job = client_job(root, version, nodes[1], tmp_path / "b.log", PROBE_FILE=str(probe), **env,
                      **ONE_THREAD)  # fmt: skip
-    job.wait(timeout=120)
-    assert json.loads(probe.read_text())["pid"] == job.pid  # declined: ran in process
-    deadline = time.time() + 10
-    while any(p in forked_workers(root) for p in forked):
-        assert time.time() < deadline, "the stale forked worker did not leave"
-        time.sleep(0.1)
+    assert job.wait(timeout=120) == 0
+    seen = json.loads(probe.read_text())
+    assert seen["edited"] == 1 and seen["pid"] != job.pid  # the edit, in the worker's child
+    assert forked_workers(root) == forked

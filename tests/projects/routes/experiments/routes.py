@@ -8,10 +8,10 @@ the project, on ``PYTHONPATH``. Each node returns what it saw.
 import os
 import random
 
+import helper_outside
 import numpy as np
 
 import cfcompile as cf
-import helper_outside
 from cfcompile.caching import JsonCacher
 
 SEEDED = random.Random(42)

@@ -1,0 +1,143 @@
+"""What a process holds of the researcher's code: one ``sys.path`` rule for every route, which
+loaded modules are the researcher's own, and the files the others were loaded from.
+
+A node must give what a fresh process gives, wherever it runs: a warm worker's forked child,
+one node of a job unit, a Slurm task, ``--eager``. Two rules make that so.
+
+- ``use_project_root``: ``sys.path`` is the interpreter's own (the standard library,
+  site-packages, ``PYTHONPATH``) followed by the project root, as curifactory appends its
+  working directory; never the working directory or ``''`` that ``python -m`` / ``-c`` put
+  first. So a project module named like a standard-library one (``random.py``) never shadows
+  it, on any route.
+- ``forget_researcher_modules``: before each node, every loaded module that is the
+  researcher's own (the project's files, and anything outside the standard library and
+  site-packages: a helper on ``PYTHONPATH``, an editable install) is dropped from
+  ``sys.modules``, so the node imports it afresh, under its own environment: module-level
+  generators, environment reads and data files read at import are what a fresh process would
+  see. The standard library, installed packages (scikit-learn, torch, pandas) and cfcompile
+  itself stay loaded: they cannot differ between processes, and they are what makes a warm
+  worker fast. ``warm_files`` lists the files those came from, so a worker can decline once
+  one changed (``pip install -U``).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import os
+import site
+import sys
+import sysconfig
+from types import ModuleType
+
+_EXTENSIONS = (".so", ".pyd", ".dylib")
+
+
+def use_project_root(root: str) -> None:
+    """Put ``root`` last on ``sys.path`` and take off what ``-m``/``-c`` prepended."""
+    if not sys.flags.safe_path and sys.path and sys.path[0] in ("", os.getcwd()):
+        del sys.path[0]  # python -m / -c: the working directory, which is no rule of ours
+    while root in sys.path:
+        sys.path.remove(root)
+    sys.path.append(root)
+
+
+@functools.cache
+def _installed_roots() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(standard library folders, site-packages folders), real paths."""
+    paths = sysconfig.get_paths()
+    stdlib = {paths["stdlib"], paths["platstdlib"]}
+    installed = {paths["purelib"], paths["platlib"], *site.getsitepackages()}
+    if site.ENABLE_USER_SITE:
+        installed.add(site.getusersitepackages())
+
+    def real(folders: set[str]) -> tuple[str, ...]:
+        return tuple(sorted({os.path.realpath(f) + os.sep for f in folders if f}))
+
+    return real(stdlib), real(installed)
+
+
+STDLIB, INSTALLED, RESEARCHER = "stdlib", "installed", "researcher"
+
+
+def where(path: str) -> str:
+    """Which of the three a module file belongs to (site-packages may sit inside the standard
+    library's folder, so it is asked first). cfcompile's own modules are told by their names:
+    an editable install's folder holds the bundled example projects too."""
+    return _where_folder(os.path.dirname(path))
+
+
+@functools.lru_cache(maxsize=16384)
+def _where_folder(folder: str) -> str:
+    """Per folder, cached: a process's first purge asks for 1,500 modules in 150 folders."""
+    stdlib, installed = _installed_roots()
+    real = os.path.realpath(folder) + os.sep
+    if real.startswith(installed):
+        return INSTALLED
+    if real.startswith(stdlib):
+        return STDLIB
+    return RESEARCHER
+
+
+def _files(module: ModuleType) -> list[str]:
+    """The file a module came from, or its package folders (a namespace package)."""
+    path = getattr(module, "__file__", None)
+    if path:
+        return [path]
+    spec_path = getattr(module, "__path__", None)
+    return [p for p in (spec_path or []) if isinstance(p, str)]
+
+
+def _cfcompiles(name: str) -> bool:
+    return name.split(".")[0] in ("cfcompile", "curifactory")  # curifactory: the alias
+
+
+def is_researchers(name: str, module: ModuleType | None) -> bool:
+    """A module of the researcher's own: loaded from a file outside the standard library and
+    site-packages, and not cfcompile. Compiled extensions are kept (they load once a process)."""
+    if module is None or name == "__main__" or _cfcompiles(name):
+        return False
+    files = _files(module)
+    if not files or any(f.endswith(_EXTENSIONS) for f in files):
+        return False
+    return all(where(f) == RESEARCHER for f in files)
+
+
+_KEPT: dict[str, int] = {}
+"""Loaded modules already found not to be the researcher's (name -> id of the module object):
+a node's purge then classifies only what was imported since the last one (a few µs, where
+classifying 1,500 modules again would take milliseconds)."""
+
+
+def forget_researcher_modules() -> list[str]:
+    """Drop the researcher's modules from ``sys.modules`` (the next import runs them afresh);
+    returns their names."""
+    gone = []
+    for name, module in list(sys.modules.items()):
+        if _KEPT.get(name) == id(module):
+            continue
+        if is_researchers(name, module):
+            gone.append(name)
+        else:
+            _KEPT[name] = id(module)
+    for name in gone:
+        sys.modules.pop(name, None)
+    if gone:
+        importlib.invalidate_caches()
+    return gone
+
+
+def warm_files() -> dict[str, float]:
+    """mtime of every file a loaded module (not the researcher's, not the standard library's)
+    came from: site-packages and cfcompile. A worker that has them loaded declines to serve
+    once one changed."""
+    out: dict[str, float] = {}
+    for name, module in list(sys.modules.items()):
+        path = getattr(module, "__file__", None)
+        if not path or not (_cfcompiles(name) or where(path) == INSTALLED):
+            continue  # the standard library changes only with the interpreter, which keys it
+        try:
+            out[path] = os.stat(path).st_mtime
+        except OSError:
+            continue
+    return out
