@@ -44,27 +44,94 @@ EXIT_RECOMPILE = 3
 EXIT_TERMINATED = 128 + signal.SIGTERM  # what a shell reports for a process SIGTERM ended
 
 
+class Blocked(CfcompileError):
+    """A node left out of its job because a node it depends on failed in the same job."""
+
+    def __init__(self, upstream: NodeId):
+        super().__init__(f"upstream {upstream[0]} [{upstream[1][:8]}] failed")
+        self.upstream = upstream
+
+
+class UnitFailed(CfcompileError):
+    """Some nodes of a job unit or an array task failed; the others ran and kept their outputs."""
+
+    def __init__(self, failed: dict[NodeId, BaseException]):
+        errors = {nid: exc for nid, exc in failed.items() if not isinstance(exc, Blocked)}
+        blocked = len(failed) - len(errors)
+        first = next(iter(errors.items()), None)
+        why = (
+            ""
+            if first is None
+            else f"; first: {first[0][0]}: {type(first[1]).__name__}: {first[1]}"
+        )
+        super().__init__(
+            f"{len(errors)} node(s) failed and {blocked} downstream of them were skipped{why}"
+        )
+        self.failed = failed
+
+    def __reduce__(self):  # submitit pickles a task's exception: keep it to one string
+        return (CfcompileError, (str(self),))
+
+
 class Job(Compiled):
     """Runs nodes of a compiled version: one node, a unit of several, or an array task."""
 
     def run_unit(self, unit: str) -> None:
-        """Run a unit's members in order, skipping those already cached, then mark it done.
+        """Run a unit's members (K parameter sets' chains), then mark the unit done.
 
-        A member runs when one of its outputs is missing, when it is forced (overwrite), or
-        when a member it depends on ran in this job; the rest is curifactory's cache rule.
+        A set's fate does not depend on its neighbours: a failing node fails its own chain
+        (the members downstream of it are left, blocked), every other chain runs on, and the
+        unit ends with ``UnitFailed`` (exit status 1) once all had their turn. Its marker is
+        then not written, and the next run redoes only what is missing.
         """
-        ran: set[NodeId] = set()
         start = time.time()
-        for node_id in self.members(unit):
-            node = self.node(node_id)
-            missing = not all(os.path.exists(t) for t in node.targets())
-            if node.force or node.upstream() & ran or missing:
-                self.run_node(node)
-                ran.add(node_id)
+        ran, failed = self.run_members(self.members(unit), retries=False)
+        if failed:
+            raise UnitFailed(failed)
         marker = marker_path(self.workdir, unit)
         os.makedirs(os.path.dirname(marker), exist_ok=True)
         done = {"unit": unit, "ran": sorted(ran), "start": start, "end": time.time()}
         write_atomic(marker, json.dumps(done))
+
+    def must_run(self, node: Node, ran: set[NodeId]) -> bool:
+        """An output is missing, a member it depends on ran in this job, or it is forced
+        (overwrite) and has not run since the compile (its marker is gone): a retry of the
+        job redoes only what did not finish. The rest is curifactory's cache rule."""
+        if node.upstream() & ran or not all(os.path.exists(t) for t in node.targets()):
+            return True
+        return node.force and not os.path.exists(done_path(self.workdir, node.id))
+
+    def run_members(
+        self, node_ids: list[NodeId], retries: bool
+    ) -> tuple[set[NodeId], dict[NodeId, BaseException]]:
+        """Run nodes in order (trace order: each chain's nodes after their upstream), each
+        failure confined to the nodes downstream of it; with ``retries`` a failed node is
+        retried up to its ``retries=`` (array tasks: Snakemake retries its jobs itself).
+        Returns (ran, failed or blocked -> why). A recompile or a signal stops everything."""
+        ran: set[NodeId] = set()
+        failed: dict[NodeId, BaseException] = {}
+        for node_id in node_ids:
+            node = self.node(node_id)
+            upstream = node.upstream() & failed.keys()
+            if upstream:
+                failed[node_id] = Blocked(sorted(upstream)[0])
+                log.warning("stage %s [%s]: skipped, %s", node.stage, node.label, failed[node_id])
+                continue
+            if not self.must_run(node, ran):
+                continue
+            for attempt in range(1 + (node.retries if retries else 0)):
+                try:
+                    self.run_node(node)
+                    ran.add(node_id)
+                    failed.pop(node_id, None)
+                    break
+                except RecompileError:
+                    raise
+                except (Exception, StageTimeout) as exc:  # a timeout is retried, as Snakemake
+                    failed[node_id] = exc
+                    log.error("stage %s [%s] failed (attempt %d)", node.stage, node.label,
+                              attempt + 1, exc_info=True)  # fmt: skip
+        return ran, failed
 
     def _record(self, spec: StageSpec, node: Node) -> tuple[Record, list[Record] | None]:
         manager = self.manager
@@ -164,21 +231,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_task(version: str, node_ids: list[list[str]]) -> int:
-    """Run several nodes in order in this process: one array task of ``--submit``."""
+    """Run an array task of ``--submit`` in this process: its chains in order, each failure
+    confined to its own chain, each node retried as its stage says; the task fails
+    (``UnitFailed``) once every chain had its turn."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     with terminate_as_exception():  # a no-op where submitit already handles SIGTERM
         job = Job(version)
-        for stage, h in node_ids:
-            node = job.node((stage, h))
-            retries = node.retries
-            for attempt in range(retries + 1):  # Snakemake retries its rules; arrays do not
-                try:
-                    job.run_node(node)
-                    break
-                except (Exception, StageTimeout):  # a timeout is retried, as under Snakemake
-                    if attempt == retries:
-                        raise
-                    log.warning("stage %s [%s]: attempt %d failed, retrying", stage, h, attempt + 1)
+        ran, failed = job.run_members([(stage, h) for stage, h in node_ids], retries=True)
+        if failed:
+            raise UnitFailed(failed)
     return len(node_ids)
 
 
