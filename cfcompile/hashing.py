@@ -8,19 +8,16 @@ compatibility contract and tests/test_hash_oracle.py, which checks them against 
 
 from __future__ import annotations
 
-import datetime
-import decimal
-import enum
-import fractions
 import hashlib
 import json
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import field, fields, is_dataclass
 from typing import Any
 
 from cfcompile.errors import ParamsError
+from cfcompile.values import short_text
 
 IGNORED_FIELDS = ("name", "hash", "overwrite", "hash_representations")
 """Fields that never contribute to a hash, at every nesting level."""
@@ -51,7 +48,7 @@ _NESTED = "get_param_set_hash_values"
 """How a nested dataclass's strategy label starts; curifactory recurses on that prefix too."""
 
 
-def _field_rep(param_set: Any, key: str, nested: Callable | None = None) -> tuple[str, Any]:
+def field_rep(param_set: Any, key: str, nested: Callable | None = None) -> tuple[str, Any]:
     """One field's (strategy, representation); a None representation means "skip".
 
     The strategy labels are curifactory's own (``params_hash(dry=True)`` shows them, and
@@ -77,16 +74,18 @@ def _field_rep(param_set: Any, key: str, nested: Callable | None = None) -> tupl
         return (f"{_NESTED}(param_set, {key})", (nested or hash_values)(value))
     if isinstance(value, Callable):
         return (f"{key}.__qualname__", value.__qualname__)
+    if getattr(param_set, "hash_by_content", False) and holds_content(value):
+        return (f"content_digest(param_set, {key})", content_digest(param_set, value))
     return (f"repr({key})", repr(value))
 
 
-def _is_nested(strategy: str) -> bool:
+def is_nested(strategy: str) -> bool:
     return strategy.startswith(_NESTED)
 
 
 def hash_values(param_set: Any) -> dict[str, tuple[str, Any]]:
     """The per-field representations that make up a hash (curifactory's ``dry=True`` view)."""
-    return {name: _field_rep(param_set, name) for name in field_names(param_set)}
+    return {name: field_rep(param_set, name) for name in field_names(param_set)}
 
 
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
@@ -102,7 +101,7 @@ def field_names(obj: Any) -> tuple[str, ...]:
     return names
 
 
-get_parameter_hash_value = _field_rep
+get_parameter_hash_value = field_rep
 """curifactory's name for one field's (strategy, representation)."""
 
 get_param_set_hash_values = hash_values
@@ -114,7 +113,7 @@ def _hash_total(reps: dict[str, tuple[str, Any]]) -> int:
     for key, (strategy, rep) in reps.items():
         if rep is None:
             continue
-        if _is_nested(strategy):
+        if is_nested(strategy):
             # nested keys carry no parent prefix: that is curifactory's rule, collisions included
             total += _hash_total(rep)
         else:
@@ -229,7 +228,10 @@ def string_representations(param_set: Any) -> dict[str, Any]:
     """A JSON-able view of a parameter set for metadata files, shaped like curifactory's.
 
     Ignored parameters are still listed (under ``IGNORED_PARAMS``) so that a metadata file
-    tells the whole story of the run, not only the hashed part.
+    tells the whole story of the run, not only the hashed part. A representation past
+    ``values.SHORT`` characters is written short (its beginning, length and digest): a
+    4,000,000-number list would otherwise make every output's metadata 48 MB, and the digest
+    still shows a change in ``--dry-run``'s "what changed".
     """
     out: dict[str, Any] = {}
     skipped: dict[str, Any] = {}
@@ -237,17 +239,17 @@ def string_representations(param_set: Any) -> dict[str, Any]:
         value = getattr(param_set, key)
         if key == "name":
             out[key] = param_set.name
-        elif _is_nested(strategy):
+        elif is_nested(strategy):
             out[key] = string_representations(value)
         elif rep is not None:
-            out[key] = str(rep)
+            out[key] = short_text(str(rep))
         elif key in IGNORED_FIELDS:
             continue
         elif is_dataclass(value):
             skipped[key] = string_representations(value)
         else:
             try:
-                skipped[key] = str(value)
+                skipped[key] = short_text(str(value))
             except Exception:  # noqa: BLE001 - a broken __str__ must not break metadata
                 skipped[key] = None
     if skipped:
@@ -259,117 +261,88 @@ param_set_string_hash_representations = string_representations
 """curifactory's name for ``string_representations``."""
 
 
-# -- representations that are not the same in every process --------------------------------------
-ADDRESS = "address"
-SET_ORDER = "set order"
-LAMBDA = "lambda"
-RAISED = "raised"
-
-_ADDRESS_IN_REPR = re.compile(r" at 0x[0-9a-fA-F]+")
-_STABLE_HASHES = (type(None), bool, int, float, complex, decimal.Decimal, fractions.Fraction)
-_SEEDED_HASHES = (str, bytes, datetime.date, datetime.time, datetime.timedelta)
-
-
-@dataclass(frozen=True)
-class Problem:
-    """A hashed field whose representation cannot give the same hash in every process."""
-
-    field: str  # dotted path from the parameter set
-    key: str  # the field's own name: what set_hash_functions(key=...) takes
-    owner: str  # the class whose hash_representations can fix it
-    kind: str  # ADDRESS, SET_ORDER, LAMBDA or RAISED
-    detail: str  # the representation (shortened), or the exception
+# -- values hashed by their content --------------------------------------------------------------
+def content_kind(value: Any) -> str | None:
+    """``"numpy"``, ``"pandas"`` or ``"torch"`` for an array, frame or tensor (told by its class,
+    never by importing the library), else None."""
+    for cls in type(value).__mro__:
+        lib = cls.__module__.split(".")[0]
+        if lib == "numpy" and cls.__name__ == "ndarray":
+            return "numpy"
+        if lib == "pandas" and cls.__name__ in ("DataFrame", "Series", "Index"):
+            return "pandas"
+        if lib == "torch" and cls.__name__ == "Tensor":
+            return "torch"
+    return None
 
 
-def representation_problems(param_set: Any) -> list[Problem]:
-    """Every hashed field whose representation differs between processes, or cannot be made.
-
-    A hash must be the same in the compiling process, in every job and in the next compile:
-    cache file names embed it, and a job refuses a set whose hash changed. Reprs with a memory
-    address (``<Model object at 0x7f...>``) and sets whose items hash with PYTHONHASHSEED (their
-    repr order changes per process) break that silently: every run gets new cache files. A
-    lambda hashes as ``<lambda>``, so sets differing only in one share a hash (a warning).
-    """
-    out: list[Problem] = []
-    _walk_problems(param_set, "", out, 0)
-    return out
-
-
-def _walk_problems(obj: Any, prefix: str, out: list[Problem], depth: int) -> None:
-    owner = obj.__name__ if isinstance(obj, type) else type(obj).__name__
-    for key in field_names(obj):
-        path = prefix + key
-        try:
-            strategy, rep = _field_rep(obj, key, nested=lambda value: None)
-            if _is_nested(strategy):
-                if depth < 20:
-                    _walk_problems(getattr(obj, key), path + ".", out, depth + 1)
-                continue
-            if rep is None:
-                continue
-            text = rep if isinstance(rep, str) else str(rep)
-        except Exception as exc:  # noqa: BLE001 - a researcher's hash function or __repr__
-            out.append(Problem(path, key, owner, RAISED, f"{type(exc).__name__}: {exc}"))
-            continue
-        short = text if len(text) <= 120 else text[:117] + "..."
-        if strategy.endswith(".__qualname__"):
-            if "<lambda>" in text:
-                out.append(Problem(path, key, owner, LAMBDA, short))
-        elif _ADDRESS_IN_REPR.search(text):
-            out.append(Problem(path, key, owner, ADDRESS, short))
-        elif "{" in text and _holds_seed_ordered_set(  # a set's repr has braces: walk only then
-            getattr(obj, key) if strategy.startswith("repr(") else rep, set(), 0
-        ):
-            out.append(Problem(path, key, owner, SET_ORDER, short))
-
-
-def unstable_fields(param_set: Any) -> list[Problem]:
-    """The problems that make a hash differ between processes (not the lambda warnings)."""
-    return [p for p in representation_problems(param_set) if p.kind != LAMBDA]
-
-
-def _seeded_hash(item: Any, depth: int = 0) -> bool:
-    """Does ``hash(item)`` depend on PYTHONHASHSEED or on a memory address?"""
-    if isinstance(item, enum.Enum) and type(item).__hash__ is enum.Enum.__hash__:
-        return True  # hashes its member name, a str
-    if isinstance(item, _SEEDED_HASHES):
+def holds_content(value: Any, depth: int = 0) -> bool:
+    """An array, frame or tensor, or a list, tuple or dict holding one."""
+    if content_kind(value) is not None:
         return True
-    if isinstance(item, _STABLE_HASHES):
-        return False
-    if isinstance(item, tuple | frozenset):
-        return depth < 20 and any(_seeded_hash(x, depth + 1) for x in item)
-    cls_hash = type(item).__hash__
-    if is_dataclass(item) and cls_hash not in (None, object.__hash__):
-        return depth < 20 and any(
-            _seeded_hash(getattr(item, name), depth + 1) for name in field_names(item)
-        )
-    return cls_hash is object.__hash__  # identity: the order follows memory addresses
-
-
-def _holds_seed_ordered_set(value: Any, seen: set[int], depth: int) -> bool:
-    """A set (anywhere inside ``value``) whose repr order changes between processes."""
-    if depth > 20 or id(value) in seen:
-        return False
-    if isinstance(value, set | frozenset):
-        seen.add(id(value))
-        if len(value) > 1 and any(_seeded_hash(x) for x in value):
-            return True
-        return any(_holds_seed_ordered_set(x, seen, depth + 1) for x in value)
-    if isinstance(value, list | tuple):
-        seen.add(id(value))
-        return any(_holds_seed_ordered_set(x, seen, depth + 1) for x in value)
-    if isinstance(value, dict):
-        seen.add(id(value))
-        return any(
-            _holds_seed_ordered_set(k, seen, depth + 1)
-            or _holds_seed_ordered_set(v, seen, depth + 1)
-            for k, v in value.items()
-        )
-    if is_dataclass(value) and not isinstance(value, type):
-        seen.add(id(value))
-        return any(
-            _holds_seed_ordered_set(getattr(value, f.name, None), seen, depth + 1)
-            for f in fields(value)
-            if f.repr
-        )
+    if depth < 3 and type(value) in (list, tuple):
+        return any(holds_content(v, depth + 1) for v in value)
+    if depth < 3 and type(value) is dict:
+        return any(holds_content(v, depth + 1) for v in value.values())
     return False
+
+
+def content_digest(param_set: Any, value: Any) -> str:
+    """A hash representation made from a value's content, for values whose repr leaves part of
+    them out: numpy arrays, pandas frames, series and indexes, torch tensors, and lists, tuples
+    and dicts of them (other items by their repr).
+
+    Use it in ``hash_representations`` (``cf.set_hash_functions(weights=content_digest)``), or
+    set ``hash_by_content = True`` on the parameter class to hash every such field this way.
+    The representation names the type and shape, so a dry run's "what changed" stays readable.
+    """
+    kind = content_kind(value)
+    if kind == "numpy":
+        return array_digest(param_set, value)
+    if kind == "pandas":
+        return frame_digest(param_set, value)
+    if kind == "torch":
+        return tensor_digest(param_set, value)
+    if type(value) in (list, tuple):
+        parts = [content_digest(param_set, v) for v in value]
+        return f"{type(value).__name__}[{', '.join(parts)}]"
+    if type(value) is dict:
+        parts = [f"{k!r}: {content_digest(param_set, v)}" for k, v in value.items()]
+        return "{" + ", ".join(parts) + "}"
+    return repr(value)
+
+
+def array_digest(param_set: Any, array: Any) -> str:
+    """``ndarray float64 (2000,) md5:...``: dtype, shape and every byte of a numpy array (an
+    object array by the repr of its items, which have no bytes of their own)."""
+    h = hashlib.md5(f"{array.dtype.str}{array.shape}".encode())
+    if array.dtype.hasobject:
+        h.update(repr(array.tolist()).encode())
+    else:
+        h.update(array.tobytes(order="C"))
+    return f"ndarray {array.dtype} {array.shape} md5:{h.hexdigest()}"
+
+
+def frame_digest(param_set: Any, frame: Any) -> str:
+    """``DataFrame (100, 3) md5:...``: every value, the index, the column names and dtypes of a
+    pandas DataFrame, Series or Index (``pandas.util.hash_pandas_object``)."""
+    import pandas as pd  # the value is a pandas object: pandas is loaded already
+
+    h = hashlib.md5(type(frame).__name__.encode())
+    if isinstance(frame, pd.DataFrame):
+        h.update(repr([(str(c), str(t)) for c, t in frame.dtypes.items()]).encode())
+    else:
+        h.update(f"{getattr(frame, 'name', None)!r} {frame.dtype}".encode())
+    h.update(pd.util.hash_pandas_object(frame, index=not isinstance(frame, pd.Index)).values)
+    return f"{type(frame).__name__} {frame.shape} md5:{h.hexdigest()}"
+
+
+def tensor_digest(param_set: Any, tensor: Any) -> str:
+    """``Tensor torch.float32 (3, 4) md5:...``: dtype, shape and every value of a torch tensor."""
+    t = tensor.detach().cpu().contiguous()
+    h = hashlib.md5(f"{t.dtype}{tuple(t.shape)}".encode())
+    try:
+        h.update(t.numpy().tobytes())
+    except (TypeError, RuntimeError):  # bfloat16 and friends have no numpy dtype
+        h.update(repr(t.tolist()).encode())
+    return f"Tensor {t.dtype} {tuple(t.shape)} md5:{h.hexdigest()}"

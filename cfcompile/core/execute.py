@@ -24,6 +24,7 @@ from cfcompile.core.reportables import load_cached_reportables, save_reportables
 from cfcompile.core.timelimit import StageTimeout, timed_call
 from cfcompile.core.transaction import Transaction, terminate_as_exception
 from cfcompile.stages import StageSpec, missing_input, params_name
+from cfcompile.values import preview
 
 log = logging.getLogger("cfcompile")
 
@@ -201,7 +202,7 @@ def _save_outputs(
                 cacher.transaction = txn
                 cacher.save(value)
                 meta = cacher.collect_metadata()
-                meta["preview"] = _preview(value)
+                meta["preview"] = preview(value, 200)
                 meta["timing"] = timing
                 code = stage_code(spec)
                 if code is not None:
@@ -216,14 +217,6 @@ def _save_outputs(
         finally:
             for cacher in cachers or []:
                 cacher.transaction = None
-
-
-def _preview(value: Any) -> str:
-    try:
-        text = repr(value)
-    except Exception:  # noqa: BLE001 - a preview must never fail a save
-        text = f"<{type(value).__name__}>"
-    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def stage_code(spec: StageSpec) -> str | None:

@@ -18,14 +18,18 @@ from types import ModuleType
 from typing import Any
 
 from cfcompile.errors import ParamsError
-from cfcompile.hashing import (
+from cfcompile.hashing import params_hash
+from cfcompile.params import ExperimentParameters
+from cfcompile.project.representations import (
     ADDRESS,
     LAMBDA,
+    LOSSY,
     RAISED,
-    params_hash,
+    UNSTABLE,
+    Problem,
     representation_problems,
 )
-from cfcompile.params import ExperimentParameters
+from cfcompile.values import preview
 
 log = logging.getLogger("cfcompile")
 
@@ -76,7 +80,8 @@ def checked_params(value: Any, source: str) -> list[Any]:
     for i, item in enumerate(value):
         if not isinstance(item, ExperimentParameters):
             raise ParamsError(
-                f"{source}: get_params() item {i} is a {type(item).__name__} ({item!r:.80}), "
+                f"{source}: get_params() item {i} is a {type(item).__name__} "
+                f"({preview(item, 80)}), "
                 "not an ExperimentParameters instance; subclass cf.ExperimentParameters with "
                 "@dataclass"
             )
@@ -118,25 +123,45 @@ def check_representations(param_set: Any, where: str, warn_lambdas: bool = True)
                 "value or its hash function, or "
                 + HASH_FUNCTIONS_HELP.format(owner=owner, key=key, example="str(...)")
             )
-        if problem.kind == ADDRESS:
-            why = (
-                f"is hashed by its repr, {problem.detail}, which contains a memory address, so "
-                "the set gets a new hash in every process (new cache files on every run, and "
-                "compiled jobs refusing the set as changed). Give the value's class a __repr__ "
-                "that shows only its settings, or "
-            )
-            example = "str(...)"
-        else:
-            why = (
-                f"holds a set whose items hash differently in every process (strings, bytes, "
-                f"dates, enums: PYTHONHASHSEED), {problem.detail}; a set's repr lists its items "
-                "in that changing order, so the set gets a new hash in every process. Use a "
-                "sorted list or tuple, or "
-            )
-            example = "str(sorted(obj))"
+        why, example = _why(problem)
         raise ParamsError(
             f"{head} {why}" + HASH_FUNCTIONS_HELP.format(owner=owner, key=key, example=example)
         )
+
+
+def _why(problem: Problem) -> tuple[str, str]:
+    """What is wrong with a field's representation, and the hash function to suggest."""
+    if problem.kind == ADDRESS:
+        return (
+            f"is hashed by its repr, {problem.detail}, which contains a memory address, so "
+            "the set gets a new hash in every process (new cache files on every run, and "
+            "compiled jobs refusing the set as changed). Give the value's class a __repr__ "
+            "that shows only its settings, or ",
+            "str(...)",
+        )
+    if problem.kind == LOSSY:
+        return (
+            f"holds {problem.detail}: two different values would get one hash and share one "
+            "cache, and the second would be served the first one's results. Hash it by its "
+            "content: set hash_by_content = True (a class attribute) on the parameter class, "
+            "or ",
+            "cfcompile.hashing.content_digest(self, obj)",
+        )
+    if problem.kind == UNSTABLE:
+        return (
+            f"is hashed by its repr, {problem.detail}, which is not the same twice in a row (a "
+            "time, a counter, a random id?), so the set gets a new hash at every compile and "
+            "no cache is ever found. Give the value's class a __repr__ that shows only its "
+            "settings, or ",
+            "str(...)",
+        )
+    return (
+        f"holds a set whose items hash differently in every process (strings, bytes, "
+        f"dates, enums: PYTHONHASHSEED), {problem.detail}; a set's repr lists its items "
+        "in that changing order, so the set gets a new hash in every process. Use a "
+        "sorted list or tuple, or ",
+        "str(sorted(obj))",
+    )
 
 
 def check_pickles(loaded: list[tuple[Any, Origin]]) -> None:
@@ -167,8 +192,7 @@ def _pickle_message(param_set: Any, origin: Origin, exc: Exception) -> str:
         try:
             pickle.dumps(value, protocol=4)
         except Exception as field_exc:  # noqa: BLE001
-            shown = repr(value)
-            shown = shown if len(shown) <= 100 else shown[:97] + "..."
+            shown = preview(value, 100)
             return (
                 f"{head}: field '{key}' holds {shown} ({type(field_exc).__name__}: {field_exc}). "
                 "Use a function or class defined at module level (lambdas and functions defined "

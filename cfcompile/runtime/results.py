@@ -35,7 +35,7 @@ from cfcompile.core.workdir import WorkflowInfo, failure_label, load_failure, re
 from cfcompile.errors import CfcompileError
 from cfcompile.runtime.compiled import Compiled
 from cfcompile.stages import StageKind
-from cfcompile.values import is_number
+from cfcompile.values import is_number, shown
 
 SKIP = ("hash", "overwrite", "hash_representations")
 
@@ -62,6 +62,9 @@ class Table(list):
 
 
 def flatten_params(params: Any, prefix: str = "") -> dict[str, Any]:
+    """A parameter set's fields by dotted name, each a cell value: numbers, booleans, None and
+    short strings as they are, anything else as its repr, short past ``values.SHORT`` (a table
+    of sets holding millions of numbers stays a table)."""
     out: dict[str, Any] = {}
     for f in fields(params):
         if f.name in SKIP:
@@ -70,12 +73,10 @@ def flatten_params(params: Any, prefix: str = "") -> dict[str, Any]:
         key = prefix + f.name
         if is_dataclass(value) and not isinstance(value, type):
             out.update(flatten_params(value, key + "."))
-        elif value is None or isinstance(value, bool | int | float | str):
-            out[key] = value
         elif isinstance(value, type) or callable(value):
-            out[key] = getattr(value, "__qualname__", repr(value))
+            out[key] = getattr(value, "__qualname__", None) or shown(value)
         else:
-            out[key] = repr(value)
+            out[key] = shown(value)
     return out
 
 
