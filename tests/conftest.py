@@ -90,3 +90,22 @@ def curifactory_modules_restored():
     for key in [k for k in sys.modules if k.split(".")[0] == "curifactory"]:
         del sys.modules[key]
     sys.modules.update(saved)
+
+
+@pytest.fixture(autouse=True)
+def project_modules_forgotten():
+    """A test that traces or opens a project in process imports its ``experiments`` and
+    ``params`` (and puts its root on sys.path, with a finder for its packages): forget all of
+    that afterwards, so the next test's project of the same package names is its own."""
+    import sys
+
+    path, meta_path = list(sys.path), list(sys.meta_path)
+    before = set(sys.modules)
+    yield
+    sys.path[:] = path
+    sys.meta_path[:] = meta_path
+    for name in set(sys.modules) - before:
+        module = sys.modules.get(name)
+        file = getattr(module, "__file__", None) or ""
+        if name.split(".")[0] in ("experiments", "params") or "/pytest-of-" in file:
+            del sys.modules[name]

@@ -24,22 +24,52 @@ from __future__ import annotations
 
 import functools
 import importlib
+import importlib.abc
+import importlib.machinery
 import os
 import site
 import sys
 import sysconfig
 from types import ModuleType
+from typing import Any
+
+from cfcompile.project import modules
 
 _EXTENSIONS = (".so", ".pyd", ".dylib")
 
 
 def use_project_root(root: str) -> None:
-    """Put ``root`` last on ``sys.path`` and take off what ``-m``/``-c`` prepended."""
+    """Put ``root`` last on ``sys.path`` and take off what ``-m``/``-c`` prepended; the
+    project's own packages (``experiments``, ``params``, or what its configuration names) are
+    found in ``root`` even where the standard library has a package of that name."""
     if not sys.flags.safe_path and sys.path and sys.path[0] in ("", os.getcwd()):
         del sys.path[0]  # python -m / -c: the working directory, which is no rule of ours
     while root in sys.path:
         sys.path.remove(root)
     sys.path.append(root)
+    tops = {modules.package(root, kind).split(".")[0] for kind in modules.KINDS}
+    for finder in [f for f in sys.meta_path if isinstance(f, ProjectPackages)]:
+        sys.meta_path.remove(finder)
+    sys.meta_path.insert(0, ProjectPackages(root, tops))
+
+
+class ProjectPackages(importlib.abc.MetaPathFinder):
+    """Finds the project's top-level packages in the project root before anywhere else.
+
+    curifactory's own test project configures ``test.examples.experiments``, and Python ships
+    a ``test`` package in its standard library, which an appended project root would lose to
+    (curifactory's ``experiment`` command fails there on such an interpreter). Only the
+    packages the project's experiments and parameters live in are claimed; any other project
+    file named like a standard-library module (``random.py``) stays shadowed by it.
+    """
+
+    def __init__(self, root: str, tops: set[str]):
+        self.root, self.tops = root, tops
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if fullname not in self.tops:
+            return None
+        return importlib.machinery.PathFinder.find_spec(fullname, [self.root])
 
 
 @functools.cache
