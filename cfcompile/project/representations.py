@@ -172,6 +172,8 @@ def _again(obj: Any, key: str) -> str:
 def lossy(value: Any, depth: int = 0) -> str | None:
     """Why ``repr(value)`` leaves part of the value out, or None: numpy arrays summarised or
     rounded, pandas objects, torch tensors, anywhere inside lists, tuples and dicts."""
+    if isinstance(value, _SCALARS):
+        return None  # most fields: no class to walk
     kind = content_kind(value)
     if kind == "numpy":
         return _numpy_lossy(value)
