@@ -14,6 +14,13 @@
 #   CFCOMPILE_SLURM_DIR      lab directory for state, spool, logs and pid files (default /tmp/cfcompile-slurm)
 #   CFCOMPILE_SLURM_DB_PORT  TCP port of the private MariaDB on 127.0.0.1 (default 3316)
 #   CFCOMPILE_SLURM_TIMEOUT  seconds to wait for the cluster to become ready (default 60)
+#   CFCOMPILE_SLURM_MAX_ARRAY_SIZE   MaxArraySize of slurm.conf (default: Slurm's own, 1001)
+#   CFCOMPILE_SLURM_MAX_SUBMIT_JOBS  MaxSubmitJobs of root's association, enforced
+#                            (AccountingStorageEnforce=limits; default: no limit)
+#   A strict site is played with both set (say 50 and 120); `up` restarts slurmctld and slurmd
+#   when slurm.conf differs from the running cluster's (MaxArraySize needs a restart) and sets
+#   the association limit through sacctmgr. Accounting is always gathered
+#   (jobacct_gather/linux, sampled every second), so sacct reports MaxRSS, Elapsed, TotalCPU.
 #
 # Global side effects (clients need them): /etc/slurm/slurm.conf, /etc/slurm/slurmdbd.conf,
 # /etc/munge/munge.key (created only if missing), /run/munge. Slurm uses its default ports
@@ -45,6 +52,8 @@ export SLURM_CONF
 PACKAGES=(slurmctld slurmd slurm-client munge slurmdbd mariadb-server)
 DAEMONS=(munged mariadbd slurmdbd slurmctld slurmd)
 STOPPED=0
+MAX_ARRAY_SIZE=${CFCOMPILE_SLURM_MAX_ARRAY_SIZE:-}
+MAX_SUBMIT_JOBS=${CFCOMPILE_SLURM_MAX_SUBMIT_JOBS:-}
 MYDIR=$LAB/mysql
 MYCNF=$MYDIR/my.cnf
 MUNGE_DIR=$LAB/munge
@@ -209,9 +218,15 @@ real_memory() {
     echo "$m"
 }
 
+# write_slurm_conf: the configuration into $LAB/slurm.conf, installed; returns 0 when it
+# differs from the one installed before (the running cluster's), 1 when it is the same.
 write_slurm_conf() {
-    local mem
+    local mem array_line=""
     mem=$(real_memory)
+    if [[ -n $MAX_ARRAY_SIZE ]]; then
+        [[ $MAX_ARRAY_SIZE =~ ^[0-9]+$ ]] || { err "CFCOMPILE_SLURM_MAX_ARRAY_SIZE must be a number"; exit 2; }
+        array_line="MaxArraySize=$MAX_ARRAY_SIZE"
+    fi
     cat >"$LAB/slurm.conf" <<EOF
 # Written by cfcompile tests/slurm/cluster.sh (lab directory $LAB). Do not edit.
 ClusterName=$CLUSTER
@@ -240,13 +255,42 @@ ReturnToService=2
 MailProg=/bin/true
 AccountingStorageType=accounting_storage/slurmdbd
 AccountingStorageHost=localhost
-JobAcctGatherType=jobacct_gather/none
+AccountingStorageEnforce=limits
+JobAcctGatherType=jobacct_gather/linux
+JobAcctGatherFrequency=task=1
 JobCompType=jobcomp/none
+$array_line
 SlurmdParameters=config_overrides
 NodeName=$NODE CPUs=4 RealMemory=$mem State=UNKNOWN
 PartitionName=$PARTITION Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
 EOF
+    if cmp -s "$LAB/slurm.conf" "$SLURM_CONF"; then
+        return 1
+    fi
     install -m 644 -o root -g root "$LAB/slurm.conf" "$SLURM_CONF"
+    return 0
+}
+
+# apply_limits: root's association limit (CFCOMPILE_SLURM_MAX_SUBMIT_JOBS, or none).
+apply_limits() {
+    local n=${MAX_SUBMIT_JOBS:--1} got
+    [[ $n =~ ^-?[0-9]+$ ]] || { err "CFCOMPILE_SLURM_MAX_SUBMIT_JOBS must be a number"; return 1; }
+    sacctmgr -i modify user where name=root cluster="$CLUSTER" set MaxSubmitJobs="$n" >/dev/null 2>&1
+    got=$(sacctmgr -n -P show assoc where user=root cluster="$CLUSTER" format=MaxSubmit 2>/dev/null | head -n1)
+    if [[ $n == -1 && -n $got ]] || [[ $n != -1 && $got != "$n" ]]; then
+        err "root's MaxSubmitJobs is '${got}', not ${MAX_SUBMIT_JOBS:-unlimited}"
+        return 1
+    fi
+}
+
+# restart_slurm: slurmctld and slurmd again, on the configuration just installed.
+restart_slurm() {
+    log "slurm.conf changed (limits or accounting): restarting slurmctld and slurmd"
+    cancel_jobs
+    stop_group 8 slurmd slurmctld
+    start_slurmctld || return 1
+    start_slurmd || return 1
+    wait_ready "$TIMEOUT"
 }
 
 db_pass() {
@@ -442,6 +486,10 @@ wait_ready() {
 
 # ---------------------------------------------------------------- commands
 
+limits_said() {
+    echo " MaxArraySize=${MAX_ARRAY_SIZE:-default} MaxSubmitJobs=${MAX_SUBMIT_JOBS:-none}"
+}
+
 # stop_group SECONDS NAME...: SIGTERM our recorded daemons NAME..., wait, then SIGKILL leftovers.
 stop_group() {
     local wait=$1 d pid pids=() names=() deadline left
@@ -521,12 +569,20 @@ do_up() {
     ensure_users
 
     if [[ -d $LAB/pids ]] && healthy; then
-        log "cluster already up and healthy (lab dir $LAB)"
+        if write_slurm_conf; then
+            restart_slurm || fail_up
+        fi
+        apply_limits || fail_up
+        log "cluster already up and healthy (lab dir $LAB)$(limits_said)"
         return 0
     fi
     if running slurmctld && running slurmd && running slurmdbd && running mariadbd && munge_works &&
         wait_ready 15 2>/dev/null; then
-        log "cluster was up; node resumed (lab dir $LAB)"
+        if write_slurm_conf; then
+            restart_slurm || fail_up
+        fi
+        apply_limits || fail_up
+        log "cluster was up; node resumed (lab dir $LAB)$(limits_said)"
         return 0
     fi
     local d any=0
@@ -545,7 +601,8 @@ do_up() {
     start_slurmctld || fail_up
     start_slurmd || fail_up
     wait_ready "$TIMEOUT" || fail_up
-    log "cluster up in $((SECONDS - t0)) s: cluster=$CLUSTER partition=$PARTITION node=$NODE lab=$LAB"
+    apply_limits || fail_up
+    log "cluster up in $((SECONDS - t0)) s: cluster=$CLUSTER partition=$PARTITION node=$NODE lab=$LAB$(limits_said)"
     sinfo
 }
 
