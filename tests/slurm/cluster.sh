@@ -442,13 +442,27 @@ register_accounting() {
     fi
 }
 
+# start_slurmctld: up to 3 tries. Right after a restart, a new slurmctld sometimes exits at
+# once (the previous one's listening socket or state files not released yet): try again.
 start_slurmctld() {
+    local try
+    for try in 1 2 3; do
+        start_slurmctld_once && return 0
+        log "slurmctld did not come up (try $try of 3)"
+        stop_group 8 slurmctld
+        sleep 2
+    done
+    err "slurmctld does not answer scontrol ping"
+    return 1
+}
+
+start_slurmctld_once() {
     rm -f "$LAB/run/slurmctld.pid"
-    slurmctld -i </dev/null || { err "slurmctld failed to start"; return 1; }
+    slurmctld -i </dev/null || return 1
     wait_pidfile "$LAB/run/slurmctld.pid" slurmctld 20 || return 1
     local deadline=$((SECONDS + TIMEOUT))
     until ctld_up; do
-        ((SECONDS < deadline)) && running slurmctld || { err "slurmctld does not answer scontrol ping"; return 1; }
+        ((SECONDS < deadline)) && running slurmctld || return 1
         sleep 0.2
     done
 }
