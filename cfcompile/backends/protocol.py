@@ -11,7 +11,7 @@ never read a backend's own records). Both backends group nodes through
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol, TypedDict
+from typing import Any, Protocol, TypedDict
 
 from cfcompile.compiler.graph import StageGraph
 from cfcompile.compiler.grouping import BatchChoice
@@ -41,7 +41,11 @@ class Launch:
     cores: str | None = None
     snakemake_args: list[str] = field(default_factory=list)
     cluster: str = "slurm"  # the array backend: "slurm", or submitit's "local" executor
-    overrides: dict = field(default_factory=dict)  # site settings: partition, account, ...
+    site: Any = None  # slurm.site.SiteSettings: the site's settings, the command line's on top
+    demands: Any = None  # slurm.requests.Demands: --time, --mem-mb, --gpus, profile defaults
+    batch: int | str = "auto"  # --batch as given: on Slurm, packing decides what auto means
+    fit: bool = False  # --fit-resources
+    preview: bool = False  # --dry-run: print the sbatch requests, submit nothing
 
 
 class JobState(TypedDict, total=False):
@@ -53,6 +57,7 @@ class JobState(TypedDict, total=False):
     log: str
     executor: str
     slurm_state: str
+    note: str  # retried or requeued: what --status says happened
 
 
 class Backend(Protocol):

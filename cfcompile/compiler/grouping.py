@@ -12,13 +12,10 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
-from enum import StrEnum
+from dataclasses import dataclass
 
 from cfcompile.compiler.graph import StageGraph
-from cfcompile.compiler.plan import NodePlan, Status
-from cfcompile.core.ir import Node, NodeId, unit_resources, unit_threads
-from cfcompile.core.resources import merge
+from cfcompile.core.ir import Node, NodeId
 from cfcompile.stages import StageKind
 
 TARGET_UNIT_SECONDS = 2.0
@@ -52,7 +49,7 @@ def recorded_seconds(sg: StageGraph, stages: set[str]) -> dict[str, list[float]]
             continue
         if misses.get(node.stage, 0) >= SAMPLE:  # never run, or mostly not: stop looking
             continue
-        seconds = _recorded_seconds(node)
+        seconds = node_seconds(node)
         if seconds is None:
             misses[node.stage] = misses.get(node.stage, 0) + 1
         else:
@@ -60,7 +57,8 @@ def recorded_seconds(sg: StageGraph, stages: set[str]) -> dict[str, list[float]]
     return samples
 
 
-def _recorded_seconds(node: Node) -> float | None:
+def node_seconds(node: Node) -> float | None:
+    """A node's recorded wall time, from the metadata its last run left; None if none."""
     target = node.targets()[0]
     base = os.path.splitext(target)[0]
     candidates = (base + "_metadata.json", target) if node.outputs else (target,)
@@ -158,26 +156,7 @@ def batch_units(sg: StageGraph, batch: int) -> dict[str, list[Node]]:
     return out
 
 
-class ArrayKind(StrEnum):
-    """What an array's tasks run: parameter sets' chains of ordinary stages, or aggregates."""
-
-    CHAINS = "chains"
-    AGGREGATES = "aggregates"
-
-
-@dataclass
-class Array:
-    """One submitit array: tasks of one kind at one dependency level."""
-
-    level: int
-    kind: ArrayKind
-    tasks: list[list[NodeId]]
-    depends: set[int] = field(default_factory=set)  # indices of upstream arrays
-    job_id: str | None = None
-    resources: dict = field(default_factory=dict)
-
-
-def _levels(sg: StageGraph, todo: list[Node]) -> dict[NodeId, int]:
+def levels(sg: StageGraph, todo: list[Node]) -> dict[NodeId, int]:
     """Dependency level per node; a node on the same record's chain stays on its level."""
     todo_ids = {n.id for n in todo}
     level: dict[NodeId, int] = {}
@@ -195,58 +174,3 @@ def _levels(sg: StageGraph, todo: list[Node]) -> dict[NodeId, int]:
             lv = max(lv, level[u] if same_chain else level[u] + 1)
         level[node.id] = lv
     return level
-
-
-def arrays(sg: StageGraph, plans: dict[NodeId, NodePlan], batch: int = 1) -> list[Array]:
-    """The nodes to run as arrays, level by level; each task runs ``batch`` chains."""
-    todo = [n for n in sg.nodes() if plans[n.id].status == Status.RUN]
-    level = _levels(sg, todo)
-    by_key: dict[tuple[int, str], Array] = {}
-    chain_ids: dict[tuple[int, str], list[NodeId]] = {}
-    for node in todo:
-        lv = level[node.id]
-        if node.kind == StageKind.AGGREGATE:
-            by_key.setdefault(
-                (lv, ArrayKind.AGGREGATES), Array(lv, ArrayKind.AGGREGATES, [])
-            ).tasks.append([node.id])
-        else:
-            chain_ids.setdefault((lv, node.hash), []).append(node.id)
-    per_level: dict[int, list[list[NodeId]]] = {}
-    for (lv, _), ids in chain_ids.items():
-        per_level.setdefault(lv, []).append(ids)
-    k = max(1, batch)
-    for lv, level_chains in per_level.items():
-        tasks = [
-            [nid for chain in level_chains[i : i + k] for nid in chain]
-            for i in range(0, len(level_chains), k)
-        ]
-        by_key[(lv, ArrayKind.CHAINS)] = Array(lv, ArrayKind.CHAINS, tasks)
-    ordered = [
-        by_key[key] for key in sorted(by_key, key=lambda key: (key[0], key[1] != ArrayKind.CHAINS))
-    ]
-    where: dict[NodeId, int] = {}
-    for i, arr in enumerate(ordered):
-        for task in arr.tasks:
-            for nid in task:
-                where[nid] = i
-        arr.resources = array_resources(sg, arr)
-    for i, arr in enumerate(ordered):
-        for task in arr.tasks:
-            for nid in task:
-                for u in sg.graph.predecessors(nid):
-                    if u in where and where[u] != i:
-                        arr.depends.add(where[u])
-    return ordered
-
-
-def array_resources(sg: StageGraph, arr: Array) -> dict:
-    """One resource request for every task of an array: the largest task's (the unit rule per
-    task, the maximum over tasks), in submitit's terms."""
-    tasks = [[sg.node(n) for n in task] for task in arr.tasks]
-    largest = merge((unit_resources(nodes) for nodes in tasks), in_sequence=False)
-    return {
-        "mem_mb": int(largest.get("mem_mb", 0)),
-        "cpus": max(1, *(unit_threads(nodes) for nodes in tasks)),
-        "gpus": int(largest.get("gpu", 0)),
-        "runtime": int(largest.get("runtime", 0)),
-    }

@@ -56,7 +56,9 @@ def after(record, m):
 
 
 def test_plan_arrays_levels(tmp_path):
-    from cfcompile.compiler.grouping import arrays as plan_arrays
+    from cfcompile.backends.slurm.limits import SiteLimits
+    from cfcompile.backends.slurm.packing import pack
+    from cfcompile.backends.slurm.site import SiteSettings
     from cfcompile.compiler.plan import plan
 
     def run(sets, manager):
@@ -68,8 +70,8 @@ def test_plan_arrays_levels(tmp_path):
     for i, p in enumerate(params):
         p.hash = f"{i:x}"  # distinct hashes for otherwise identical sets
     sg, _ = trace_graph(run, params, tmp_path)
-    arrays = plan_arrays(sg, plan(sg))
-    shape = [(arr.level, arr.kind, len(arr.tasks), sorted(arr.depends)) for arr in arrays]
+    packing = pack(sg, plan(sg), SiteSettings(), SiteLimits(), 1)
+    shape = [(r.level, r.kind, len(r.tasks), r.after_ok + r.after_corr) for r in packing.requests]
     # chains of a+b per set; the aggregate after them; the stage after the aggregate last
     assert shape == [(0, "chains", 3, []), (1, "aggregates", 1, [0]), (2, "chains", 1, [1])]
 

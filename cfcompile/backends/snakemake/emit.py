@@ -46,10 +46,17 @@ def lit(text: str) -> str:
     return repr(str(text))
 
 
+RETRY_DOUBLED = ("mem_mb", "runtime")
+"""Asked for again times the attempt: a job retried (the slurm profile's ``retries: 1``) after
+running out of time or memory gets twice as much, as Snakemake's own idiom has it."""
+
+
 def _resource_literal(resources: dict) -> str:
     parts = []
     for key, value in resources.items():
-        if key in SCHEDULER_RESOURCES and is_number(value):
+        if key in RETRY_DOUBLED and is_number(value):
+            parts.append(f"{key}=lambda wildcards, attempt: {value!r} * attempt")
+        elif key in SCHEDULER_RESOURCES and is_number(value):
             parts.append(f"{key}={value!r}")
         elif isinstance(value, str) and key.isidentifier():
             parts.append(f"{key}={lit(value)}")
@@ -148,6 +155,7 @@ def _unit_rule(workdir: str, groups: dict[str, list[Node]]) -> dict:
     every = [n for members in groups.values() for n in members]
     return dict(
         name=BATCH_RULE,
+        stages=sorted({n.stage for n in every}),
         key_lit=lit(BATCH_RULE),
         outputs_lit=lit(_wildcard(marker_path(workdir, "{hash}"))),
         log_lit=lit(_wildcard(unit_log(workdir, "{hash}"))),
@@ -163,6 +171,7 @@ def _stage_rule(workdir: str, name: str, stage: str, nodes: list[Node]) -> dict:
     """One wildcard rule for every node of a stage: the hash is the wildcard."""
     return dict(
         name=name,
+        stages=[stage],
         key_lit=lit(name),
         outputs_lit=lit(_wildcard(done_path(workdir, (stage, "{hash}")))),
         log_lit=lit(_wildcard(node_log(workdir, (stage, "{hash}")))),
@@ -302,6 +311,7 @@ def write_snakefile(
     check_paths(sg, workdir)
     rules, inputs, targets = plan_rules(sg, workdir, units)
     manifest = {"targets": targets, "inputs": inputs, "results": sg.info.results_path()}
+    manifest["rules"] = {r["name"]: r["stages"] for r in rules}  # per-stage site settings
     manifest.update(progress_data(sg, workdir, units))
     manifest_path = os.path.join(version, MANIFEST)
     write_atomic(manifest_path, json.dumps(manifest, separators=(",", ":")).encode())

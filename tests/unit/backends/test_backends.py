@@ -13,9 +13,11 @@ from helpers import REPO, trace_graph
 import cfcompile as cf
 from cfcompile.backends import all_backends, profiles, protocol, slurm, snakemake
 from cfcompile.backends.slurm import arrays
+from cfcompile.backends.slurm.requests import ArrayKind, Request
+from cfcompile.backends.slurm.site import SiteSettings
 from cfcompile.backends.snakemake import emit
 from cfcompile.caching import JsonCacher
-from cfcompile.compiler.grouping import Array, ArrayKind, batch_units
+from cfcompile.compiler.grouping import batch_units
 from cfcompile.errors import CfcompileError
 
 
@@ -46,20 +48,26 @@ def test_the_bundled_profiles_live_at_the_repository_root(tmp_path):
     assert profiles.profile_defaults(None) == {}
 
 
-def test_array_parameters_take_the_command_line_over_the_profile_over_the_stage():
-    arr = Array(0, ArrayKind.CHAINS, [[("s", "1")]] * 3)
-    arr.resources = {"mem_mb": 0, "cpus": 2, "gpus": 0, "runtime": 0}
-    params = arrays.executor_parameters(arr, {"runtime": "30", "mem_mb": 2000})
-    assert params["timeout_min"] == "30" and params["slurm_mem"] == "2000M"
-    assert params["cpus_per_task"] == 2 and params["slurm_array_parallelism"] == 3
-    forced = arrays.executor_parameters(arr, {"force_runtime": 5, "partition": "p"})
-    assert forced["timeout_min"] == 5 and forced["slurm_partition"] == "p"
+def test_array_parameters_carry_the_request_the_site_and_the_chaining():
+    req = Request(0, 1, ArrayKind.CHAINS, [[("s", "1")]] * 3, ["s"], 30, 2000, 2, 1,
+                  options={"qos": "long"}, throttle=2)  # fmt: skip
+    site = SiteSettings(prologue=["module load python"])
+    params = arrays.executor_parameters(req, site, "cf-x-L1-chains", "afterok:7")
+    assert params["timeout_min"] == 30 and params["slurm_mem"] == "2000M"
+    assert params["cpus_per_task"] == 2 and params["slurm_array_parallelism"] == 2
+    assert params["slurm_gpus_per_node"] == 1 and params["slurm_setup"] == ["module load python"]
+    extra = params["slurm_additional_parameters"]
+    assert extra == {"qos": "long", "kill-on-invalid-dep": "yes", "requeue": True,
+                     "dependency": "afterok:7"}  # fmt: skip
+    assert arrays.dependency(Request(2, 2, ArrayKind.CHAINS, [], [], 1, None, 1, 0,
+                                     after_ok=[1], after_corr=[0]),
+                             {0: "10", 1: "11"}) == "afterok:11,aftercorr:10"  # fmt: skip
 
 
 @pytest.mark.parametrize("bad", ["debug\n#SBATCH --wrap=x", "a b", "$(id)", "p;rm"])
 def test_a_partition_that_could_inject_a_directive_is_refused(bad):
     with pytest.raises(CfcompileError, match="not a plain name"):
-        arrays.check_overrides({"partition": bad})
+        SiteSettings().with_flags(partition=bad)
 
 
 def test_snakefile_literals_cannot_become_code_or_wildcards():
@@ -94,7 +102,11 @@ def test_one_rule_per_stage_or_unit_asking_for_its_largest_job(tmp_path):
     rules, inputs, targets = emit.plan_rules(sg, sg.info.workdir, units)
     (unit_rule,) = [r for r in rules if r["name"] == emit.BATCH_RULE]
     assert unit_rule["threads"] == 2  # the largest member's threads
-    assert unit_rule["resources"] == "mem_mb=300, runtime=4"  # two chains of 2 minutes
+    # two chains of 2 minutes; a retried job (attempt 2) asks for twice as much
+    assert unit_rule["resources"] == (
+        "mem_mb=lambda wildcards, attempt: 300 * attempt, "
+        "runtime=lambda wildcards, attempt: 4 * attempt"
+    )
     assert sorted(inputs[emit.BATCH_RULE]) == sorted(units)
     assert len(targets) == len(units)
     label = emit.unit_label(units["0"])

@@ -10,8 +10,11 @@ import pytest
 from helpers import CHAIN, run_cli, trace_graph
 
 import cfcompile as cf
+from cfcompile.backends.slurm.limits import SiteLimits
+from cfcompile.backends.slurm.packing import pack
+from cfcompile.backends.slurm.site import SiteSettings
 from cfcompile.caching import JsonCacher
-from cfcompile.compiler.grouping import arrays, batch_units, batchable_stages, choose_batch
+from cfcompile.compiler.grouping import batch_units, batchable_stages, choose_batch
 from cfcompile.compiler.plan import Reason, Status, plan
 from cfcompile.core.ir import InputRef, Node, unit_resources
 from cfcompile.core.workdir import (
@@ -96,13 +99,16 @@ def test_batch_units_hold_k_chains_and_leave_aggregates_alone(tmp_path):
 
 def test_arrays_put_k_chains_in_a_task_with_summed_runtime(tmp_path):
     sg = graph_of(tmp_path, 5)
-    one = arrays(sg, plan(sg), batch=1)
+    one = pack(sg, plan(sg), SiteSettings(), SiteLimits(), 1).requests
     assert [(a.kind, len(a.tasks)) for a in one] == [("chains", 5), ("aggregates", 1)]
-    assert one[0].resources["runtime"] == 30
-    four = arrays(sg, plan(sg), batch=4)
+    # ga declares 30 min; gb never ran and declares nothing: a guess is no limit, so the
+    # profile's runtime (60) is the floor of a task holding it
+    assert one[0].time_min == 60
+    four = pack(sg, plan(sg), SiteSettings(), SiteLimits(), 4).requests
     assert [(a.kind, len(a.tasks)) for a in four] == [("chains", 2), ("aggregates", 1)]
-    assert four[0].resources["runtime"] == 120  # 4 chains one after another
-    assert four[1].depends == {0}
+    # 4 chains one after another: 30 min + 3 (gb: 3 x first_stage_seconds) each, + start-up
+    assert four[0].time_min == 4 * (30 + 3) + 2
+    assert four[1].after_ok == [0]
 
 
 # -- plan ----------------------------------------------------------------------------------------
@@ -177,7 +183,7 @@ def test_batch_rule_runtime_is_the_sum_of_its_chains(project, tmp_path, monkeypa
     root = project(RUNTIME)
     snakefile = run_cli("chain", "-p", "many", "--batch", "4", cwd=root).stdout
     rule = snakefile[snakefile.index("rule cfcompile_batch:") :].split("\nrule ")[0]
-    assert "runtime=120" in rule, rule
+    assert "runtime=lambda wildcards, attempt: 120 * attempt" in rule, rule
 
 
 def test_submit_local_honours_batch(project, tmp_path, monkeypatch):
@@ -202,7 +208,8 @@ def test_dry_run_counts_a_timeout_only_stage_in_core_hours(project, tmp_path, mo
     assert summary["totals"]["nodes_without_declared_runtime"] == 4  # first x3 + total
     snakefile = run_cli("chain", "-p", "few", "--batch", "1", cwd=root).stdout
     rule = snakefile[snakefile.index("rule second:") :].split("\nrule ")[0]
-    assert "runtime=11" in rule  # the same 11 minutes reach the scheduler
+    # the same 11 minutes reach the scheduler (doubled for a retried attempt)
+    assert "runtime=lambda wildcards, attempt: 11 * attempt" in rule
 
 
 def test_status_points_batched_nodes_at_their_unit_log(project, tmp_path, monkeypatch):
