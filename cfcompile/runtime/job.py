@@ -17,6 +17,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 from typing import Any
 
@@ -230,12 +231,23 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def is_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
 def run_task(version: str, node_ids: list[list[str]]) -> int:
     """Run an array task of ``--submit`` in this process: its chains in order, each failure
     confined to its own chain, each node retried as its stage says; the task fails
     (``UnitFailed``) once every chain had its turn."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    with terminate_as_exception():  # a no-op where submitit already handles SIGTERM
+    if os.environ.get("SUBMITIT_EXECUTOR") == "slurm" and is_main_thread():
+        # submitit's USR2 (90 s before the limit) would end the task as "timed out and not
+        # checkpointable" while it still runs, and its SIGTERM handler ignores the signal.
+        # Slurm's own limit then ends it: state TIMEOUT, which the retry job doubles, and
+        # SIGTERM unwinds the node being saved so that its failure is recorded.
+        signal.signal(signal.SIGUSR2, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    with terminate_as_exception():
         job = Job(version)
         ran, failed = job.run_members([(stage, h) for stage, h in node_ids], retries=True)
         if failed:

@@ -140,6 +140,8 @@ def node_status(
         out[node.id] = entry
         if plans[node.id].status == Status.CACHED and not node.force:
             entry["status"] = DONE
+            if (jobs.get(node.id) or {}).get("note"):  # done after a retry or a requeue
+                entry["note"] = jobs[node.id]["note"]
             continue
         log = log_path(workdir, node.id, unit_of.get(node.id))
         has_record = files.mtime(failure_path(workdir, node.id)) is not None
@@ -177,6 +179,8 @@ def node_status(
 def _from_job(entry: dict, job: dict, failure: dict | None) -> None:
     """What a backend's record of the job says (Slurm arrays, submitit's local executor)."""
     entry["job_id"] = job["job_id"]
+    if job.get("note"):
+        entry["note"] = job["note"]
     state = job["state"]
     if state in (QUEUED, RUNNING):
         entry["status"] = state
@@ -265,6 +269,13 @@ def print_status(
         console.print(f"\n{len(interrupted)} interrupted: {INTERRUPTED_REASON}")
         _rows(console, [([s["stage"], s["params"], s["log"]], []) for s in interrupted[:limit]])
         _more(console, len(interrupted), limit, "")
+    noted = [s for s in statuses.values() if s.get("note")]
+    if noted:
+        console.print(f"\nretried or requeued: {len(noted)} node(s) (stage, set, status, what)")
+        _rows(
+            console, [([s["stage"], s["params"], label(s), s["note"]], []) for s in noted[:limit]]
+        )
+        _more(console, len(noted), limit, "")
     if blocked:
         console.print(
             f"\n{sum(blocked.values())} blocked: downstream of a failed, timed-out or cancelled "

@@ -1,20 +1,35 @@
-"""The Slurm array backend: submit job arrays chained with ``afterok`` and exit.
+"""The Slurm array backend: pack the sweep for the site, submit arrays chained by Slurm, exit.
 
-``submit`` builds and submits the arrays through submitit (on Slurm, or submitit's local
-executor, which runs the same arrays on this machine); ``sacct`` reads their states back.
-``states`` is this backend's side of what views ask: the job state of each node from the
-recorded submissions, without the view knowing about arrays or sacct.
+``limits`` reads what the site lets this user queue, ``site`` the settings beside the profile,
+``packing`` cuts the nodes into arrays that fit both, ``arrays`` submits them through submitit
+(on Slurm, or submitit's local executor, which runs the same arrays on this machine),
+``retry`` is the job that resubmits what hit a limit, ``usage`` what each task used, and
+``sacct`` reads job states back. ``states`` is this backend's side of what views ask.
 """
 
 from __future__ import annotations
 
+import subprocess
 import sys
+from dataclasses import replace
 
 from cfcompile.backends.protocol import Compiled, JobState, Launch
-from cfcompile.backends.slurm import sacct
-from cfcompile.backends.slurm.arrays import check_overrides, submit
+from cfcompile.backends.slurm import limits, sacct, usage
+from cfcompile.backends.slurm.arrays import run_local, submit_slurm
+from cfcompile.backends.slurm.packing import Packing, pack
+from cfcompile.backends.slurm.preview import preview
+from cfcompile.backends.slurm.requests import Demands
+from cfcompile.backends.slurm.retry import submit_retry_job
+from cfcompile.backends.slurm.site import SiteSettings
+from cfcompile.compiler.graph import StageGraph
+from cfcompile.compiler.grouping import node_seconds
+from cfcompile.compiler.version import compile_lock
 from cfcompile.core.ir import NodeId
-from cfcompile.core.workdir import load_failure, load_submissions
+from cfcompile.core.workdir import load_failure, load_submissions, save_submissions
+
+
+def say(text: str) -> None:
+    print(f"cfcompile: {text}", file=sys.stderr)
 
 
 class ArrayBackend:
@@ -23,77 +38,159 @@ class ArrayBackend:
     def prepare(self, compiled: Compiled) -> None:
         """Nothing to write: array tasks read the version's node store directly."""
 
+    def plan(self, compiled: Compiled, how: Launch) -> Packing:
+        """The arrays this submission would make, saying what decided their shape."""
+        site: SiteSettings = how.site or SiteSettings()
+        demands: Demands = how.demands or Demands()
+        if how.cluster != "slurm":  # this machine: its cores decide, no site, no retry job
+            return pack(compiled.sg, compiled.plans, replace(site, retry=False),
+                        limits.SiteLimits(), max(1, compiled.batch.k), demands)  # fmt: skip
+        found = limits.read(site.account, site.qos)
+        for note in found.notes:
+            say(f"warning: {note}")
+        say(f"site limits: {found.describe()}")
+        if how.fit:
+            demands = replace(demands, fitted=self.fitted(compiled.sg, compiled.workdir))
+        packing = pack(compiled.sg, compiled.plans, site, found, how.batch, demands)
+        for sentence in packing.why:
+            say(f"packing: {sentence}")
+        return packing
+
+    def fitted(self, sg: StageGraph, workdir: str) -> dict[str, tuple[int, str]]:
+        """--fit-resources: memory per stage from what earlier tasks used (printed)."""
+        found = usage.fit(stage_usage(sg, workdir))
+        for stage, (mem, why) in found.items():
+            declared = [n.job_resources().get("mem_mb") for n in sg.nodes() if n.stage == stage]
+            before = max((d for d in declared if d), default=None)
+            say(f"--fit-resources: {stage}: {before or 'default'} -> {mem} MB ({why})")
+        if not found:
+            say("--fit-resources: no recorded usage yet; requests stay as declared")
+        return found
+
     def launch(self, compiled: Compiled, how: Launch) -> int:
-        """Submit every array and print one line per array; 1 if a local task failed."""
-        check_overrides(how.overrides)
-        batch = max(1, compiled.batch.k)
-        arrays, failures = submit(
-            compiled.sg,
-            compiled.plans,
-            compiled.workdir,
-            compiled.version,
-            how.cluster,
-            how.overrides,
-            batch,
-        )
-        if not arrays:
-            print("cfcompile: nothing to submit: every node is cached", file=sys.stderr)
+        """Submit every array (or print them with ``how.preview``); 1 if a local task failed."""
+        packing = self.plan(compiled, how)
+        if not packing.requests:
+            say("nothing to submit: every node is cached")
             return 0
-        for arr in arrays:
-            deps = ",".join(arrays[d].job_id or "-" for d in sorted(arr.depends)) or "-"
-            print(
-                f"{arr.job_id or 'skipped'}\tlevel {arr.level} {arr.kind}: {len(arr.tasks)} "
-                f"task(s), {sum(len(t) for t in arr.tasks)} node(s), after {deps}"
-            )
-        if how.cluster == "slurm":
-            print(
-                f"cfcompile: submitted {len(arrays)} array(s); check with --status",
-                file=sys.stderr,
-            )
+        site = how.site or SiteSettings()
+        experiment = compiled.sg.info.experiment
+        if how.preview:
+            print("\n".join(preview(packing, site, experiment)))
+            say(f"{len(packing.requests)} array(s), {packing.tasks} task(s); nothing submitted")
             return 0
+        if how.cluster != "slurm":
+            return self._run_local(compiled, packing, site)
+        records = submit_slurm(packing.requests, compiled.workdir, compiled.version, experiment,
+                               site)  # fmt: skip
+        if packing.retry_job:
+            try:
+                records.append(submit_retry_job(compiled.workdir, compiled.version, experiment,
+                                                site, records))  # fmt: skip
+            except Exception as exc:  # noqa: BLE001 - the arrays are queued: record them
+                say(f"warning: the retry job was not submitted ({' '.join(str(exc).split())}); "
+                    "tasks that run out of time or memory will not be resubmitted")  # fmt: skip
+                packing.retry_job = False
+        with compile_lock(compiled.workdir):  # once: another submit may be appending too
+            save_submissions(compiled.workdir, records)
+        ids = {r.index: r.job_id for r in packing.requests}
+        for r in packing.requests:
+            after = [ids[i] or "-" for i in r.after_ok] + [f"{ids[i]} (per task)"
+                                                           for i in r.after_corr]  # fmt: skip
+            print(
+                f"{r.job_id}\tlevel {r.level} {r.kind}: {len(r.tasks)} task(s), {r.nodes} "
+                f"node(s), after {', '.join(after) or '-'}"
+            )
+        if packing.retry_job:
+            print(f"{records[-1]['array']}\tretry job: after all of them")
+        say(f"submitted {len(packing.requests)} array(s); check with --status")
+        return 0
+
+    def _run_local(self, compiled: Compiled, packing: Packing, site: SiteSettings) -> int:
+        sg = compiled.sg
+        records, failures = run_local(packing.requests, compiled.workdir, compiled.version,
+                                      site, set(), lambda t, f: _blocked(sg, t, f))  # fmt: skip
+        for r in records:
+            nodes = sum(len(t["nodes"]) for t in r["tasks"])
+            print(f"{r['array']}\tlevel {r['level']} {r['kind']}: {len(r['tasks'])} task(s), "
+                  f"{nodes} node(s)")  # fmt: skip
         for task, message in failures:
             recorded = [(nid, load_failure(compiled.workdir, nid)) for nid in task]
             nid, failure = next(((n, f) for n, f in recorded if f), (task[0], None))
             text = failure["message"] if failure else message
-            label = compiled.sg.node(nid).label
-            print(f"cfcompile: failed: {nid[0]} [{label}]: {text}", file=sys.stderr)
+            say(f"failed: {nid[0]} [{sg.node(nid).label}]: {text}")
         if failures:
-            print(
-                f"cfcompile: {len(failures)} task(s) failed; their dependents were skipped. "
-                "See --status for each node and its log.",
-                file=sys.stderr,
-            )
+            say(f"{len(failures)} task(s) failed; their dependents were skipped. See --status "
+                "for each node and its log.")  # fmt: skip
         return 1 if failures else 0
 
     def states(self, workdir: str) -> dict[NodeId, JobState]:
-        """Per node of the latest submission: {"state", "job_id", "log", "executor"}.
+        """Per node of its latest submission: {"state", "job_id", "log", "executor"}, and
+        "note" when it was retried or requeued.
 
         ``state`` is one word (queued, running, done, failed, timed out, cancelled, unknown);
-        a task of the local executor has finished by the time it is recorded, so it is
-        "ended".
+        a task of the local executor has finished by the time it is recorded ("ended").
         """
         latest: dict[NodeId, JobState] = {}
-        slurm_ids: set[str] = set()
-        for array in load_submissions(workdir):
+        submissions = load_submissions(workdir)
+        slurm_ids = sorted({a["array"] for a in submissions if a["executor"] == "slurm"})
+        for array in submissions:
+            retry = array.get("retry_of")
             for task in array["tasks"]:
                 for nid in task["nodes"]:
-                    latest[tuple(nid)] = {
-                        "job_id": task["job_id"],
-                        "log": task["log"],
-                        "executor": array["executor"],
-                    }
-            if array["executor"] == "slurm":
-                slurm_ids.add(array["array"])
-        raw = sacct.query(sorted(slurm_ids)) if slurm_ids else {}
+                    entry: JobState = {"job_id": task["job_id"], "log": task["log"],
+                                       "executor": array["executor"]}  # fmt: skip
+                    if retry:
+                        entry["note"] = f"retried as {task['job_id']} {retry['what']}"
+                    latest[tuple(nid)] = entry
+        raw = sacct.query(slurm_ids) if slurm_ids else {}
+        kept = usage.record(workdir, submissions) if slurm_ids else {}
         for entry in latest.values():
             if entry["executor"] == "slurm":
                 entry["slurm_state"] = raw.get(entry["job_id"], "UNKNOWN")
                 entry["state"] = sacct.classify(entry["slurm_state"])
+                attempts = kept.get(entry["job_id"], {}).get("attempts")
+                if attempts and "note" not in entry:
+                    entry["note"] = f"requeued by Slurm (earlier attempts: {', '.join(attempts)})"
             else:
                 entry["state"] = "ended"
         return latest
 
+    def cancel(self, workdir: str) -> list[str]:
+        """scancel what this workflow submitted that is still queued or running (the retry
+        job first, so that it resubmits nothing); returns the job ids cancelled."""
+        submissions = [a for a in load_submissions(workdir) if a["executor"] == "slurm"]
+        ids = [a["array"] for a in sorted(submissions, key=lambda a: a["kind"] != "retry job")]
+        if not ids:
+            return []
+        out = sacct.run(["squeue", "-h", "-r", "-j", ",".join(ids), "-o", "%F"], 60)
+        alive = {line.strip() for line in out.splitlines() if line.strip()}
+        doomed = [i for i in ids if i in alive]
+        if doomed:
+            subprocess.run(["scancel", *doomed], check=False)
+        return doomed
+
+
+def stage_usage(sg: StageGraph, workdir: str) -> dict[str, usage.StageUsage]:
+    """What earlier tasks used per stage (``usage.by_stage``), node times from metadata."""
+    submissions = load_submissions(workdir)
+    kept = usage.record(workdir, submissions)
+
+    def seconds(nid: NodeId) -> float | None:
+        try:
+            return node_seconds(sg.node(nid))
+        except KeyError:
+            return None
+
+    return usage.by_stage(submissions, kept, seconds)
+
+
+def _blocked(sg: StageGraph, task: list, failed: set) -> bool:
+    if not failed:
+        return False
+    return any(f in sg.graph.ancestors(n) for n in task for f in failed)
+
 
 BACKEND = ArrayBackend()
 
-__all__ = ["BACKEND", "ArrayBackend", "check_overrides"]
+__all__ = ["BACKEND", "ArrayBackend", "stage_usage"]

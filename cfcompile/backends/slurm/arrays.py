@@ -1,143 +1,177 @@
-"""Submit and exit: the StageGraph as Slurm job arrays through submitit.
+"""Submit and exit: the packed arrays (``packing``) through submitit, chained by Slurm itself.
 
-Nodes that need to run are grouped into levels. Within a level, each parameter set's chain of
-ordinary stages is one array task, and each aggregate is one task. Every level's arrays depend
-on the arrays holding their upstream nodes with ``afterok`` and ``--kill-on-invalid-dep=yes``,
-so a failed parameter set cancels exactly the arrays downstream of it and nothing stays pending
-forever. There is one sbatch call per array, never more than the graph's stage waves.
+One sbatch call per array. Each array waits on its upstream arrays with ``afterok`` (or
+``aftercorr`` where its tasks mirror an upstream array's one to one) and
+``--kill-on-invalid-dep=yes``, so a failed set cancels what needs it and nothing stays pending
+forever; ``--requeue`` lets Slurm requeue a task whose node failed or that was preempted. A
+last one-task job waits for all of them (``afterany``) and resubmits, once, what ran out of
+time or memory (``retry``): no process stays behind on the login node. Everything submitted
+is recorded in ``submissions.json`` in one write, for ``--status``, ``--cancel`` and the
+retry job.
 """
 
 from __future__ import annotations
 
-import re
+import os
+import subprocess
+import sys
 import time
+import uuid
 from typing import Any
 
-from cfcompile.compiler.graph import StageGraph
-from cfcompile.compiler.grouping import Array, arrays
-from cfcompile.compiler.plan import NodePlan
+from cfcompile.backends.slurm.requests import Request
+from cfcompile.backends.slurm.site import SiteSettings
 from cfcompile.compiler.version import compile_lock
 from cfcompile.core.ir import NodeId
 from cfcompile.core.workdir import save_submissions
 from cfcompile.errors import CfcompileError
 from cfcompile.runtime.job import run_task
 
-SLURM_NAME = re.compile(r"[A-Za-z0-9_.,:+-]+")
+
+def folder(workdir: str, site: SiteSettings) -> str:
+    """Where submitit keeps its pickles and Slurm writes each task's stdout/stderr."""
+    base = site.log_dir or os.path.join(workdir, "submitit")
+    return os.path.join(os.path.abspath(os.path.expanduser(base)), "%j")
 
 
-def check_overrides(overrides: dict[str, Any]) -> None:
-    """A partition or account goes into an sbatch script: plain names only."""
-    for key in ("partition", "account"):
-        value = overrides.get(key)
-        if value and not SLURM_NAME.fullmatch(str(value)):
-            raise CfcompileError(
-                f"Slurm {key} {value!r} is not a plain name (letters, digits, . _ - , :); it "
-                "goes into an sbatch script, where anything else could inject directives"
-            )
+def dependency(request: Request, ids: dict[int, str]) -> str | None:
+    """``afterok:1:2,aftercorr:3`` (all must hold) from upstream array indices."""
+    parts = []
+    if request.after_ok:
+        parts.append("afterok:" + ":".join(ids[i] for i in request.after_ok))
+    if request.after_corr:
+        parts.append("aftercorr:" + ":".join(ids[i] for i in request.after_corr))
+    return ",".join(parts) or None
 
 
-def executor_parameters(arr: Array, overrides: dict[str, Any]) -> dict[str, Any]:
-    """submitit parameters: decorator resources, then profile defaults, then the command line."""
-    res = arr.resources
+def executor_parameters(
+    request: Request, site: SiteSettings, name: str, dep: str | None
+) -> dict[str, Any]:
+    """submitit's parameters for one array on Slurm: resources, site options, chaining."""
+    extra: dict[str, Any] = dict(request.options)
+    extra.update({"kill-on-invalid-dep": "yes", "requeue": True})
+    if dep:
+        extra["dependency"] = dep
     params: dict[str, Any] = {
-        "timeout_min": res["runtime"] or overrides.get("runtime") or 60,
-        "cpus_per_task": max(1, res["cpus"]),
-        "slurm_array_parallelism": len(arr.tasks),
+        "timeout_min": int(request.time_min),
+        "cpus_per_task": int(request.cpus),
+        "slurm_array_parallelism": int(request.throttle or len(request.tasks)),
+        "slurm_additional_parameters": extra,
+        "name": name,
     }
-    mem = res["mem_mb"] or overrides.get("mem_mb")
-    if mem:
-        params["slurm_mem"] = f"{int(mem)}M"
-    gpus = res["gpus"] or overrides.get("gpus")
-    if gpus:
-        params["slurm_gpus_per_node"] = int(gpus)
-    for key in ("runtime", "mem_mb", "gpus"):
-        if overrides.get(f"force_{key}") is not None:
-            value = overrides[f"force_{key}"]
-            if key == "runtime":
-                params["timeout_min"] = int(value)
-            elif key == "mem_mb":
-                params["slurm_mem"] = f"{int(value)}M"
-            else:
-                params["slurm_gpus_per_node"] = int(value)
-    if overrides.get("partition"):
-        params["slurm_partition"] = overrides["partition"]
-    if overrides.get("account"):
-        params["slurm_account"] = overrides["account"]
+    if request.mem_mb:
+        params["slurm_mem"] = f"{int(request.mem_mb)}M"
+    if request.gpus:
+        params["slurm_gpus_per_node"] = int(request.gpus)
+    if site.prologue:
+        params["slurm_setup"] = list(site.prologue)
     return params
 
 
-def submit(
-    sg: StageGraph,
-    plans: dict[NodeId, NodePlan],
-    workdir: str,
-    version: str,
-    cluster: str = "slurm",
-    overrides: dict | None = None,
-    batch: int = 1,
-) -> tuple[list[Array], list[tuple[list[NodeId], str]]]:
-    """Submit every array (slurm: then return at once; local: run them level by level).
-
-    Returns the arrays and, for the local executor, the tasks that failed with the last line
-    of their error (Slurm reports failures later, through --status).
-    """
+def make_executor(workdir: str, site: SiteSettings, cluster: str):
     import submitit
 
-    overrides = overrides or {}
-    check_overrides(overrides)
-    todo = arrays(sg, plans, batch)
-    executor = submitit.AutoExecutor(folder=f"{workdir}/submitit/%j", cluster=cluster)
-    failed_nodes: set[NodeId] = set()
+    kwargs = {"slurm_python": site.interpreter(sys.executable)} if cluster == "slurm" else {}
+    return submitit.AutoExecutor(folder=folder(workdir, site), cluster=cluster, **kwargs)
+
+
+def submit_slurm(
+    requests: list[Request],
+    workdir: str,
+    version: str,
+    experiment: str,
+    site: SiteSettings,
+    retry_of: dict[int, dict] | None = None,
+) -> list[dict]:
+    """Submit ``requests`` in order (each after the arrays it waits on); returns their records
+    for ``submissions.json`` (the caller writes them, once)."""
+    submission = uuid.uuid4().hex[:12]
+    ids: dict[int, str] = {}
+    records: list[dict] = []
+    for r in requests:
+        kind = "retry" if retry_of else r.kind
+        name = f"cf-{experiment}-L{r.level}-{kind}"
+        executor = make_executor(workdir, site, "slurm")  # parameters stick: one per array
+        executor.update_parameters(**executor_parameters(r, site, name, dependency(r, ids)))
+        try:
+            jobs = executor.map_array(run_task, [version] * len(r.tasks),
+                                      [list(t) for t in r.tasks])  # fmt: skip
+        except Exception as exc:  # noqa: BLE001 - submitit wraps sbatch's refusal
+            raise refused(r, exc, list(ids.values())) from None
+        r.job_id = ids[r.index] = str(jobs[0].job_id).split("_")[0]
+        records.append(_record(r, "slurm", submission, jobs, (retry_of or {}).get(r.index)))
+    return records
+
+
+def refused(r: Request, exc: Exception, submitted: list[str]) -> CfcompileError:
+    """sbatch refused an array: cancel the arrays this submission made already (they would
+    wait for nothing, and no record names them), and say what Slurm said."""
+    if submitted:
+        subprocess.run(["scancel", *submitted], check=False, capture_output=True)
+    said = " ".join(str(exc).split())[-600:]
+    undone = (
+        f"; the {len(submitted)} array(s) submitted before it were cancelled "
+        f"({' '.join(submitted)})"
+        if submitted
+        else ""
+    )
+    return CfcompileError(
+        f"Slurm refused array #{r.index} (level {r.level} {r.kind}, {len(r.tasks)} task(s)): "
+        f"{said}{undone}. Nothing of this submission is queued. If Slurm is busy or its job "
+        "table full (MaxJobCount counts jobs that ended in the last MinJobAge seconds too), "
+        "wait a few minutes and submit again; --submit slurm --dry-run shows the requests"
+    )
+
+
+def run_local(requests: list[Request], workdir: str, version: str, site: SiteSettings,
+              failed_nodes: set[NodeId], is_blocked) -> tuple[list[dict], list]:  # fmt: skip
+    """submitit's local executor: the same arrays run here, level by level, a task skipped
+    when a node upstream of it failed. Returns (records, [(task, last error line)])."""
+    submission = uuid.uuid4().hex[:12]
+    records: list[dict] = []
     failures: list[tuple[list[NodeId], str]] = []
-    record: list[dict] = []
-    for arr in todo:
-        params = executor_parameters(arr, overrides)
-        if cluster == "slurm":
-            extra = {"kill-on-invalid-dep": "yes"}
-            deps = [todo[d].job_id for d in sorted(arr.depends)]
-            if deps:
-                extra["dependency"] = "afterok:" + ":".join(deps)
-            params["slurm_additional_parameters"] = extra
-            params["name"] = f"cf-{sg.info.experiment}-L{arr.level}-{arr.kind}"
-        else:
-            params = {k: v for k, v in params.items() if not k.startswith("slurm_")}
-        executor.update_parameters(**params)
-        tasks = arr.tasks
-        if cluster != "slurm":  # local: skip tasks downstream of a failure
-            tasks = [t for t in tasks if not _blocked(sg, t, failed_nodes)]
+    for r in requests:
+        executor = make_executor(workdir, site, "local")
+        executor.update_parameters(timeout_min=int(r.time_min), cpus_per_task=int(r.cpus))
+        tasks = [t for t in r.tasks if not is_blocked(t, failed_nodes)]
         jobs = executor.map_array(run_task, [version] * len(tasks), [list(t) for t in tasks])
         if not jobs:
             continue
-        arr.job_id = str(jobs[0].job_id).split("_")[0]
-        record.append(_submission(arr, cluster, jobs, tasks))
-        if cluster != "slurm":
-            for job, task in zip(jobs, tasks, strict=True):
-                try:
-                    job.result()
-                except Exception as exc:  # noqa: BLE001 - reported to the caller and by status
-                    failed_nodes.update(task)
-                    lines = str(exc).strip().splitlines() or [type(exc).__name__]
-                    failures.append((task, lines[-1]))
-    with compile_lock(workdir):  # another compile or submit may be appending too
-        save_submissions(workdir, record)
-    return todo, failures
+        r.job_id = str(jobs[0].job_id).split("_")[0]
+        records.append(_record(r, "local", submission, jobs, None, tasks))
+        for job, task in zip(jobs, tasks, strict=True):
+            try:
+                job.result()
+            except Exception as exc:  # noqa: BLE001 - reported to the caller and by status
+                failed_nodes.update(task)
+                lines = str(exc).strip().splitlines() or [type(exc).__name__]
+                failures.append((task, lines[-1]))
+    with compile_lock(workdir):
+        save_submissions(workdir, records)
+    return records, failures
 
 
-def _submission(arr: Array, cluster: str, jobs: list, tasks: list) -> dict:
-    """What submissions.json keeps of one array: enough for --status to find every node."""
+def _record(r: Request, cluster, submission, jobs, retry_of, tasks=None) -> dict:
+    """What submissions.json keeps of one array: enough for --status to find every node, for
+    the retry job to resubmit a task as it was, and for the usage table to compare."""
+    tasks = r.tasks if tasks is None else tasks
     return {
-        "array": arr.job_id,
+        "array": r.job_id,
         "executor": cluster,
-        "level": arr.level,
-        "kind": arr.kind,
+        "level": r.level,
+        "kind": str(r.kind),
+        "index": r.index,
+        "submission": submission,
         "submitted": time.time(),
+        "stages": r.stages,
+        "request": r.resources(),
+        "options": r.options,
+        "after_ok": r.after_ok,
+        "after_corr": r.after_corr,
+        "throttle": r.throttle,
+        "retry_of": retry_of,
         "tasks": [
             {"job_id": str(j.job_id), "nodes": [list(n) for n in t], "log": str(j.paths.stderr)}
             for j, t in zip(jobs, tasks, strict=True)
         ],
     }
-
-
-def _blocked(sg: StageGraph, task: list, failed: set) -> bool:
-    if not failed:
-        return False
-    return any(f in sg.graph.ancestors(n) for n in task for f in failed)

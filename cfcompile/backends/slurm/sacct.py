@@ -88,7 +88,7 @@ def expand_array_id(jid: str) -> list[str]:
     return list(_read_pairs(f"{jid.strip()}|"))
 
 
-def _run(cmd: list[str], timeout: float) -> str:
+def run(cmd: list[str], timeout: float) -> str:
     """The command's stdout, or "" if it is missing, hangs or fails.
 
     A login node without Slurm tools, or a slurmdbd that is down, must not break
@@ -112,10 +112,10 @@ def query(job_ids: list[str]) -> dict[str, str]:
         return {}
     joined = ",".join(job_ids)
     states = parse_sacct(
-        _run(["sacct", "-n", "-P", "-X", "-j", joined, "-o", "JobID,State"], SACCT_TIMEOUT_S)
+        run(["sacct", "-n", "-P", "-X", "-j", joined, "-o", "JobID,State"], SACCT_TIMEOUT_S)
     )
     squeue = parse_squeue(
-        _run(["squeue", "-h", "-r", "-t", "all", "-j", joined, "-o", "%i|%T"], SQUEUE_TIMEOUT_S)
+        run(["squeue", "-h", "-r", "-t", "all", "-j", joined, "-o", "%i|%T"], SQUEUE_TIMEOUT_S)
     )
     for jid, state in squeue.items():
         states.setdefault(jid, state)
