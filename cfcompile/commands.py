@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cfcompile.backends import all_backends, slurm, snakemake
-from cfcompile.backends.profiles import profile_defaults
-from cfcompile.backends.protocol import Backend, Compiled, Launch
+from cfcompile.backends.protocol import Backend, Compiled
+from cfcompile.backends.slurm import usage
 from cfcompile.compiler.explain import explain, forced_by_code
 from cfcompile.compiler.graph import StageGraph
-from cfcompile.compiler.grouping import batch_units, choose_batch
+from cfcompile.compiler.grouping import BatchChoice, batch_units, choose_batch
 from cfcompile.compiler.plan import (
     CODE_SAMPLE,
     CacheView,
@@ -35,7 +35,7 @@ from cfcompile.compiler.version import check_name_lengths, compile_lock, write_w
 from cfcompile.core.ir import NodeId
 from cfcompile.core.provenance import run_info
 from cfcompile.core.transaction import sweep_stale_staging
-from cfcompile.core.workdir import SNAKEFILE, default_workdir, file_digests
+from cfcompile.core.workdir import SNAKEFILE, SUBMISSIONS, default_workdir, file_digests
 from cfcompile.errors import CfcompileError, ProjectError
 from cfcompile.project.discover import EXPERIMENTS, PARAMS, ModuleInfo, Project
 from cfcompile.record import ArtifactManager
@@ -47,6 +47,7 @@ from cfcompile.views.report.history import write_report
 from cfcompile.views.report.page import build_report
 from cfcompile.views.results_table import print_table, sort_rows
 from cfcompile.views.status import node_status, print_status
+from cfcompile.views.usage_table import print_usage
 
 
 @dataclass
@@ -137,26 +138,24 @@ def build(args: argparse.Namespace, warm: bool = False) -> Built:
     return Built(project, workdir, sg, plans, planned_at, view, forked)
 
 
-CLUSTER_SLOTS = 200
-"""Jobs a cluster runs at once, as the bundled slurm profile's ``jobs: 200``: what automatic
-grouping balances over on Slurm instead of this machine's cores."""
-
-
-def cores_for(args: argparse.Namespace) -> int | None:
-    """What ``--batch auto`` balances over: the cluster's slots on Slurm, else local cores."""
-    if getattr(args, "submit", None) == "slurm" or getattr(args, "profile", None) == "slurm":
-        return CLUSTER_SLOTS
+def local_cores(args: argparse.Namespace) -> int | None:
+    """What ``--batch auto`` balances over on this machine: ``--cores``, else all of them."""
     cores = getattr(args, "cores", None)
     return int(cores) if cores and str(cores).isdigit() else None
 
 
 def prepare(
-    b: Built, batch: int | str, backend: Backend | None = None, cores: int | None = None
+    b: Built,
+    batch: int | str,
+    backend: Backend | None = None,
+    cores: int | None = None,
+    choice: BatchChoice | None = None,
 ) -> Compiled:
     """Write the version folder every backend's jobs read, then what ``backend``'s scheduler
-    reads, under the compile lock, so two compiles of one workflow never interleave writes."""
+    reads, under the compile lock, so two compiles of one workflow never interleave writes.
+    ``choice`` is a grouping decided elsewhere (on Slurm), else ``--batch`` over ``cores``."""
     check_name_lengths([t for n in b.sg.nodes() for t in n.targets()])
-    choice = choose_batch(b.sg, batch, cores)
+    choice = choice or choose_batch(b.sg, batch, cores)
     units = batch_units(b.sg, choice.k)
     set_aside_unfinished(b.plans)  # outputs without metadata: a unit's job must see them missing
     to_run = {nid for nid, p in b.plans.items() if p.status == Status.RUN}
@@ -188,29 +187,6 @@ def cmd_compile(args: argparse.Namespace) -> int:
         where = f"{count} nodes"
     print(f"cfcompile: {where}; workflow files in {b.workdir}", file=sys.stderr)
     return 0
-
-
-def cmd_run(args: argparse.Namespace) -> int:
-    """Compile, then run Snakemake on the written Snakefile; its exit code is ours."""
-    b = build(args, warm=args.profile != "slurm")
-    compiled = prepare(b, args.batch, snakemake.BACKEND, cores=cores_for(args))
-    if b.warm:
-        b.warm.announce(compiled.version)
-    how = Launch(str(b.project.root), args.profile, args.cores, args.snakemake_args)
-    return snakemake.BACKEND.launch(compiled, how)
-
-
-def cmd_submit(args: argparse.Namespace) -> int:
-    overrides = profile_defaults(args.profile)
-    for key in ("partition", "account"):
-        if getattr(args, key):
-            overrides[key] = getattr(args, key)
-    slurm.check_overrides(overrides)  # before any work: a bad name is refused at once
-    overrides.update(force_runtime=args.time, force_mem_mb=args.mem_mb, force_gpus=args.gpus)
-    b = build(args)
-    compiled = prepare(b, args.batch, slurm.BACKEND, cores=cores_for(args))
-    how = Launch(str(b.project.root), args.profile, cluster=args.submit, overrides=overrides)
-    return slurm.BACKEND.launch(compiled, how)
 
 
 def cmd_eager(args: argparse.Namespace) -> int:
@@ -249,7 +225,24 @@ def cmd_status(args: argparse.Namespace) -> int:
     for backend in all_backends():
         jobs.update(backend.states(b.workdir))
     statuses = node_status(b.sg, b.plans, b.workdir, jobs)
-    return print_status(statuses, b.sg, failed_only=args.failed)
+    code = print_status(statuses, b.sg, failed_only=args.failed)
+    if not args.failed:
+        print_usage(*slurm_usage(b))
+    return code
+
+
+def slurm_usage(b: Built) -> tuple[list[dict], str | None]:
+    """Requested vs used per stage from earlier Slurm tasks, and what --fit-resources would
+    ask for instead; nothing for a workflow never submitted to Slurm."""
+    if not os.path.exists(os.path.join(b.workdir, SUBMISSIONS)):
+        return [], None
+    per_stage = slurm.stage_usage(b.sg, b.workdir)
+    fits = usage.fit(per_stage)
+    hint = None
+    if fits:
+        asks = ", ".join(f"{stage} {mem} MB" for stage, (mem, _) in fits.items())
+        hint = f"--fit-resources would ask for: {asks} (p95 peak, x{usage.HEADROOM} headroom)"
+    return usage.rows(per_stage), hint
 
 
 def cmd_dry_run(args: argparse.Namespace) -> int:
@@ -258,17 +251,21 @@ def cmd_dry_run(args: argparse.Namespace) -> int:
     # with --rerun-changed-code the plan has read every cached node's metadata already
     changed_params, code = explain(b.sg, b.plans, b.view, sample=0 if rerun_code else CODE_SAMPLE)
     summary = summarize(b.sg, b.plans, changed_params, code, rerun_code)
-    choice = choose_batch(b.sg, args.batch, cores_for(args))
+    choice = choose_batch(b.sg, args.batch, local_cores(args))
     summary["units"] = units_summary(b.plans, batch_units(b.sg, choice.k), choice)
-    cores = cores_for(args) or os.cpu_count() or 1
+    cores = local_cores(args) or os.cpu_count() or 1
     found = critical_path.estimate(b.sg, b.plans, cores)
     summary["critical_path"] = found.as_dict() if found is not None else None
+    rows, hint = slurm_usage(b)
+    if rows:
+        summary["slurm_usage"] = rows
     if args.json:
         # no indent: json's C encoder only serves compact output (20,000 nodes: 0.7 s saved)
         sys.stdout.write(json.dumps(summary, separators=(",", ":")))
         sys.stdout.write("\n")
     else:
         print_plan(summary)
+        print_usage(rows, hint)
     return 0
 
 

@@ -49,7 +49,7 @@ STATUS = """
 import sys
 from cfcompile import commands
 from cfcompile.backends import all_backends
-from cfcompile.cli import build_parser
+from cfcompile.arguments import build_parser
 from cfcompile.views.status import node_status, print_status
 
 args = build_parser().parse_args(sys.argv[2:])
