@@ -104,24 +104,29 @@ def test_iris_through_snakemake_slurm_profile(slurm, iris_copy, tmp_path):
         text=True,
         check=True,
     ).stdout.split()
-    # automatic grouping: each set's chain (load, train, test) is one Slurm job, plus the
-    # aggregate (the all and results rules are local)
-    assert len(out) == 7
+    # grouping for the cluster, not the login node: never run, 60 s assumed a stage, so 3
+    # chains (load, train, test) make a 9-minute job; 6 sets are 2 jobs, plus the aggregate
+    # (the all and results rules are local)
+    assert "3 per Slurm job" in proc.stderr
+    assert len(out) == 3
     rows = [line.split("|") for line in out]
     assert {r[1] for r in rows} == {"COMPLETED"}
-    # train_model declares mem_mb=600, runtime=5: its chain's job gets them (the unit rule);
-    # the aggregate gets the profile's defaults
+    # train_model declares mem_mb=600, runtime=5: a job of 3 chains gets 3 x 5 minutes and
+    # the largest memory; the aggregate gets the profile's defaults
     limits = sorted((r[2], r[3]) for r in rows)
-    assert limits.count(("00:05:00", "600M")) == 6 and limits.count(("00:10:00", "400M")) == 1
+    assert limits.count(("00:15:00", "600M")) == 2 and limits.count(("00:10:00", "400M")) == 1
 
 
 def test_iris_through_submitit_arrays(slurm, iris_copy, tmp_path):
     pytest.importorskip("sklearn")
     ref = eager_reference(iris_copy, tmp_path)
     proc = run_cli("iris", "-p", "base", "--submit", "slurm", "--account", "root", cwd=iris_copy)
-    ids = submitted_ids(proc.stdout)
-    assert len(ids) == 2 and "after -" in proc.stdout and f"after {ids[0]}" in proc.stdout
-    states = wait_for(ids, tasks=7)  # 6 chain tasks + 1 aggregate
+    ids = submitted_ids(proc.stdout)  # the chains, the aggregate, the retry job
+    assert len(ids) == 3 and "after -" in proc.stdout and f"after {ids[0]}" in proc.stdout
+    assert "retry job: after all of them" in proc.stdout
+    # never run: 60 s assumed a stage, 3 chains of 3 stages make a 9-minute task
+    assert "3 chain(s) per task" in proc.stderr
+    states = wait_for(ids, tasks=4)  # 2 chain tasks, 1 aggregate, the retry job
     assert set(states.values()) == {"COMPLETED"}
     limits = subprocess.run(
         ["sacct", "-n", "-P", "-X", "-j", ids[0], "-o", "Timelimit,ReqMem"],
@@ -129,7 +134,9 @@ def test_iris_through_submitit_arrays(slurm, iris_copy, tmp_path):
         text=True,
         check=True,
     ).stdout.split()
-    assert set(limits) == {"00:05:00|600M"}  # the chain's declared memory and summed runtime
+    # train_model's declared memory; the profile's 60 minutes, since load_data and
+    # test_model never ran and declare no runtime (a guess is no limit)
+    assert set(limits) == {"01:00:00|600M"}
     same_results(iris_copy / "data" / "cache", ref)
     status = run_cli("iris", "-p", "base", "--status", cwd=iris_copy).stdout
     assert "totals: done 19" in status
@@ -146,9 +153,11 @@ def test_failure_is_isolated_dependents_cancelled_and_resume_submits_only_missin
 ):
     monkeypatch.setenv("CHAIN_LOG", str(tmp_path / "log"))
     root = project({**CHAIN, "experiments/chain.py": FAILING})
-    proc = run_cli("chain", "-p", "few", "--submit", "slurm", "--account", "root", cwd=root)
-    chains, agg = submitted_ids(proc.stdout)
-    states = wait_for([chains, agg], tasks=4)
+    one_each = ("--submit", "slurm", "--account", "root", "--batch", "1")
+    proc = run_cli("chain", "-p", "few", *one_each, cwd=root)
+    chains, agg, retry = submitted_ids(proc.stdout)
+    states = wait_for([chains, agg, retry], tasks=5)
+    del states[retry]  # it found nothing to retry: a failure is not a limit
     assert sorted(states.values()) == ["CANCELLED", "COMPLETED", "COMPLETED", "FAILED"]
     assert states[agg] == "CANCELLED"
     cache = root / "data" / "cache"
@@ -162,10 +171,10 @@ def test_failure_is_isolated_dependents_cancelled_and_resume_submits_only_missin
 
     fixed = textwrap.dedent(CHAIN["experiments/chain.py"]).lstrip()
     (root / "experiments" / "chain.py").write_text(fixed)
-    again = run_cli("chain", "-p", "few", "--submit", "slurm", "--account", "root", cwd=root)
+    again = run_cli("chain", "-p", "few", *one_each, cwd=root)
     assert "level 0 chains: 1 task(s), 1 node(s)" in again.stdout  # only second/s1
     assert "level 1 aggregates: 1 task(s), 1 node(s)" in again.stdout
-    states = wait_for(submitted_ids(again.stdout), tasks=2)
+    states = wait_for(submitted_ids(again.stdout), tasks=3)
     assert set(states.values()) == {"COMPLETED"}
     total = next(cache.glob("chain_*_total_total.json"))
     assert json.loads(total.read_text()) == 33
@@ -211,7 +220,7 @@ def test_200_node_graph_uses_no_more_sbatch_calls_than_stage_waves(
     assert nodes == 99 * 2 + 2 == 200  # the graph is 200 nodes and all of them are submitted
     n_calls = len(calls.read_text().splitlines())
     stage_waves = 3  # first -> second -> total
-    assert n_calls == len(ids) <= stage_waves
+    assert n_calls == len(ids) <= stage_waves + 1  # and the retry job
     subprocess.run(["scancel", *ids], check=False)
 
 
@@ -219,9 +228,12 @@ def test_stage_timeout_holds_in_a_slurm_job(slurm, project, tmp_path):
     TIMEOUT = project_files("timeout")
 
     root = project(TIMEOUT)
-    proc = run_cli("slow", "-p", "few", "--submit", "slurm", "--account", "root", cwd=root)
-    (array,) = submitted_ids(proc.stdout)
-    states = wait_for([array], tasks=3)
+    proc = run_cli(
+        "slow", "-p", "few", "--submit", "slurm", "--account", "root", "--batch", "1", cwd=root
+    )
+    array, retry = submitted_ids(proc.stdout)
+    states = wait_for([array, retry], tasks=4)
+    assert states.pop(retry) == "COMPLETED"  # the stage's own timeout is no Slurm TIMEOUT
     assert sorted(states.values()) == ["COMPLETED", "COMPLETED", "FAILED"]
     status = run_cli("slow", "-p", "few", "--status", cwd=root, check=False).stdout
     line = next(ln for ln in status.splitlines() if ln.split()[:2] == ["work", "s2"])
@@ -266,6 +278,6 @@ def test_a_slurm_task_gives_each_node_what_a_fresh_process_gives(slurm, tmp_path
     proc = route_cfcompile(
         "routes", "-p", "four", "--submit", "slurm", "--account", "root", cwd=root, env=env
     )
-    states = wait_for(submitted_ids(proc.stdout), tasks=len(SETS))
+    states = wait_for(submitted_ids(proc.stdout), tasks=len(SETS) + 1)  # and the retry job
     assert set(states.values()) == {"COMPLETED"}, states
     check_fresh(seen(root), "slurm")
