@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     args.snakemake_args = extra
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     logging.basicConfig(level=level, format="%(levelname)s %(message)s", stream=sys.stderr)
-    check_modes(parser, args)
+    check_modes(parser, args, argv)
     if args.snakemake_args and not args.run:
         parser.error("arguments after -- are passed to snakemake and need --run")
     check_companions(parser, args)
@@ -87,18 +87,23 @@ def init_profile(rest: list[str]) -> int:
 SLURM_ONLY = ("qos", "constraint", "reservation", "max_running", "fit_resources")
 
 
-def check_modes(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+def check_modes(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: list[str]) -> None:
     """--dry-run stands alone or previews a --submit; the other modes argparse keeps apart."""
     if args.dry_run:
         other = [m for m in MODES if m not in ("--dry-run", "--submit") and _given(args, m)]
         if other:
+            first, later = sorted(("--dry-run", other[0]), key=lambda m: _position(argv, m))
             parser.error(
-                f"--dry-run and {other[0]} are two modes and exclude each other: pick one of "
+                f"{first} and {later} are two modes and exclude each other: pick one of "
                 f"{', '.join(MODES)} (--submit takes --dry-run to preview)"
             )
     given = [f"--{d.replace('_', '-')}" for d in SLURM_ONLY if getattr(args, d)]
     if given and not (args.submit or args.run):
         parser.error(f"{given[0]} works with --submit or --run --profile slurm only")
+
+
+def _position(argv: list[str], option: str) -> int:
+    return next((i for i, a in enumerate(argv) if a.split("=", 1)[0] == option), len(argv))
 
 
 def _given(args: argparse.Namespace, mode: str) -> bool:

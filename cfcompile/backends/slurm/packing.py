@@ -385,7 +385,7 @@ def _request(sg, g: _Group, index, tasks, site, demands, chain_minutes, max_time
         tasks=[[nid for chain in task for nid in chain] for task in tasks],
         stages=list(g.stages),
         time_min=time_min,
-        mem_mb=max(mems) if mems else None,
+        mem_mb=max(mems) if mems else demands.default_mem_mb,  # as Snakemake's unit rule
         cpus=max(1, *(int(n.threads) for n in nodes)),
         gpus=max(a[2] for a in asked),
         options=options,

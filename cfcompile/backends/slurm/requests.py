@@ -69,7 +69,7 @@ class Demands:
     mem_mb: int | None = None  # --mem-mb
     gpus: int | None = None  # --gpus
     default_time_min: int = 60  # the profile's runtime: a task with a stage of unknown length
-    default_mem_mb: int | None = None  # the profile's mem_mb: a stage that declares none
+    default_mem_mb: int | None = None  # the profile's mem_mb: a task none of whose stages declares
     fitted: dict[str, tuple[int, str]] = field(default_factory=dict)  # --fit-resources
 
 
@@ -110,8 +110,8 @@ def node_memory(node: Node, site: SiteSettings, demands: Demands) -> int | None:
         return demands.fitted[node.stage][0]
     override = site.stages.get(node.stage, {}).get("mem_mb")
     declared = node.job_resources().get("mem_mb")
-    value = override or declared or demands.default_mem_mb
-    return int(value) if value else None
+    value = override or declared
+    return int(value) if value else None  # none declared: the task takes the profile's
 
 
 def node_gpus(node: Node, site: SiteSettings, demands: Demands) -> int:
