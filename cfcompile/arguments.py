@@ -277,6 +277,12 @@ def build_parser() -> argparse.ArgumentParser:
     look.add_argument("--sort", metavar="COLUMN", help="with --results: sort by this column")
     look.add_argument("--desc", action="store_true", help="with --results: largest first")
     look.add_argument(
+        "--asc",
+        action="store_true",
+        help="with --results --best: smallest first (default for --best: from the metric's "
+        "name, lowest first for loss/error/mse-like names, else highest)",
+    )
+    look.add_argument(
         "--top", type=positive_int, metavar="N", help="with --results: only the first N rows"
     )
     look.add_argument(
@@ -287,6 +293,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     look.add_argument(
         "--failed", action="store_true", help="with --status: only failed or timed-out nodes"
+    )
+    look.add_argument(
+        "--best",
+        action="store_true",
+        help="with --results: the top configurations by mean ± std over repetitions (by "
+        "--sort METRIC, else the first metric; --top N, default 5)",
+    )
+    look.add_argument(
+        "--over",
+        type=column_list,
+        metavar="FIELD",
+        help="with --results --best or --report: the repetition fields (default: seed-like "
+        "names: seed, rep, trial, ...)",
+    )
+    look.add_argument(
+        "--format",
+        choices=("table", "csv", "json", "md"),
+        default="table",
+        help="with --results: print as a table (default), CSV, JSON or Markdown",
     )
     p.add_argument(
         "--rerun-changed-code",

@@ -35,23 +35,27 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.snakemake_args = extra
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
-    logging.basicConfig(level=level, format="%(levelname)s %(message)s", stream=sys.stderr)
+    # cfcompile's own messages at the level asked for; other libraries' (numexpr's "INFO
+    # NumExpr defaulting to 2 threads" at every import) only from warnings up, or with -v
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(message)s", stream=sys.stderr)  # fmt: skip
+    logging.getLogger("cfcompile").setLevel(level)
     check_modes(parser, args, argv)
     if args.snakemake_args and not args.run:
         parser.error("arguments after -- are passed to snakemake and need --run")
     check_companions(parser, args)
-    from cfcompile import commands, running  # after parsing: --help stays fast
+    from cfcompile import commands, looking, running  # after parsing: --help stays fast
 
     modes = (  # one at most (check_modes); compiling is the default
         (args.submit, running.cmd_submit),  # before --dry-run: --submit --dry-run previews
         (args.eager, commands.cmd_eager),
         (args.dry_run, commands.cmd_dry_run),
         (args.dag, commands.cmd_dag),
-        (args.report, commands.cmd_report),
-        (args.results, commands.cmd_results),
+        (args.report, looking.cmd_report),
+        (args.results, looking.cmd_results),
         (args.run, running.cmd_run),
         (args.cancel, running.cmd_cancel),
-        (args.status, commands.cmd_status),
+        (args.status, looking.cmd_status),
     )
     try:
         if args.experiment == "ls":
@@ -114,6 +118,8 @@ COMPANIONS = (
     ("failed", "--failed", "status", "--status"),
     ("top", "--top", "results", "--results"),
     ("columns", "--columns", "results", "--results"),
+    ("best", "--best", "results", "--results"),
+    ("asc", "--asc", "best", "--results --best"),
 )
 
 
@@ -123,6 +129,12 @@ def check_companions(parser: argparse.ArgumentParser, args: argparse.Namespace) 
     for dest, option, mode, mode_option in COMPANIONS:
         if getattr(args, dest) and not getattr(args, mode):
             parser.error(f"{option} works with {mode_option} only")
+    if args.asc and args.desc:
+        parser.error("--asc and --desc exclude each other")
+    if args.format != "table" and not args.results:
+        parser.error("--format works with --results only")
+    if args.over and not (args.results or args.report):
+        parser.error("--over works with --results --best or --report only")
     if args.rerun_changed_code and args.eager:
         parser.error(
             "--rerun-changed-code works with compiled runs; an --eager run reruns with --overwrite"

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from cfcompile.backends import all_backends, slurm, snakemake
+from cfcompile.backends import slurm, snakemake
 from cfcompile.backends.protocol import Backend, Compiled
 from cfcompile.backends.slurm import usage
 from cfcompile.compiler.explain import explain, forced_by_code
@@ -36,17 +36,12 @@ from cfcompile.core.ir import NodeId
 from cfcompile.core.provenance import run_info
 from cfcompile.core.transaction import sweep_stale_staging
 from cfcompile.core.workdir import SNAKEFILE, SUBMISSIONS, default_workdir, file_digests
-from cfcompile.errors import CfcompileError, ProjectError
+from cfcompile.errors import ProjectError
 from cfcompile.project.discover import EXPERIMENTS, PARAMS, ModuleInfo, Project
 from cfcompile.record import ArtifactManager
 from cfcompile.runtime import prefork
-from cfcompile.runtime.results import collect, write_selection
 from cfcompile.views import critical_path, dag, networks
 from cfcompile.views.dryrun import print_plan, summarize, units_summary
-from cfcompile.views.report.history import write_report
-from cfcompile.views.report.page import build_report
-from cfcompile.views.results_table import print_table, sort_rows
-from cfcompile.views.status import node_status, print_status
 from cfcompile.views.usage_table import print_usage
 
 
@@ -219,18 +214,6 @@ def cmd_eager(args: argparse.Namespace) -> int:
 
 
 # -- views -----------------------------------------------------------------------------------
-def cmd_status(args: argparse.Namespace) -> int:
-    b = build(args)  # status never rewrites the workflow folder: jobs may be reading it
-    jobs: dict = {}
-    for backend in all_backends():
-        jobs.update(backend.states(b.workdir))
-    statuses = node_status(b.sg, b.plans, b.workdir, jobs)
-    code = print_status(statuses, b.sg, failed_only=args.failed)
-    if not args.failed:
-        print_usage(*slurm_usage(b))
-    return code
-
-
 def slurm_usage(b: Built) -> tuple[list[dict], str | None]:
     """Requested vs used per stage from earlier Slurm tasks, and what --fit-resources would
     ask for instead; nothing for a workflow never submitted to Slurm."""
@@ -297,41 +280,6 @@ def cmd_dag(args: argparse.Namespace) -> int:
         Path(args.output).write_text(text)
     else:
         sys.stdout.write(text)
-    return 0
-
-
-def cmd_report(args: argparse.Namespace) -> int:
-    b = build(args)
-    try:
-        failed = dag.failed_nodes(b.workdir, b.sg, b.plans)
-        svg = dag.render(dag.to_dot(b.sg, b.plans, args.dag_level, failed), "svg").decode()
-        svg = svg[svg.find("<svg") :]
-    except CfcompileError as exc:
-        print(f"cfcompile: warning: {exc}", file=sys.stderr)
-        svg = None
-    page = build_report(b.sg, b.plans, svg)
-    if args.output:
-        path = args.output
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        with open(path, "w") as f:
-            f.write(page)
-    else:  # reports/EXP-<stamp>.html, reports/EXP.html (latest), reports/index.html
-        written = write_report(page, b.project.path("reports_path"), args.experiment)
-        path = written["stamped"]
-        print(f"cfcompile: latest {written['latest']}, index {written['index']}", file=sys.stderr)
-    print(f"cfcompile: wrote {path}", file=sys.stderr)
-    print(path)
-    return 0
-
-
-def cmd_results(args: argparse.Namespace) -> int:
-    """Compile (so the table covers exactly these parameter sets), collect, write, print."""
-    b = build(args)
-    table = collect(prepare(b, args.batch).version)
-    paths = write_selection(table, b.sg.info)
-    rows = sort_rows(table, args.sort, args.desc)
-    print_table(rows, top=args.top, columns=args.columns)
-    print(f"cfcompile: wrote {', '.join(paths)}", file=sys.stderr)
     return 0
 
 

@@ -326,6 +326,13 @@ def trace_project(
             for flag, values in (("names", names), ("indices", indices))
             if values
         ),
+        selection=[w for n in param_names or [] for w in ("-p", n)]
+        + [
+            w
+            for flag, values in (("--names", names), ("--indices", indices))
+            if values
+            for w in (flag, *map(str, values))
+        ],  # fmt: skip
     )
     return graph.build(engine.nodes, engine.params, engine.specs, info)
 

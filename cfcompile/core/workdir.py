@@ -33,6 +33,7 @@ import hashlib
 import json
 import os
 import pickle
+import shlex
 import socket
 import sqlite3
 import time
@@ -54,6 +55,7 @@ VERSIONS = "v"
 CURRENT = "current"
 LOCK = "lock"
 RUN_LOCK = "run.lock"
+BEST = "best.txt"  # the best configurations of the latest results table, for the end of a run
 
 
 class FailureKind(StrEnum):
@@ -88,6 +90,11 @@ def done_path(workdir: str, node_id: NodeId) -> str:
 def marker_path(workdir: str, unit: str) -> str:
     """Completion marker of a multi-node job unit (``batch_N`` or ``N``): what Snakemake tracks."""
     return os.path.join(workdir, "batches", f"{unit.removeprefix('batch_')}.done")
+
+
+def printed_path(workdir: str, node_id: NodeId) -> str:
+    """What an aggregate printed in its latest run: the end of a run shows it at the terminal."""
+    return os.path.join(workdir, "printed", node_id[0], f"{node_id[1]}.txt")
 
 
 def node_log(workdir: str, node_id: NodeId) -> str:
@@ -181,6 +188,13 @@ class WorkflowInfo:
     run_info: dict[str, Any] = field(default_factory=dict)
     param_sets: list[list[str]] = field(default_factory=list)  # [name, hash] in order
     subset: str = ""  # --names/--indices, when given: part of the results table's file name
+    selection: list[str] = field(default_factory=list)  # -p/--names/--indices words as given
+
+    def command(self, *mode: str) -> str:
+        """The command that selects these sets again, shell-quoted, with ``mode`` on the end:
+        what a hint prints (``cfcompile iris -p base --status``), safe to paste."""
+        words = self.selection or [w for m in self.param_modules for w in ("-p", m.split(".")[-1])]
+        return shlex.join(["cfcompile", self.experiment, *words, *mode])
 
     @property
     def results_dir(self) -> str:

@@ -12,6 +12,8 @@ researcher's code: never snakemake, networkx or jinja2 (tests/test_job_runtime.p
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import logging
 import os
@@ -19,6 +21,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from cfcompile.core.execute import call_stage, save_outputs
@@ -30,6 +33,7 @@ from cfcompile.core.workdir import (
     clear_failure,
     done_path,
     marker_path,
+    printed_path,
     record_failure,
 )
 from cfcompile.errors import CfcompileError, RecompileError
@@ -179,9 +183,10 @@ class Job(Compiled):
             record_failure(self.workdir, node.id, exc, start, True)
 
         try:
-            values, timing = call_stage(
-                spec, record, records, args, inputs, node.label, on_hard_timeout=hard_timeout
-            )
+            with printed_to(printed_path(self.workdir, node.id) if spec.is_aggregate else None):
+                values, timing = call_stage(
+                    spec, record, records, args, inputs, node.label, on_hard_timeout=hard_timeout
+                )
             cachers = output_cachers(spec, record)
             for cacher, out in zip(cachers, node.outputs, strict=True):
                 cacher.fixed_path = out["path"]
@@ -197,6 +202,40 @@ class Job(Compiled):
         os.makedirs(os.path.dirname(marker), exist_ok=True)
         write_atomic(marker, "")
         log.info("stage %s [%s]: done in %.3f s", spec.name, node.label, timing["seconds"])
+
+
+class _Tee(io.TextIOBase):
+    def __init__(self, *streams: Any):
+        self.streams = streams
+
+    def write(self, text: str) -> int:
+        for stream in self.streams:
+            stream.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        for stream in self.streams:
+            stream.flush()
+
+
+@contextlib.contextmanager
+def printed_to(path: str | None) -> Iterator[None]:
+    """What the stage prints goes to its log as always and, for an aggregate, to ``path`` too
+    (replaced each run; removed when it printed nothing)."""
+    if path is None:
+        yield
+        return
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as copy:
+        before = sys.stdout
+        sys.stdout = _Tee(before, copy)
+        try:
+            yield
+        finally:
+            sys.stdout = before
+            empty = copy.tell() == 0
+    if empty:
+        os.remove(path)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -31,8 +31,15 @@ from typing import Any
 
 from cfcompile.core.ir import InputKind, InputRef
 from cfcompile.core.transaction import replacing, write_atomic
-from cfcompile.core.workdir import WorkflowInfo, failure_label, load_failure, resolve_version
+from cfcompile.core.workdir import (
+    BEST,
+    WorkflowInfo,
+    failure_label,
+    load_failure,
+    resolve_version,
+)
 from cfcompile.errors import CfcompileError
+from cfcompile.runtime import summary
 from cfcompile.runtime.compiled import Compiled
 from cfcompile.stages import StageKind
 from cfcompile.values import is_number, shown
@@ -305,7 +312,21 @@ def main(argv: list[str] | None = None) -> int:
     info = WorkflowInfo.load(version)
     for path in write_selection(table, info):
         print(f"cfcompile results: wrote {path} ({len(table)} rows)")
+    lines = best_summary(table, info)
+    write_atomic(os.path.join(info.workdir, BEST), "".join(line + "\n" for line in lines))
+    print("\n".join(lines))
     return 0
+
+
+def best_summary(table: Table, info: WorkflowInfo, top: int = 5) -> list[str]:
+    """What the end of a run prints: the best configurations, and the command for more."""
+    ranking = summary.rank(table, table.kinds)
+    if ranking is None or not ranking.ranked:
+        return []
+    lines = summary.best_lines(ranking, top)
+    lines.append(f"all of them, by another metric: {info.command('--results', '--best')} "
+                 "[--sort METRIC] [--top N]")  # fmt: skip
+    return lines
 
 
 if __name__ == "__main__":

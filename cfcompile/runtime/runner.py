@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 import sys
 import traceback
 from typing import Any
@@ -231,10 +232,16 @@ def run_experiment(
         module = project.experiment(experiment_name)
         if parallel is not None:
             logging.getLogger("cfcompile").info(
-                "parallel=%s: running in this process; a compiled workflow runs in parallel "
-                "(cfcompile %s -p ... --run)",
+                "parallel=%s: running in this process; a compiled workflow runs in parallel (%s)",
                 parallel,
-                experiment_name,
+                shlex.join(
+                    [
+                        "cfcompile",
+                        experiment_name,
+                        *[w for n in param_files or [] for w in ("-p", n)],
+                        "--run",
+                    ]
+                ),
             )
         logging.getLogger("cfcompile").info(
             "Running experiment %s (%s)", experiment_name, project.folder(EXPERIMENTS)

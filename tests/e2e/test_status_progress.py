@@ -63,7 +63,7 @@ sys.exit(print_status(statuses, built.sg, failed_only=sys.argv[1] == "failed"))
 
 
 def status(root: Path, *args: str, failed_only: bool = False) -> subprocess.CompletedProcess:
-    """``views.status`` as ``commands.cmd_status`` calls it, in a fresh interpreter."""
+    """``views.status`` as ``looking.cmd_status`` calls it, in a fresh interpreter."""
     mode = "failed" if failed_only else "all"
     return subprocess.run(
         [sys.executable, "-c", STATUS, mode, *args, "--status"],

@@ -25,7 +25,7 @@ LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 60
 FUNCTION_LEVEL_IMPORTS = {  # module -> the cfcompile modules it may import inside a function
-    "cfcompile.cli": {"cfcompile.commands", "cfcompile.running"},  # --help stays fast
+    "cfcompile.cli": {"cfcompile.commands", "cfcompile.running", "cfcompile.looking"},
     "cfcompile.experiment": {"cfcompile.runtime.runner"},  # every job installs the alias
 }
 

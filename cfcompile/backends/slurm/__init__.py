@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import shlex
 import subprocess
 import sys
 from dataclasses import replace
@@ -25,6 +26,7 @@ from cfcompile.compiler.graph import StageGraph
 from cfcompile.compiler.grouping import node_seconds
 from cfcompile.compiler.version import compile_lock
 from cfcompile.core.ir import NodeId
+from cfcompile.core.provenance import end_run, start_run
 from cfcompile.core.workdir import load_failure, load_submissions, save_submissions
 
 
@@ -93,6 +95,9 @@ class ArrayBackend:
                 packing.retry_job = False
         with compile_lock(compiled.workdir):  # once: another submit may be appending too
             save_submissions(compiled.workdir, records)
+        run_id = start_run(compiled.workdir, compiled.version,
+                           shlex.join(["cfcompile", *sys.argv[1:]]), how.cwd)  # fmt: skip
+        end_run(compiled.workdir, run_id, f"submitted {len(records)} Slurm job(s)")
         ids = {r.index: r.job_id for r in packing.requests}
         for r in packing.requests:
             after = [ids[i] or "-" for i in r.after_ok] + [f"{ids[i]} (per task)"

@@ -18,7 +18,8 @@ class SnakemakeBackend:
     name = "snakemake"
 
     def prepare(self, compiled: Compiled) -> None:
-        write_snakefile(compiled.sg, compiled.workdir, compiled.version, compiled.units)
+        write_snakefile(compiled.sg, compiled.workdir, compiled.version, compiled.units,
+                        compiled.plans)  # fmt: skip
 
     def launch(self, compiled: Compiled, how: Launch) -> int:
         return run_snakemake(compiled.version, how.cwd, how.profile, how.cores, how.snakemake_args)

@@ -21,6 +21,7 @@ from cfcompile.core.ir import Node, unit_resources, unit_retries, unit_threads
 from cfcompile.core.resources import SCHEDULER_RESOURCES, merge
 from cfcompile.core.transaction import write_atomic
 from cfcompile.core.workdir import (
+    BEST,
     MANIFEST,
     RUN_LOCK,
     SNAKEFILE,
@@ -29,11 +30,13 @@ from cfcompile.core.workdir import (
     force_path,
     marker_path,
     node_log,
+    printed_path,
     unit_log,
 )
 from cfcompile.errors import CfcompileError
 from cfcompile.release import __version__
 from cfcompile.runtime import client
+from cfcompile.stages import StageKind
 from cfcompile.values import is_number
 
 
@@ -221,6 +224,23 @@ def unit_label(members: list[Node]) -> str:
     return f"{_join(stages, 4)} [{who}]"
 
 
+def jobs_to_run(sg: StageGraph, units: dict[str, list[Node]], plans: dict | None) -> dict:
+    """Jobs the run will start per progress key (a stage, or a unit's stages), from the plan:
+    the progress line counts done out of these, not out of the jobs started so far."""
+    if plans is None:
+        return {}
+    run = {nid for nid, p in plans.items() if p.status.value == "run"}
+    in_unit = {n.id for members in units.values() for n in members}
+    out: dict[str, int] = {}
+    for members in units.values():
+        if any(n.id in run for n in members):
+            key = unit_label(members).split(" [")[0]
+            out[key] = out.get(key, 0) + 1
+    for nid in run - in_unit:
+        out[nid[0]] = out.get(nid[0], 0) + 1
+    return out
+
+
 def progress_data(sg: StageGraph, workdir: str, units: dict[str, list[Node]]) -> dict:
     """What the Snakefile's progress lines and failure summary read from the manifest.
 
@@ -244,6 +264,13 @@ def progress_data(sg: StageGraph, workdir: str, units: dict[str, list[Node]]) ->
         "failures": os.path.dirname(failure_path(workdir, ("stage", "hash"))),
         "experiment": sg.info.experiment,
         "workdir": workdir,
+        "project_root": sg.info.project_root,
+        "status_command": sg.info.command("--status"),
+        "best_command": sg.info.command("--results", "--best"),
+        "best": os.path.join(workdir, BEST),
+        "printed": os.path.dirname(os.path.dirname(printed_path(workdir, ("stage", "hash")))),
+        "aggregates": sorted({n.stage for n in sg.nodes() if n.kind == StageKind.AGGREGATE}),
+        "results_argv": [sys.executable, "-I", "-S", CLIENT, workdir, "--results"],
     }
 
 
@@ -300,7 +327,11 @@ def check_paths(sg: StageGraph, workdir: str) -> None:
 
 
 def write_snakefile(
-    sg: StageGraph, workdir: str, version: str, units: dict[str, list[Node]]
+    sg: StageGraph,
+    workdir: str,
+    version: str,
+    units: dict[str, list[Node]],
+    plans: dict | None = None,
 ) -> str:
     """Write the Snakefile and its manifest into the version folder; returns the Snakefile.
 
@@ -313,6 +344,7 @@ def write_snakefile(
     manifest = {"targets": targets, "inputs": inputs, "results": sg.info.results_path()}
     manifest["rules"] = {r["name"]: r["stages"] for r in rules}  # per-stage site settings
     manifest.update(progress_data(sg, workdir, units))
+    manifest["to_run"] = jobs_to_run(sg, units, plans)
     manifest_path = os.path.join(version, MANIFEST)
     write_atomic(manifest_path, json.dumps(manifest, separators=(",", ":")).encode())
     text = render_snakefile(rules, manifest_path, sg.info.experiment, workdir, version)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shlex
 import subprocess
 import sys
 
@@ -48,4 +49,6 @@ def run_snakemake(
     """Run Snakemake on the compiled workflow; its exit status is the command's."""
     cmd = snakemake_command(version, profile, cores, extra)
     print(f"cfcompile: {' '.join(cmd)}", file=sys.stderr, flush=True)
-    return subprocess.call(cmd, cwd=cwd)
+    # the run's provenance names the command the researcher typed, and the Snakemake line
+    command = f"{shlex.join(['cfcompile', *sys.argv[1:]])} (runs: {shlex.join(cmd)})"
+    return subprocess.call(cmd, cwd=cwd, env={**os.environ, "CFCOMPILE_COMMAND": command})

@@ -41,6 +41,7 @@ import jinja2
 from cfcompile import templates
 from cfcompile.compiler.graph import StageGraph
 from cfcompile.compiler.plan import NodePlan, Status
+from cfcompile.core.provenance import last_run
 from cfcompile.core.workdir import (
     WORKFLOW,
     NodeStore,
@@ -205,14 +206,31 @@ def _compiled(version: str | None) -> dict[str, Any]:
     }
 
 
+def _span(last: dict) -> str | None:
+    if not last.get("start"):
+        return None
+    when = [datetime.fromtimestamp(last[k]).astimezone().isoformat(timespec="seconds")
+            for k in ("start", "end") if last.get(k)]  # fmt: skip
+    return " and ".join(when) if len(when) == 2 else f"{when[0]} (no end recorded)"
+
+
 def _provenance(info: Any, version: str | None, now: datetime, ran: tuple) -> dict[str, Any]:
     """How the page and its results came about: the commands (with honest labels), when the
     stages ran, the code and the machine."""
     run = info.run_info
-    compiled = _compiled(version)
+    last = last_run(info.workdir) or {}
+    if last.get("version") and version is not None:  # the compile that produced that run
+        ran_version = os.path.join(os.path.dirname(version.rstrip("/")), last["version"])
+        compiled = _compiled(ran_version) or _compiled(version)
+    else:
+        compiled = _compiled(version)
     return {
         "report generated": now.isoformat(timespec="seconds"),
         "report made by (command line)": run.get("cli"),
+        "last run (command line)": last.get("command"),
+        "last run started, ended": _span(last),
+        "last run outcome": last.get("outcome") or ("running or killed" if last else None),
+        "last run on": last.get("host"),
         "results from compiled version": compiled.get("digest"),
         "compiled with (command line)": compiled.get("cli"),
         "compiled at": compiled.get("when"),

@@ -9,12 +9,12 @@ from __future__ import annotations
 import io
 import json
 import math
-import re
 from collections import Counter
 from typing import Any
 
+from cfcompile.runtime import summary
 from cfcompile.runtime.results import METRIC, PARAM, TIME, Table
-from cfcompile.values import all_numbers, is_number
+from cfcompile.values import all_numbers
 
 MAX_PLOTS = 24
 """Plots drawn at most (metrics x varied parameters); the rest are named, not drawn."""
@@ -22,8 +22,9 @@ MAX_CATEGORIES = 40
 """A non-numeric parameter with more distinct values than this gets no plot (unreadable)."""
 RASTER_POINTS = 100
 """Above this many points a plot's markers become one bitmap inside the SVG (page size)."""
-REPEAT_FIELD = re.compile(r"(^|[._])(\w*seed|rep|repeat|repetition|trial)$", re.IGNORECASE)
-"""Parameters whose sets are repetitions of one configuration (``repeat(..., field="seed")``)."""
+MAX_SERIES = 8
+"""Series per plot at most (one per combination of the other varied parameters); more are
+drawn as one cloud of points with the mean line instead."""
 
 
 def svg_element(svg: str | None) -> str | None:
@@ -42,185 +43,178 @@ def svg_element(svg: str | None) -> str | None:
     return svg[start : end + len("</svg>")]
 
 
+def split_parameters(
+    table: Table, over: list[str] | None = None
+) -> tuple[list[str], list[str], dict[str, Any]]:
+    """(varied, repetition fields, constant values) among the table's parameters
+    (``runtime.summary.split_parameters``: the terminal and the report agree)."""
+    return summary.split_parameters(table, table.columns(PARAM), over)
+
+
+def configurations(table: Table, repeats: list[str], metrics: list[str]) -> list[summary.Config]:
+    """The table's configurations with mean +- std over the finished sets of each."""
+    return summary.configurations(table, table.columns(PARAM), repeats, metrics)
+
+
 def _distinct(values: list[Any]) -> list[Any]:
     return list(dict.fromkeys(v for v in values if v is not None))
 
 
-def split_parameters(table: Table) -> tuple[list[str], list[str], dict[str, Any]]:
-    """(varied, repetition fields, constant values) among the table's parameter columns.
+class Axis:
+    """Where a parameter's values go along x, chosen from the values: categories (strings,
+    booleans: False/True are two categories, not a line), integers (whole ticks), a linear
+    or a log scale (positive values spanning 100x or more; with 0 among them, symlog)."""
 
-    A parameter is varied when it takes more than one value. A varied seed-like one
-    (``REPEAT_FIELD``) is a repetition field instead: sets differing only there are repeats
-    of one configuration, summarised as mean +- std rather than plotted against.
-    """
-    varied, repeats, constant = [], [], {}
-    for column in table.columns(PARAM):
-        values = _distinct([row.get(column) for row in table])
-        if len(values) <= 1:
-            constant[column] = values[0] if values else None
-        elif REPEAT_FIELD.search(column):
-            repeats.append(column)
+    def __init__(self, values: list[Any]):
+        self.levels = _distinct(values)
+        self.numeric = all_numbers(self.levels)
+        self.scale = "linear"
+        self.integer = False
+        if self.numeric:
+            self.levels.sort()
+            self.position = {v: float(v) for v in self.levels}
+            self.integer = all(isinstance(v, int) for v in self.levels)
+            positive = [v for v in self.levels if v > 0]
+            spread = len(positive) >= 2 and max(positive) / min(positive) >= 100
+            if spread and min(self.levels) > 0:
+                self.scale = "log"
+            elif spread and min(self.levels) == 0:
+                self.scale = "symlog"
+                self.linthresh = min(positive)
         else:
-            varied.append(column)
-    return varied, repeats, constant
+            self.levels.sort(key=str)
+            self.position = {v: float(i) for i, v in enumerate(self.levels)}
+        self.readable = self.numeric or len(self.levels) <= MAX_CATEGORIES
+
+    def _where(self, v: Any) -> float:
+        x = self.position[v]
+        if self.scale == "log":
+            return math.log10(x)
+        if self.scale == "symlog":
+            return math.log10(x / self.linthresh) + 1 if x > 0 else 0.0
+        return x
+
+    def spread(self, v: Any, k: int, count: int) -> float:
+        """Value ``v`` moved a little sideways, the k-th of ``count`` points sharing it."""
+        if count <= 1:
+            return self.position[v]
+        where = sorted(self._where(x) for x in self.levels)
+        gaps = [b - a for a, b in zip(where, where[1:], strict=False)]
+        offset = 0.25 * (min(gaps) if gaps else 1.0) * (2 * k / (count - 1) - 1)
+        x = self.position[v]
+        if self.scale in ("log", "symlog") and x > 0:
+            return x * 10**offset
+        return x + offset
+
+    def apply(self, ax: Any) -> None:
+        if not self.numeric:
+            ax.set_xticks([self.position[v] for v in self.levels])
+            ax.set_xticklabels(
+                [str(v)[:24] for v in self.levels],
+                rotation=30 if len(self.levels) > 3 else 0,
+                ha="right" if len(self.levels) > 3 else "center",
+            )
+        elif self.scale == "log":
+            ax.set_xscale("log")
+        elif self.scale == "symlog":
+            ax.set_xscale("symlog", linthresh=self.linthresh)
+            ax.set_xticks(self.levels)
+            ax.set_xticklabels([f"{v:g}" for v in self.levels])
+        elif self.integer:
+            from matplotlib.ticker import MaxNLocator
+
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if len(self.levels) < 5:
+            ax.margins(x=0.2)
 
 
-def configurations(table: Table, repeats: list[str], metrics: list[str]) -> list[dict[str, Any]]:
-    """Rows grouped by every parameter but the repetition fields, with mean +- std per metric.
-
-    The same grouping as ``cfcompile.sweeps.mean_std`` (which needs the records of an
-    aggregate), done on the table's flattened values so it works from the results alone. The
-    std is the population std (numpy's default), as there.
-    """
-    others = [c for c in table.columns(PARAM) if c not in repeats]
-    groups: dict[str, list[dict]] = {}
-    for row in table:
-        key = json.dumps([row.get(c) for c in others], default=str)
-        groups.setdefault(key, []).append(row)
-    out = []
-    for rows in groups.values():
-        name = rows[0]["name"]
-        for field in repeats:
-            suffix = f"_{field.rsplit('.', 1)[-1]}{rows[0].get(field)}"
-            name = name.removesuffix(suffix)
-        summary: dict[str, Any] = {"name": name, "n": len(rows), "row": rows[0], "stats": {}}
-        for metric in metrics:
-            values = [float(r[metric]) for r in rows if is_number(r.get(metric))]
-            if values:
-                mean = sum(values) / len(values)
-                std = math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
-                summary["stats"][metric] = (mean, std, len(values))
-        out.append(summary)
+def _series(configs: list, metric: str, param: str, others: list[str]) -> dict[str, list]:
+    """Points (value, Stat) per combination of the other varied parameters' values."""
+    out: dict[str, list] = {}
+    for c in configs:
+        x = c.row.get(param)
+        if metric not in c.stats or x is None:
+            continue
+        label = ", ".join(f"{o}={c.row.get(o)}" for o in others)
+        out.setdefault(label, []).append((x, c.stats[metric]))
     return out
 
 
-def _x_layout(xs_raw: list[Any]) -> tuple | None:
-    """Where each point goes along x: (levels, position of each level, numeric, log axis, the
-    points' x with configurations sharing a value spread sideways, count per value); None for
-    a categorical parameter with too many values to read."""
-    numeric = all_numbers(xs_raw)
-    if numeric:
-        levels = sorted(_distinct(xs_raw))
-        position = {v: float(v) for v in levels}
-    else:
-        levels = sorted(_distinct(xs_raw), key=str)
-        if len(levels) > MAX_CATEGORIES:
-            return None
-        position = {v: float(i) for i, v in enumerate(levels)}
-    log_x = numeric and min(levels) > 0 and max(levels) / min(levels) >= 100
-    where = sorted(math.log10(position[v]) if log_x else position[v] for v in levels)
-    gaps = [b - a for a, b in zip(where, where[1:])]
-    width = 0.25 * (min(gaps) if gaps else 1.0)
-    at_level = Counter(xs_raw)
-    seen: Counter = Counter()
-    xs = []
-    for x in xs_raw:
-        k, count = seen[x], at_level[x]
-        seen[x] += 1
-        offset = 0.0 if count == 1 else width * (2 * k / (count - 1) - 1)
-        xs.append(position[x] * 10**offset if log_x else position[x] + offset)
-    return levels, position, numeric, log_x, xs, at_level
-
-
+# long: one figure, drawn in order (series, axes, legend, SVG); split, the state it shares
+# (figure, axis, layout) would be passed around
 def _plot_svg(
-    configs: list[dict], metric: str, param: str, repeats: list[str], same: list[str]
+    configs: list, metric: str, param: str, repeats: list[str], same: list[str], others: list[str]
 ) -> str | None:
     """One metric against one parameter as an inline SVG; None when there is nothing to draw.
 
-    A point per configuration at its parameter value, with an error bar of +- one std over its
-    repetitions; configurations sharing a value are spread a little sideways so their bars do
-    not hide each other, and a line joins the mean at each value (over the other varied
-    parameters). ``same`` are parameters that change together with ``param``, named in the
-    axis label instead of getting identical plots of their own. Drawn with matplotlib's object
-    API on an Agg canvas, so it never touches pyplot's global state or the researcher's backend.
+    A point per configuration at its parameter value with an error bar of +- one std over its
+    finished repetitions (none for a single one). With other varied parameters, one labelled
+    series per combination of their values (up to MAX_SERIES; more become one cloud with the
+    mean at each value). ``same`` are parameters that change together with ``param``, named in
+    the axis label. Drawn with matplotlib's object API on an Agg canvas, so it never touches
+    pyplot's global state or the researcher's backend.
     """
     import matplotlib
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    points = [
-        (c["row"].get(param), *c["stats"][metric])
-        for c in configs
-        if metric in c["stats"] and c["row"].get(param) is not None
-    ]
-    if not points:
+    series = _series(configs, metric, param, others)
+    if not series:
         return None
-    layout = _x_layout([p[0] for p in points])
-    if layout is None:
+    axis = Axis([x for points in series.values() for x, _ in points])
+    if not axis.readable:
         return None
-    levels, position, numeric, log_x, xs, at_level = layout
-    ys, errs = [p[1] for p in points], [p[2] for p in points]
-    shared = max(at_level.values()) > 1
-    n_reps = max(p[3] for p in points)
+    cloud = len(series) > MAX_SERIES
+    if cloud:
+        series = {"configuration": [p for points in series.values() for p in points]}
+    n_reps = max(st.n for points in series.values() for _, st in points)
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "cfcompile"}):
-        fig = Figure(figsize=(4.4, 3.0), layout="constrained")
+        fig = Figure(figsize=(4.6, 3.1), layout="constrained")
         FigureCanvasAgg(fig)
         ax = fig.add_subplot()
-        many = len(xs) > RASTER_POINTS
-        has_bars = any(e > 0 for e in errs)
-        if n_reps > 1:
-            label = f"mean ± std over {'/'.join(repeats)} (n={n_reps})"
-        else:
-            label = "configuration" if shared else "value"
-        ax.errorbar(
-            xs,
-            ys,
-            yerr=errs if has_bars else None,
-            fmt="o",
-            markersize=3 if many else 5,
-            color="#1f77b4",
-            ecolor="#1f77b4",
-            elinewidth=0.8,
-            alpha=0.5 if many else 0.9,
-            rasterized=many,
-            label=label,
-        )
-        _mean_line(ax, points, levels, position, shared)
-        _label_axes(ax, metric, param, same, levels, position, numeric, log_x)
-        if n_reps > 1 or shared:
+        many = sum(len(p) for p in series.values()) > RASTER_POINTS
+        for k, (label, points) in enumerate(sorted(series.items())):
+            points = sorted(points, key=lambda p: axis.levels.index(p[0]))
+            if cloud:
+                seen: Counter = Counter()
+                at = Counter(x for x, _ in points)
+                xs = []
+                for x, _ in points:
+                    xs.append(axis.spread(x, seen[x], at[x]))
+                    seen[x] += 1
+            else:
+                xs = [axis.spread(x, k, len(series)) for x, _ in points]
+            ys = [st.mean for _, st in points]
+            errs = [st.std or 0.0 for _, st in points]
+            ax.errorbar(xs, ys, yerr=errs if any(errs) else None,
+                        fmt="-o" if axis.numeric and not cloud else "o",  # no line between
+                        markersize=3 if many else 4.5,  # categories
+                        elinewidth=0.8, capsize=0 if many else 2, alpha=0.5 if many else 0.9,
+                        rasterized=many, label=label or None)  # fmt: skip
+        if cloud:
+            _mean_line(ax, series["configuration"], axis)
+        axis.apply(ax)
+        ax.set_xlabel(param + (f" (= {', '.join(same)})" if same else ""))
+        ax.set_ylabel(metric)
+        what = f"mean ± std over {'/'.join(repeats)} (n ≤ {n_reps})" if n_reps > 1 else "value"
+        ax.set_title(f"{metric} vs {param}: {what}", fontsize=9)
+        ax.grid(True, alpha=0.3)
+        if len(series) > 1 or cloud:
             ax.legend(fontsize=7, loc="best")
         buffer = io.StringIO()
         fig.savefig(buffer, format="svg")
     return svg_element(buffer.getvalue())
 
 
-def _mean_line(ax: Any, points: list, levels: list, position: dict, shared: bool) -> None:
+def _mean_line(ax: Any, points: list, axis: Axis) -> None:
     """A line through the mean at each value of the parameter (over the other parameters)."""
     by_level: dict[Any, list[float]] = {}
-    for x, mean, *_ in points:
-        by_level.setdefault(x, []).append(mean)
-    if len(levels) > 1:
-        line = [sum(by_level[v]) / len(by_level[v]) for v in levels]
-        label = "mean over the other parameters" if shared else None
-        ax.plot([position[v] for v in levels], line, "-", color="#d62728", lw=1.5, label=label)
-
-
-def _label_axes(
-    ax: Any,
-    metric: str,
-    param: str,
-    same: list[str],
-    levels: list,
-    position: dict,
-    numeric: bool,
-    log_x: bool,
-) -> None:
-    """Ticks (categories by name), the scale, margins for few levels, labels and title."""
-    if not numeric:
-        ax.set_xticks([position[v] for v in levels])
-        ax.set_xticklabels(
-            [str(v)[:24] for v in levels],
-            rotation=30 if len(levels) > 3 else 0,
-            ha="right" if len(levels) > 3 else "center",
-        )
-    if log_x:
-        ax.set_xscale("log")
-    if len(levels) < 5:
-        ax.margins(x=0.2)
-    ax.set_xlabel(param + (f" (= {', '.join(same)})" if same else ""))
-    ax.set_ylabel(metric)
-    ax.set_title(f"{metric} vs {param}", fontsize=10)
-    ax.grid(True, alpha=0.3)
+    for x, st in points:
+        by_level.setdefault(x, []).append(st.mean)
+    if len(axis.levels) > 1:
+        line = [sum(by_level[v]) / len(by_level[v]) for v in axis.levels if v in by_level]
+        xs = [axis.position[v] for v in axis.levels if v in by_level]
+        ax.plot(xs, line, "-", color="#d62728", lw=1.5, label="mean over the other parameters")
 
 
 def together(table: Table, varied: list[str]) -> dict[str, list[str]]:
@@ -241,7 +235,7 @@ def together(table: Table, varied: list[str]) -> dict[str, list[str]]:
 
 def metric_plots(table: Table, varied: list[str], repeats: list[str]) -> dict[str, Any]:
     """Every metric against every varied parameter (up to ``MAX_PLOTS``), and why not more."""
-    metrics = [c for c in table.columns(METRIC) if all_numbers([r.get(c) for r in table])]
+    metrics = summary.numeric_metrics(table, table.columns(METRIC))
     configs = configurations(table, repeats, metrics)
     groups = together(table, varied)
     pairs = [(m, p) for m in metrics for p in groups]
@@ -263,7 +257,8 @@ def metric_plots(table: Table, varied: list[str], repeats: list[str]) -> dict[st
         if len(out["plots"]) >= MAX_PLOTS:
             out["skipped"].append(f"{metric} vs {param}")
             continue
-        svg = _plot_svg(configs, metric, param, repeats, groups[param])
+        others = [o for o in groups if o != param]
+        svg = _plot_svg(configs, metric, param, repeats, groups[param], others)
         if svg is None:
             out["skipped"].append(f"{metric} vs {param}")
         else:

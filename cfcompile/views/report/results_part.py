@@ -58,7 +58,7 @@ def results_part(table: Table | None) -> dict[str, Any]:
         skipped_plots=plots.get("skipped", []),
         together=plots.get("together", []),
         plots_missing=plots.get("missing"),
-        configs=_config_rows(configs, plots.get("metrics", []), MAX_RESULT_ROWS),
+        configs=_config_rows(configs, plots.get("metrics", []), repeats, MAX_RESULT_ROWS),
         n_configs=len(configs),
         result_columns=columns,
         result_rows=[
@@ -113,7 +113,7 @@ def read_results(sg: StageGraph, version: str | None) -> tuple[Table | None, str
     if version is None or not os.path.exists(os.path.join(version, WORKFLOW)):
         return None, (
             "Nothing has been compiled for this workflow folder yet, so there are no results: "
-            f"compile it (cfcompile {sg.info.experiment} -p ...) and run the workflow."
+            f"compile it ({sg.info.command()}) and run the workflow."
         )
     try:
         table = collect(version)
@@ -145,18 +145,23 @@ def _cell(value: Any, numeric: bool) -> dict[str, Any]:
     return {"text": _fmt(value), "sort": None, "kind": "bool" if isinstance(value, bool) else "str"}
 
 
-def _config_rows(configs: list[dict], metrics: list[str], limit: int | None) -> list[dict]:
+def _config_rows(
+    configs: list, metrics: list[str], repeats: list[str], limit: int | None
+) -> list[dict]:
+    """Each configuration: n finished, what happened to its sets (``2 of 3 seeds, 1 failed``),
+    and mean +- std per metric over the finished ones (no std for one; empty for none)."""
     shown = configs[:limit] if limit is not None else configs
     out = []
     for c in shown:
         cells = []
         for m in metrics:
-            if m in c["stats"]:
-                mean, std, _n = c["stats"][m]
-                cells.append({"text": f"{mean:.4g} ± {std:.2g}", "sort": repr(mean)})
+            st = c.stats.get(m)
+            if st is None:
+                cells.append({"text": "", "sort": None, "kind": "none"})
             else:
-                cells.append({"text": "", "sort": None})
-        out.append({"name": c["name"], "n": c["n"], "cells": cells})
+                cells.append({"text": st.text(), "sort": repr(st.mean), "kind": "num"})
+        out.append({"name": c.name, "n": c.finished, "counts": c.counts(repeats),
+                    "failed": c.failed, "cells": cells})  # fmt: skip
     return out
 
 

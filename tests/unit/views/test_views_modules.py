@@ -130,10 +130,15 @@ def test_the_report_groups_repetitions_and_counts_statuses():
     varied, repeats, constant = plots.split_parameters(t)
     assert (varied, repeats, constant) == (["x"], ["seed"], {})
     configs = plots.configurations(t, repeats, ["acc"])
-    assert [c["name"] for c in configs] == ["x1", "x3"]
-    mean, std, n = configs[0]["stats"]["acc"]
-    assert (round(mean, 6), round(std, 6), n) == (0.2, 0.1, 2)
-    assert "acc" not in configs[1]["stats"]
+    assert [c.name for c in configs] == ["x1", "x3"]
+    st = configs[0].stats["acc"]
+    assert (round(st.mean, 6), round(st.std, 6), st.n) == (0.2, 0.1, 2)
+    assert "acc" not in configs[1].stats
+    assert (configs[1].finished, configs[1].failed, configs[1].counts(repeats)) == (
+        0,
+        1,
+        "1 seed failed",
+    )
     part = results_part.results_part(t)
     assert dict(part["counts"]) == {"done": 2, "failed": 1}
     assert results_part.results_part(None)["result_rows"] == []
