@@ -58,7 +58,12 @@ jobs = {}
 for backend in all_backends():
     jobs.update(backend.states(built.workdir))
 statuses = node_status(built.sg, built.plans, built.workdir, jobs)
-sys.exit(print_status(statuses, built.sg, failed_only=sys.argv[1] == "failed"))
+code = print_status(statuses, built.sg, failed_only=sys.argv[1] == "failed")
+if sys.argv[1] != "failed":
+    from cfcompile.looking import last_run_line
+
+    print(last_run_line(built.workdir))
+sys.exit(code)
 """
 
 
@@ -258,11 +263,15 @@ def test_failure_rows_are_capped_unless_only_failures_are_asked(capsys):
     assert capsys.readouterr().out.count("ValueError") == MAX_ROWS + 10
 
 
-def test_run_asks_for_the_rich_logger_only_on_a_terminal():
-    assert logger_args([], interactive=False) == []
-    assert logger_args(["--logger", "other"], interactive=True) == []
-    assert logger_args(["--logger=other"], interactive=True) == []
+def test_run_asks_for_our_logger_else_rich_only_on_a_terminal():
     import importlib.util
 
-    installed = importlib.util.find_spec("snakemake_logger_plugin_rich") is not None
-    assert logger_args([], interactive=True) == (["--logger", "rich"] if installed else [])
+    ours = importlib.util.find_spec("snakemake_logger_plugin_cfcompile") is not None
+    rich = importlib.util.find_spec("snakemake_logger_plugin_rich") is not None
+    assert logger_args(["--logger", "other"], interactive=True) == []
+    assert logger_args(["--logger=other"], interactive=True) == []
+    if ours:  # the README's install: ours, in a terminal or not
+        assert logger_args([], interactive=False) == ["--logger", "cfcompile"]
+    else:
+        assert logger_args([], interactive=False) == []
+        assert logger_args([], interactive=True) == (["--logger", "rich"] if rich else [])

@@ -12,18 +12,23 @@ from cfcompile.backends.profiles import resolve_profile
 from cfcompile.core.workdir import SNAKEFILE
 
 RICH_LOGGER = "snakemake_logger_plugin_rich"
+OUR_LOGGER = "snakemake_logger_plugin_cfcompile"
 
 
 def logger_args(extra: list[str], interactive: bool | None = None) -> list[str]:
-    """``--logger rich`` (progress bars per stage) where a person watches a terminal.
-
-    Only when snakemake-logger-plugin-rich is installed, stderr is a terminal (in a pipe or a
-    log file its redrawn bars are noise, and the Snakefile's one line per job reads better),
-    and the Snakemake arguments choose no logger of their own.
+    """``--logger cfcompile`` (a line per stage: done out of planned, the sets running, the
+    time left) when plugins/snakemake-logger-plugin-cfcompile is installed, as the README's
+    commands do; it reads well in a log file too. Without it, ``--logger rich`` where a person
+    watches a terminal (in a pipe its redrawn bars are noise). Never when the Snakemake
+    arguments choose a logger of their own.
     """
+    if any(a == "--logger" or a.startswith("--logger=") for a in extra):
+        return []
+    if importlib.util.find_spec(OUR_LOGGER):
+        return ["--logger", "cfcompile"]
     if interactive is None:
         interactive = sys.stderr.isatty()
-    if not interactive or any(a == "--logger" or a.startswith("--logger=") for a in extra):
+    if not interactive:
         return []
     return ["--logger", "rich"] if importlib.util.find_spec(RICH_LOGGER) else []
 
