@@ -225,7 +225,7 @@ def best_rows(ranking: Ranking, top: int | None = None) -> list[dict[str, Any]]:
 
 def best_lines(ranking: Ranking, top: int = 5) -> list[str]:
     """The top configurations by mean +- std, as plain aligned lines for the terminal."""
-    shown = ranking.configs[:top]
+    shown = [c for c in ranking.configs if ranking.metric in c.stats][:top]
     order = "highest" if ranking.largest else "lowest"
     over = f" over {', '.join(ranking.repeats)}" if ranking.repeats else " (no repetitions)"
     lines = [
@@ -235,14 +235,14 @@ def best_lines(ranking: Ranking, top: int = 5) -> list[str]:
     cells = []
     for i, c in enumerate(shown, 1):
         values = ", ".join(f"{p}={c.row.get(p)}" for p in ranking.varied) or c.name
-        scores = "  ".join(
-            f"{m} {c.stats[m].text()}" if m in c.stats else f"{m} -" for m in ranking.metrics[:4]
-        )
-        cells.append((f"{i}.", values, scores, f"({c.counts(ranking.repeats)})"))
-    widths = [max(len(cell[i]) for cell in cells) for i in range(3)]
-    for cell in cells:
-        head = "  ".join(x.ljust(w) for x, w in zip(cell[:3], widths, strict=True))
-        lines.append(f"  {head}  {cell[3]}")
+        scores = [f"{m} {c.stats[m].text()}" if m in c.stats else f"{m} -"
+                  for m in ranking.metrics[:4]]  # fmt: skip
+        cells.append([f"{i}.", values, *scores, f"({c.counts(ranking.repeats)})"])
+    if cells:  # every column aligned, the counts last
+        widths = [max(len(cell[i]) for cell in cells) for i in range(len(cells[0]) - 1)]
+        for cell in cells:
+            head = "  ".join(x.ljust(w) for x, w in zip(cell[:-1], widths, strict=True))
+            lines.append(f"  {head}  {cell[-1]}")
     unranked = [c for c in ranking.configs if ranking.metric not in c.stats]
     if unranked:
         named = "; ".join(

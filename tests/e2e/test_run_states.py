@@ -45,16 +45,18 @@ FILES = {
         import time
 
         import cfcompile as cf
-        from cfcompile.caching import JsonCacher
+        from cfcompile.caching import JsonCacher, PickleCacher
 
 
-        @cf.stage(outputs=["model"], cachers=[JsonCacher])
+        @cf.stage(outputs=["model"], cachers=[PickleCacher])
         def train(record):
             p = record.params
             if os.environ.get("STATES_SLOW") and p.model == "bad":
                 time.sleep(60)
             if os.environ.get("STATES_FAIL_ALL"):
                 raise RuntimeError("everything diverged")
+            if os.environ.get("STATES_ALL_GOOD"):
+                return {"w": p.seed}
             if p.model == "bad" or (p.model == "flaky" and p.seed == 1):
                 raise FloatingPointError(f"{p.model} diverged")
             return {"w": p.seed}
@@ -153,7 +155,9 @@ def test_failed_seeds_are_counted_apart_and_the_end_of_the_run_says_what_is_best
     assert "best 2 of 3 configuration(s) by acc (highest first)" in out
     assert "not ranked, no finished set with acc: model=bad (all 3 seeds failed)" in out
     # the table of what finished is written though a set failed
-    table = [json.loads(x) for x in (root / "results" / "states-sweep.jsonl").read_text().split()]
+    table = [
+        json.loads(x) for x in (root / "results" / "states-sweep.jsonl").read_text().splitlines()
+    ]
     assert sorted(r["status"].split(" (")[0] for r in table).count("done") == 5
 
     seen = every_view(root, tmp_path, "failed")
@@ -169,6 +173,18 @@ def test_failed_seeds_are_counted_apart_and_the_end_of_the_run_says_what_is_best
     assert lines[1].split()[:2] == ["1.", "model=good"] and "(3 seeds)" in lines[1]
     assert "(2 of 3 seeds, 1 failed)" in lines[2]
     assert "blocked" in seen["status"]  # the aggregate waits for the failed sets
+
+
+def test_a_run_that_succeeds_ends_with_what_the_aggregate_printed_and_the_best(root):
+    proc = pipe(root, {"STATES_ALL_GOOD": "1"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = proc.stdout + proc.stderr
+    assert "summarize [aggregate " in out and "] printed:\nsummarize saw 9 sets" in out
+    assert "best 3 of 3 configuration(s) by acc (highest first), mean ± std over seed:" in out
+    assert "cfcompile states -p sweep --results --best" in out
+    status = run_cli(*SEL, "--status", cwd=root).stdout
+    assert "last run: " in status and "snakemake -s /dev/stdin --cores 2 -k" in status
+    assert "succeeded" in status
 
 
 def test_one_finished_seed_has_no_spread_to_show(root, tmp_path):
@@ -226,3 +242,34 @@ def test_the_results_formats_are_what_other_tools_read(root):
     assert md[0].startswith("| rank | configuration | model |")
     assert md[2].split("|")[3].strip() == "good"
     assert sys.executable  # the formats need nothing beyond the standard library
+
+
+def test_the_logger_plugin_shows_each_stage_the_failures_and_the_end(root):
+    """``--logger cfcompile``, installed by the README's commands (plugins/)."""
+    import importlib.util
+
+    assert importlib.util.find_spec("snakemake_logger_plugin_cfcompile"), (
+        "pip install -e plugins/snakemake-logger-plugin-cfcompile (the README's install)"
+    )
+    snakefile = run_cli(*SEL, cwd=root).stdout
+    proc = subprocess.run(
+        [*SNAKEMAKE, "-s", "/dev/stdin", "--cores", "2", "-k", "--logger", "cfcompile"],
+        input=snakefile,
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out[-3000:]
+    lines = out.splitlines()
+    failed = [ln for ln in lines if ln.startswith("failed: ")]
+    assert failed and all("(log: " in ln for ln in failed)
+    # one line per stage group, done out of what the compile planned, failures counted
+    units = [ln for ln in lines if ln.startswith("train, evaluate ") and "/" in ln]
+    assert units and "failed" in units[-1], out[-3000:]
+    assert any(ln.startswith("summarize ") and "0/1" in ln for ln in lines)  # blocked
+    # the Snakefile's end still reaches the terminal through the plugin
+    assert "Every node's state: cfcompile states -p sweep --status" in out
+    assert "best 2 of 3 configuration(s) by acc" in out
+    assert "SNAKEMAKE" not in out and "Building DAG of jobs" not in out  # no banner

@@ -83,13 +83,17 @@ class _CfConcise:
 
 
 def _cf_progress(done, total):
-    """'N of M jobs (x%) done, about 1m20s left; train_model 3/6, ...': counts per stage and an
-    estimate from the pace so far (Snakemake's own line has neither)."""
+    """'N of M jobs (x%) done, about 1m20s left; train_model 3/6, ...': per stage, done out of
+    the jobs it will run (the compile's plan), and an estimate from the pace so far."""
     line = "%d of %d jobs (%d%%) done" % (done, total, 100 * done // max(total, 1))
     if _cf_first_job and 0 < done < total:
         left = int((_cf_time.time() - _cf_first_job[0]) / done * (total - done))
         line += ", about %s left" % ("%dm%02ds" % divmod(left, 60) if left >= 60 else "%ds" % left)
-    stages = ["%s %d/%d" % (k, v[0], v[1]) for k, v in list(_cf_stage_done.items())[:4]]
+    totals = _CF.get("to_run", {})
+    keys = list(dict.fromkeys([*_cf_stage_done, *totals]))[:4]
+    stages = ["%s %d/%d" % (k, _cf_stage_done.get(k, [0, 0])[0],
+                            max(totals.get(k, 0), _cf_stage_done.get(k, [0, 0])[1]))
+              for k in keys]
     return line + ("; " + ", ".join(stages) if stages else "")
 
 
@@ -174,7 +178,7 @@ def _cf_summary(most=20):
         )
         for label, ls in unrecorded[:most]:
             out.append("  " + label + ("  log: " + ", ".join(ls) if ls else ""))
-    out.append("Every node's state: cfcompile " + _CF["experiment"] + " -p ... --status")
+    out.append("Every node's state: " + _CF["status_command"])
     return "\n".join(out)
 
 
@@ -188,12 +192,88 @@ def _cf_stop_timers():
             _t.cancel()
 
 
+def _cf_best(after_failure):
+    """The best configurations at the end of the run. After a failure the results job did not
+    run: it runs here, so the table of what finished is written all the same."""
+    if after_failure:
+        import subprocess as _cf_subprocess
+        try:
+            _cf_subprocess.run(_CF["results_argv"], stdout=_cf_subprocess.DEVNULL,
+                               stderr=_cf_subprocess.DEVNULL, timeout=600)
+        except (OSError, _cf_subprocess.SubprocessError):
+            return
+    try:
+        if _cf_os.path.getmtime(_CF["best"]) < _cf_started:
+            return
+        with open(_CF["best"]) as f:
+            text = f.read().rstrip()
+    except OSError:
+        return
+    if text:
+        _cf_logger.info("\n" + text)
+
+
+def _cf_printed():
+    """What the aggregates that ran in this run printed (their logs keep it too)."""
+    out = []
+    for stage in sorted(_CF["aggregates"]):
+        folder = _cf_os.path.join(_CF["printed"], stage)
+        try:
+            names = sorted(_cf_os.listdir(folder))
+        except OSError:
+            continue
+        for name in names:
+            path = _cf_os.path.join(folder, name)
+            try:
+                if _cf_os.path.getmtime(path) < _cf_started:
+                    continue
+                with open(path, errors="replace") as f:
+                    text = f.read(20000).rstrip()
+            except OSError:
+                continue
+            label = _CF["names"].get(name[:-4], name[:-4])
+            out.append("\n" + stage + " [" + label + "] printed:\n" + text)
+    if out:
+        _cf_logger.info("".join(out))
+
+
+def _cf_run(outcome=None):
+    """The run's provenance in the workflow folder (runs.jsonl): the command that ran it (the
+    Snakemake line, or cfcompile's --run), when, where, from which compiled version."""
+    global _cf_run_id
+    try:
+        from cfcompile.core import provenance as _cf_provenance
+        import shlex as _cf_shlex
+        import sys as _cf_sys
+        if outcome is None:
+            argv = list(_cf_sys.argv)  # "snakemake ...", as typed (python -m snakemake too)
+            argv[0] = "snakemake" if argv[0].endswith("__main__.py") else _cf_os.path.basename(argv[0])
+            command = _cf_os.environ.get("CFCOMPILE_COMMAND") or _cf_shlex.join(argv)
+            _cf_run_id = _cf_provenance.start_run(
+                _CF["workdir"], _cf_os.environ["CFCOMPILE_VERSION"], command, _CF["project_root"])
+        elif _cf_run_id:
+            _cf_provenance.end_run(_CF["workdir"], _cf_run_id, outcome)
+    except Exception:  # provenance must never fail a run
+        pass
+
+
+_cf_run_id = None
+
+onstart:
+    _cf_run()
+
 onsuccess:
+    _cf_run("succeeded")
     _cf_logger.info("cfcompile: done; results table: " + _CF["results"])
+    _cf_printed()
+    _cf_best(False)
     _cf_stop_timers()
 
 onerror:
+    _cf_run("failed")
     _cf_logger.error(_cf_summary())
+    _cf_printed()
+    _cf_best(True)
     _cf_stop_timers()
 
 wildcard_constraints:

@@ -63,7 +63,8 @@ def _distinct(values: list[Any]) -> list[Any]:
 class Axis:
     """Where a parameter's values go along x, chosen from the values: categories (strings,
     booleans: False/True are two categories, not a line), integers (whole ticks), a linear
-    or a log scale (positive values spanning 100x or more; with 0 among them, symlog)."""
+    or a log scale (log-spaced positive values: each at least 3x the one before, or spanning
+    100x or more; with 0 among them, symlog)."""
 
     def __init__(self, values: list[Any]):
         self.levels = _distinct(values)
@@ -75,7 +76,12 @@ class Axis:
             self.position = {v: float(v) for v in self.levels}
             self.integer = all(isinstance(v, int) for v in self.levels)
             positive = [v for v in self.levels if v > 0]
-            spread = len(positive) >= 2 and max(positive) / min(positive) >= 100
+            steps = [b / a for a, b in zip(positive, positive[1:], strict=False)]
+            # log-spaced: each value at least 3x the one before (0.001, 0.01, 0.1; 0, 0.1,
+            # 1), or positive values spanning 100x or more
+            spread = len(positive) >= 2 and (
+                max(positive) / min(positive) >= 100 or min(steps) >= 3
+            )
             if spread and min(self.levels) > 0:
                 self.scale = "log"
             elif spread and min(self.levels) == 0:
@@ -104,6 +110,8 @@ class Axis:
         x = self.position[v]
         if self.scale in ("log", "symlog") and x > 0:
             return x * 10**offset
+        if self.scale == "symlog":  # 0 sits in the linear part, linthresh wide
+            return x + offset * self.linthresh
         return x + offset
 
     def apply(self, ax: Any) -> None:

@@ -92,3 +92,23 @@ def test_formats_keep_every_value_in_its_cell():
     back = list(csv.reader(io.StringIO(formats.render(rows, columns, "csv"))))
     assert back[1] == ["a|b\n| injected | row |", "1.5", "True", ""]
     assert json.loads(formats.render(rows, columns, "json")) == rows
+
+
+@pytest.mark.parametrize(
+    ("values", "numeric", "scale", "integer"),
+    [
+        ([True, False, True], False, "linear", False),  # two categories, not a line
+        (["rf", "svm"], False, "linear", False),
+        ([1, 2, 3], True, "linear", True),  # whole-number ticks
+        ([0.0, 0.1, 1.0], True, "symlog", False),  # log-spaced with a 0
+        ([0.001, 0.01, 0.1], True, "log", False),
+        ([10, 20, 30], True, "linear", True),
+    ],
+)
+def test_the_plot_axis_follows_the_parameter(values, numeric, scale, integer):
+    from cfcompile.views.report.plots import Axis
+
+    axis = Axis(values)
+    assert (axis.numeric, axis.scale, axis.integer) == (numeric, scale, integer)
+    if scale == "symlog":
+        assert axis.linthresh == 0.1
