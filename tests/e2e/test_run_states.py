@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from helpers import SNAKEMAKE, body_data, browse, find_chromium, run_cli, write_project
+from helpers import pipe as readme_pipe
 
 FILES = {
     "params/__init__.py": """
@@ -83,19 +84,9 @@ FILES = {
 SEL = ("states", "-p", "sweep")
 
 
-def pipe(root: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+def pipe(root: Path, env: dict | None = None, *more: str) -> subprocess.CompletedProcess:
     """The README's command: compile, then Snakemake keeps going past a failed set."""
-    full = {**os.environ, **(env or {})}
-    snakefile = run_cli(*SEL, cwd=root, env=env).stdout
-    return subprocess.run(
-        [*SNAKEMAKE, "-s", "/dev/stdin", "--cores", "2", "-k"],
-        input=snakefile,
-        cwd=root,
-        env=full,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return readme_pipe(root, *SEL, cores="2", snakemake_args=("-k", *more), env=env)
 
 
 def every_view(root: Path, tmp_path: Path, state: str) -> dict:
@@ -251,15 +242,7 @@ def test_the_logger_plugin_shows_each_stage_the_failures_and_the_end(root):
     assert importlib.util.find_spec("snakemake_logger_plugin_cfcompile"), (
         "pip install -e plugins/snakemake-logger-plugin-cfcompile (the README's install)"
     )
-    snakefile = run_cli(*SEL, cwd=root).stdout
-    proc = subprocess.run(
-        [*SNAKEMAKE, "-s", "/dev/stdin", "--cores", "2", "-k", "--logger", "cfcompile"],
-        input=snakefile,
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    proc = pipe(root, None, "--logger", "cfcompile")
     out = proc.stdout + proc.stderr
     assert proc.returncode == 1, out[-3000:]
     lines = out.splitlines()
