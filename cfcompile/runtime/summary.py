@@ -67,6 +67,12 @@ class Config:
         return text
 
 
+def _printable(text: str) -> str:
+    """A parameter value's control characters (escape codes, line breaks) shown as ``?``: the
+    lines go to a terminal."""
+    return "".join(ch if ch.isprintable() else "?" for ch in text)
+
+
 def _plural(word: str, n: int) -> str:
     return word if n == 1 else word + "s"
 
@@ -234,7 +240,7 @@ def best_lines(ranking: Ranking, top: int = 5) -> list[str]:
     ]
     cells = []
     for i, c in enumerate(shown, 1):
-        values = ", ".join(f"{p}={c.row.get(p)}" for p in ranking.varied) or c.name
+        values = _printable(", ".join(f"{p}={c.row.get(p)}" for p in ranking.varied) or c.name)
         scores = [f"{m} {c.stats[m].text()}" if m in c.stats else f"{m} -"
                   for m in ranking.metrics[:4]]  # fmt: skip
         cells.append([f"{i}.", values, *scores, f"({c.counts(ranking.repeats)})"])
@@ -246,7 +252,7 @@ def best_lines(ranking: Ranking, top: int = 5) -> list[str]:
     unranked = [c for c in ranking.configs if ranking.metric not in c.stats]
     if unranked:
         named = "; ".join(
-            f"{', '.join(f'{p}={c.row.get(p)}' for p in ranking.varied) or c.name} "
+            f"{_printable(', '.join(f'{p}={c.row.get(p)}' for p in ranking.varied) or c.name)} "
             f"({c.counts(ranking.repeats)})"
             for c in unranked[:5]
         )

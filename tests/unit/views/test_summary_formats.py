@@ -112,3 +112,11 @@ def test_the_plot_axis_follows_the_parameter(values, numeric, scale, integer):
     assert (axis.numeric, axis.scale, axis.integer) == (numeric, scale, integer)
     if scale == "symlog":
         assert axis.linthresh == 0.1
+
+
+def test_a_value_cannot_take_over_the_terminal():
+    rows = [row(0.1, "\x1b[2J\x1b[31mred\n", s, 0.5 + s / 10) for s in range(2)]
+    rows.append(row(0.1, "sgd", 0, 0.1))
+    lines = summary.best_lines(summary.rank(rows, KINDS), top=1)
+    assert not any(ord(ch) < 32 for line in lines for ch in line)
+    assert "opt=?[2J?[31mred?" in lines[1]

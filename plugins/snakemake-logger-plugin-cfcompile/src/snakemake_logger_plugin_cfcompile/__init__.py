@@ -91,7 +91,7 @@ class LogHandler(LogHandlerBase):
                 self.stages[key].failed.add(jobid)
                 self.stages[key].running.pop(jobid, None)
             logs = ", ".join(getattr(record, "log", None) or [])
-            self._print(f"[red]failed[/red]: {label or key}" + (f" (log: {logs})" if logs else ""))
+            self._print_failed(f"{label or key}" + (f" (log: {logs})" if logs else ""))
         elif event == LogEvent.PROGRESS:
             self.progress = (getattr(record, "done", 0), getattr(record, "total", 0))
         elif event in (LogEvent.JOB_STARTED, LogEvent.SHELLCMD, LogEvent.RUN_INFO,
@@ -116,7 +116,7 @@ class LogHandler(LogHandlerBase):
         stage = self.stages[key]
         jobid = getattr(record, "jobid", None)
         self.jobs[jobid] = (key, label)
-        stage.running[jobid] = names.rstrip("]")
+        stage.running[jobid] = _printable(names.rstrip("]"))
         stage.failed.discard(jobid)  # tried again
         stage.total = max(stage.total, stage.done + len(stage.failed) + len(stage.running))
         if self.started is None:
@@ -133,10 +133,17 @@ class LogHandler(LogHandlerBase):
         if "cfcompile/client.py" in text and ("exit status" in text or "died with" in text):
             return  # a job of ours failed: its "failed:" line says which, and where the log is
         style = "red" if record.levelno >= logging.ERROR else None
-        self._print(text, style=style, markup=False)
+        self._print(text, style=style)
 
     # -- what the researcher sees ---------------------------------------------------------------
-    def _print(self, text: str, style: str | None = None, markup: bool = True) -> None:
+    def _print_failed(self, text: str) -> None:
+        """``failed: LABEL (log: ...)``, the label as text: set names may hold brackets."""
+        from rich.text import Text
+
+        line = Text.assemble(("failed", "red"), ": ", _printable(text))
+        (self.live.console if self.live is not None else self.console).print(line)
+
+    def _print(self, text: str, style: str | None = None, markup: bool = False) -> None:
         if self.live is not None:
             self.live.console.print(text, style=style, markup=markup, highlight=False)
         else:
@@ -238,6 +245,11 @@ def _snakemake_banner(text: str) -> bool:
     return text.lstrip().startswith(("SNAKEMAKE", "=====", "Date:", "Workflow ID:")) or (
         "Snakemake version:" in text and "Python version:" in text
     )
+
+
+def _printable(text: str) -> str:
+    """Control characters (a name's escape codes) shown as ``?``: the terminal stays ours."""
+    return "".join(c if c.isprintable() or c in "\n\t" else "?" for c in text)
 
 
 def _duration(seconds: float) -> str:
