@@ -42,7 +42,7 @@ def last_run_line(workdir: str) -> str:
     """Which command ran this workflow last, when and how it ended (runs.jsonl)."""
     last = last_run(workdir)
     if not last:
-        return "\nlast run: none recorded (compiled only, or run by a cfcompile before 0.1)"
+        return "\nlast run: none recorded (compiled only, or run with --eager)"
     start = datetime.fromtimestamp(last["start"]).astimezone().isoformat(timespec="seconds")
     if last.get("end"):
         took = f", {last['end'] - last['start']:.1f} s, {last.get('outcome')}"

@@ -113,8 +113,11 @@ class ArrayBackend:
 
     def _run_local(self, compiled: Compiled, packing: Packing, site: SiteSettings) -> int:
         sg = compiled.sg
+        command = shlex.join(["cfcompile", *sys.argv[1:]])
+        run_id = start_run(compiled.workdir, compiled.version, command, sg.info.project_root)
         records, failures = run_local(packing.requests, compiled.workdir, compiled.version,
                                       site, set(), lambda t, f: _blocked(sg, t, f))  # fmt: skip
+        end_run(compiled.workdir, run_id, "failed" if failures else "succeeded")
         for r in records:
             nodes = sum(len(t["nodes"]) for t in r["tasks"])
             print(f"{r['array']}\tlevel {r['level']} {r['kind']}: {len(r['tasks'])} task(s), "

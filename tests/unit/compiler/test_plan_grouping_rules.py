@@ -193,6 +193,9 @@ def test_submit_local_honours_batch(project, tmp_path, monkeypatch):
     chains = next(ln for ln in out.splitlines() if "chains" in ln)
     assert "2 task(s), 16 node(s)" in chains, out
     assert (tmp_path / "log").read_text().count("second") == 8
+    status = run_cli("chain", "-p", "many", "--status", cwd=root).stdout
+    assert "last run: cfcompile chain -p many --submit local --batch 4 (started " in status
+    assert status.rstrip().endswith("succeeded)")
 
 
 def test_dry_run_counts_a_timeout_only_stage_in_core_hours(project, tmp_path, monkeypatch):
