@@ -14,7 +14,12 @@ import sys
 from dataclasses import replace
 
 from cfcompile.backends import slurm, snakemake
-from cfcompile.backends.profiles import is_slurm, profile_defaults, resolve_profile
+from cfcompile.backends.profiles import (
+    is_slurm,
+    profile_defaults,
+    require_module,
+    resolve_profile,
+)
 from cfcompile.backends.protocol import Compiled, Launch
 from cfcompile.backends.slurm import limits, site
 from cfcompile.backends.slurm.packing import snakemake_batch
@@ -75,6 +80,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         if b.warm:
             b.warm.announce(compiled.version)
     else:
+        require_module("snakemake_executor_plugin_slurm", "--profile slurm (Snakemake's slurm "
+                       "executor; --submit slurm needs none)", "slurm")  # fmt: skip
         settings, _ = site_settings(args, profile_dir)
         b = build(args)
         choice = snakemake_batch(b.sg, settings, args.batch)

@@ -9,6 +9,7 @@ its ``cfcompile.yaml``, so one profile describes a site for both routes.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 
@@ -68,3 +69,12 @@ def profile_defaults(folder: str | None) -> dict:
         m = _ATTEMPT.match(value)
         out[key.strip()] = (m.group(1) or m.group(2)) if m else value
     return out
+
+
+def require_module(module: str, what: str, extra: str) -> None:
+    """Refuse, saying what to install, when ``module`` (a Snakemake plugin) is missing."""
+    if importlib.util.find_spec(module) is None:
+        raise CfcompileError(
+            f"{what} needs {module.replace('_', '-')}, which is not installed: "
+            f"pip install 'cfcompile[{extra}]' (from a checkout: pip install -e '.[{extra}]')"
+        )

@@ -119,3 +119,11 @@ def test_a_brace_or_control_character_in_a_path_is_refused(tmp_path):
         emit.check_paths(sg, str(tmp_path / "wf{x}"))
     with pytest.raises(CfcompileError, match="control character"):
         emit.check_paths(sg, str(tmp_path / "wf\nx"))
+
+
+def test_a_missing_snakemake_plugin_is_named_with_what_to_install():
+    profiles.require_module("snakemake_executor_plugin_slurm", "--profile slurm", "slurm")
+    with pytest.raises(CfcompileError) as err:
+        profiles.require_module("snakemake_executor_plugin_nowhere", "--profile nowhere", "x")
+    assert "snakemake-executor-plugin-nowhere, which is not installed" in str(err.value)
+    assert "pip install 'cfcompile[x]'" in str(err.value)
