@@ -214,12 +214,13 @@ def cmd_eager(args: argparse.Namespace) -> int:
 
 
 # -- views -----------------------------------------------------------------------------------
-def slurm_usage(b: Built) -> tuple[list[dict], str | None]:
+def slurm_usage(b: Built, fresh: bool = True) -> tuple[list[dict], str | None]:
     """Requested vs used per stage from earlier Slurm tasks, and what --fit-resources would
-    ask for instead; nothing for a workflow never submitted to Slurm."""
+    ask for instead; nothing for a workflow never submitted to Slurm. ``fresh=False`` after
+    the backends' states, which have just recorded what sacct knows."""
     if not os.path.exists(os.path.join(b.workdir, SUBMISSIONS)):
         return [], None
-    per_stage = slurm.stage_usage(b.sg, b.workdir)
+    per_stage = slurm.stage_usage(b.sg, b.workdir, fresh)
     fits = usage.fit(per_stage)
     hint = None
     if fits:

@@ -33,7 +33,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     statuses = node_status(b.sg, b.plans, b.workdir, jobs)
     code = print_status(statuses, b.sg, failed_only=args.failed)
     if not args.failed:
-        print_usage(*slurm_usage(b))
+        print_usage(*slurm_usage(b, fresh=False))  # states() above read sacct
         print(last_run_line(b.workdir))
     return code
 

@@ -29,6 +29,12 @@ def all_numbers(values: list[Any]) -> bool:
     return bool(present) and all(is_number(v) for v in present)
 
 
+def printable(text: str) -> str:
+    """Control characters (a name's escape sequences, line breaks) shown as ``?``: text that
+    goes to a terminal stays one line and cannot take the terminal over."""
+    return "".join(ch if ch.isprintable() else "?" for ch in str(text))
+
+
 def short_text(text: str, limit: int = SHORT) -> str:
     """``text`` itself, or past ``limit``: its beginning, its length and a digest of all of it
     (two different long values stay different, so a changed one still shows as changed)."""

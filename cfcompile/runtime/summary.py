@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from cfcompile.values import all_numbers, is_number
+from cfcompile.values import all_numbers, is_number, printable
 
 REPEAT_FIELD = re.compile(r"(^|[._])(\w*seed|rep|repeat|repetition|trial)$", re.IGNORECASE)
 """Parameters whose sets are repetitions of one configuration (``repeat(..., field="seed")``)."""
@@ -65,12 +65,6 @@ class Config:
         if missing:
             text += f", {missing} not run"
         return text
-
-
-def _printable(text: str) -> str:
-    """A parameter value's control characters (escape codes, line breaks) shown as ``?``: the
-    lines go to a terminal."""
-    return "".join(ch if ch.isprintable() else "?" for ch in text)
 
 
 def _plural(word: str, n: int) -> str:
@@ -240,7 +234,7 @@ def best_lines(ranking: Ranking, top: int = 5) -> list[str]:
     ]
     cells = []
     for i, c in enumerate(shown, 1):
-        values = _printable(", ".join(f"{p}={c.row.get(p)}" for p in ranking.varied) or c.name)
+        values = printable(", ".join(f"{p}={c.row.get(p)}" for p in ranking.varied) or c.name)
         scores = [f"{m} {c.stats[m].text()}" if m in c.stats else f"{m} -"
                   for m in ranking.metrics[:4]]  # fmt: skip
         cells.append([f"{i}.", values, *scores, f"({c.counts(ranking.repeats)})"])
@@ -252,7 +246,7 @@ def best_lines(ranking: Ranking, top: int = 5) -> list[str]:
     unranked = [c for c in ranking.configs if ranking.metric not in c.stats]
     if unranked:
         named = "; ".join(
-            f"{_printable(', '.join(f'{p}={c.row.get(p)}' for p in ranking.varied) or c.name)} "
+            f"{printable(', '.join(f'{p}={c.row.get(p)}' for p in ranking.varied) or c.name)} "
             f"({c.counts(ranking.repeats)})"
             for c in unranked[:5]
         )

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from helpers import CHAIN, REPO, run_cli, write_project
-from test_slurm import sacct_states, submitted_ids, wait_for
+from test_slurm import sacct_states, submitted_ids, submitted_tasks, wait_for
 
 pytestmark = pytest.mark.slurm
 CLUSTER = REPO / "tests" / "slurm" / "cluster.sh"
@@ -169,8 +169,7 @@ def test_a_500_set_sweep_with_batch_1_fits_the_limits_and_completes(strict, tmp_
     assert "chains per task instead of 1" in proc.stderr
     assert outside_slurm(root) == []  # submitted and gone: nothing stays on the login node
     ids = submitted_ids(proc.stdout)
-    tasks = sum(int(line.split(": ")[1].split()[0]) for line in proc.stdout.splitlines()
-                if "task(s)" in line) + 1  # fmt: skip
+    tasks = submitted_tasks(proc.stdout)  # the arrays' tasks and the retry job
     assert tasks <= 120
     states = wait_for(ids, tasks=tasks, timeout=600)
     assert set(states.values()) == {"COMPLETED"}, states

@@ -179,10 +179,11 @@ class ArrayBackend:
         return doomed
 
 
-def stage_usage(sg: StageGraph, workdir: str) -> dict[str, usage.StageUsage]:
-    """What earlier tasks used per stage (``usage.by_stage``), node times from metadata."""
+def stage_usage(sg: StageGraph, workdir: str, fresh: bool = True) -> dict[str, usage.StageUsage]:
+    """What earlier tasks used per stage (``usage.by_stage``), node times from metadata;
+    ``fresh=False`` when ``states`` has just asked sacct (``--status``): usage.json is read."""
     submissions = load_submissions(workdir)
-    kept = usage.record(workdir, submissions)
+    kept = usage.record(workdir, submissions) if fresh else usage.load(workdir)
 
     def seconds(nid: NodeId) -> float | None:
         try:

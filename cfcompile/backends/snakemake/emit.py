@@ -17,6 +17,7 @@ from pathlib import Path
 
 from cfcompile import templates
 from cfcompile.compiler.graph import StageGraph
+from cfcompile.compiler.plan import Status
 from cfcompile.core.ir import Node, unit_resources, unit_retries, unit_threads
 from cfcompile.core.resources import SCHEDULER_RESOURCES, merge
 from cfcompile.core.transaction import write_atomic
@@ -37,7 +38,7 @@ from cfcompile.errors import CfcompileError
 from cfcompile.release import __version__
 from cfcompile.runtime import client
 from cfcompile.stages import StageKind
-from cfcompile.values import is_number
+from cfcompile.values import is_number, printable
 
 
 def brace(text: str) -> str:
@@ -203,7 +204,7 @@ MAX_NAMES = 3
 
 def _printable(text: str, limit: int = 60) -> str:
     """A name as one terminal line: no control characters (escape sequences), not too long."""
-    text = "".join(ch if ch.isprintable() else "?" for ch in str(text))
+    text = printable(text)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -229,7 +230,7 @@ def jobs_to_run(sg: StageGraph, units: dict[str, list[Node]], plans: dict | None
     the progress line counts done out of these, not out of the jobs started so far."""
     if plans is None:
         return {}
-    run = {nid for nid, p in plans.items() if p.status.value == "run"}
+    run = {nid for nid, p in plans.items() if p.status == Status.RUN}
     in_unit = {n.id for members in units.values() for n in members}
     out: dict[str, int] = {}
     for members in units.values():
