@@ -3,18 +3,27 @@
     python benchmarks/local_bench.py [--only a,b,...] [--quick] [--out PATH] [--timeout 900]
 
 Every command is the DEFAULT one a researcher types, with no tuning flags, because that is the
-experience being measured: ``cfcompile EXP -p P | snakemake -s /dev/stdin --cores 2`` (through
+experience being measured: the README's own pipe, read from README.md
+(``cfcompile EXP -p P | snakemake -s /dev/stdin --cores 2 -k --logger cfcompile`` today, through
 ``bash -c`` with pipefail, so a failed compile is not hidden by Snakemake's "nothing to be done"),
 ``experiment EXP -p P`` and ``experiment EXP -p P --parallel 2``. Both tools run the very same
 experiment files (``import curifactory as cf``; cfcompile aliases that import to itself).
+Run it from an environment installed as the README says (no ``slurm`` extra): Snakemake imports
+every installed executor plugin at each start, and the table warns when the slurm one is there.
 
 Workloads (each runner gets a fresh temporary copy: cold = empty cache, no-op = immediate rerun):
+  g  curifactory's own examples/experiments/iris.py, unmodified: 2 sets, 2 stages + aggregate
   a  curifactory-compatible iris example (benchmarks/projects/iris_compat), 6 sets
   b  scikit-learn digits sweep: 24 sets x (split, train SVC, evaluate) + 1 aggregate
   c  1,000 sets of trivial stages (compile_bench's 3-stage chain + aggregate)
   d  CPU-bound sweep: 24 sets, one stage of ~1 s CPU each; ideal = stage CPU seconds / 2 cores
+  h  CPU-bound sweep: 24 sets x (0.1 s + 1.0 s of CPU) in two stages with a pickled hand-off,
+     and an aggregate; ideal = stage CPU seconds / 2 cores
   e  2,000 sets of trivial stages (curifactory serial under the same time cap)
   f  50,000 sets: ``cfcompile -o Snakefile`` and ``snakemake -n`` time and peak memory
+
+Each cold cfcompile run is broken down into compile, Snakemake's start, jobs, after the last
+stage and exit (benchmarks/phases.py reads the boundaries from the files the run wrote).
 
 Peak MB is /usr/bin/time's "Maximum resident set size": the largest single process of the
 command's tree, not the sum. Every command has a time cap; a capped run is recorded as
@@ -41,87 +50,14 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-import compile_bench  # noqa: E402  (the shared project writer and trivial chain experiment)
-import cpu_bench  # noqa: E402  (the calibrated CPU-burning experiment)
+import cpu_bench  # noqa: E402  (the calibrated CPU-burning loop)
+import local_projects as projects  # noqa: E402
+import phases  # noqa: E402
 
-from cfcompile.utils import DEFAULTS  # noqa: E402
-
-IRIS_COMPAT = HERE / "projects" / "iris_compat"
 BIN = Path(sys.executable).parent
 CORES = 2
 SAMPLE_SECONDS = 0.5  # memory sampling interval while a command runs
 SMALL_RESULTS = 60  # workloads with at most this many result files keep their values in JSON
-
-# curifactory's defaults (cfcompile.utils.DEFAULTS mirrors 0.20.5's, checked against it by
-# tests/test_curifactory_config.py), written explicitly so that a curifactory_config.json
-# further up the temporary directory's parents (it searches three levels) can never redirect
-# the caches.
-CURIFACTORY_CONFIG = dict(DEFAULTS)
-
-DIGITS_PARAMS = """
-import os
-from dataclasses import dataclass
-
-from params import Params
-
-GRID = [(c, g) for c in (0.1, 0.3, 1.0, 3.0, 10.0, 30.0) for g in (0.0003, 0.001, 0.003, 0.01)]
-
-
-@dataclass
-class Digits(Params):
-    C: float = 1.0
-    gamma: float = 0.001
-    seed: int = 0
-
-
-def get_params():
-    sets = []
-    for i in range(int(os.environ["BENCH_N"])):
-        (c, g), seed = GRID[i % len(GRID)], i // len(GRID)
-        sets.append(Digits(name=f"C{c}_g{g}_s{seed}", x=i, C=c, gamma=g, seed=seed))
-    return sets
-"""
-
-# Formatted by compile_bench.make_project with lib=...: no other braces allowed in here.
-DIGITS_EXPERIMENT = """
-import {lib} as cf
-from {lib}.caching import JsonCacher, PickleCacher
-from sklearn.datasets import load_digits
-from sklearn.metrics import accuracy_score
-from sklearn.model_selection import train_test_split
-from sklearn.svm import SVC
-
-@cf.stage(outputs=["train_data", "test_data"], cachers=[PickleCacher, PickleCacher])
-def split(record):
-    x, y = load_digits(return_X_y=True)
-    x_tr, x_te, y_tr, y_te = train_test_split(
-        x, y, test_size=0.25, random_state=record.params.seed, stratify=y
-    )
-    return (x_tr, y_tr), (x_te, y_te)
-
-@cf.stage(inputs=["train_data"], outputs=["model"], cachers=[PickleCacher])
-def train(record, train_data):
-    model = SVC(C=record.params.C, gamma=record.params.gamma)
-    model.fit(*train_data)
-    return model
-
-@cf.stage(inputs=["test_data", "model"], outputs=["accuracy"], cachers=[JsonCacher])
-def evaluate(record, test_data, model):
-    x, y = test_data
-    return float(accuracy_score(y, model.predict(x)))
-
-@cf.aggregate(inputs=["accuracy"], outputs=["ranking"], cachers=[JsonCacher])
-def compare(record, records, accuracy):
-    ranked = sorted(((r.params.name, a) for r, a in accuracy.items()), key=lambda t: -t[1])
-    return [list(t) for t in ranked]
-
-def run(param_sets, manager):
-    for p in param_sets:
-        evaluate(train(split(cf.Record(manager, p))))
-    compare(cf.Record(manager, None))
-"""
-
-
 # ---------------------------------------------------------------------------------------------
 # running one command
 
@@ -137,6 +73,7 @@ def run_capped(cmd: list[str], cwd: Path, env: dict, cap: float, log: Path) -> d
     rss_file = log.with_suffix(".time")
     full = ["/usr/bin/time", "-v", "-o", str(rss_file), *cmd]
     total_peak = 0.0
+    started_at = time.time()  # the wall clock the stages' metadata uses (phases.py)
     start = time.perf_counter()
     with log.open("w") as out:
         proc = subprocess.Popen(
@@ -168,6 +105,7 @@ def run_capped(cmd: list[str], cwd: Path, env: dict, cap: float, log: Path) -> d
         "status": status,
         "peak_mb": peak_mb(rss_file) if status != "timeout" else None,
         "peak_total_mb": round(total_peak, 1) if total_peak else None,
+        "started_at": started_at,
     }
     if status == "failed":
         result["error_tail"] = log.read_text(errors="replace")[-1500:]
@@ -273,34 +211,6 @@ def snakemake_jobs(log: Path) -> int | None:
 
 
 # ---------------------------------------------------------------------------------------------
-# projects
-
-
-def add_config(root: Path) -> Path:
-    (root / "curifactory_config.json").write_text(json.dumps(CURIFACTORY_CONFIG, indent=2))
-    return root
-
-
-def iris_project(root: Path) -> Path:
-    shutil.copytree(IRIS_COMPAT, root, ignore=shutil.ignore_patterns("__pycache__", "data"))
-    return root
-
-
-def chain_project(root: Path) -> Path:
-    return add_config(compile_bench.make_project(root, "curifactory"))
-
-
-def digits_project(root: Path) -> Path:
-    compile_bench.make_project(root, "curifactory", name="digits", experiment=DIGITS_EXPERIMENT)
-    (root / "params" / "digits.py").write_text(DIGITS_PARAMS.lstrip())
-    return add_config(root)
-
-
-def cpu_project(root: Path) -> Path:
-    return add_config(cpu_bench.make_project(root, "curifactory"))
-
-
-# ---------------------------------------------------------------------------------------------
 # what a run left behind
 
 
@@ -351,18 +261,16 @@ def digest(values: dict) -> str:
 # workloads
 
 
+def selection(exp: str, p: str | None) -> list[str]:
+    return [exp, "-p", p] if p else [exp]
+
+
 RUNNERS = {
-    "cfcompile": lambda exp, p: [
-        "bash",
-        "-c",
-        f"set -o pipefail; cfcompile {exp} -p {p} | snakemake -s /dev/stdin --cores {CORES}",
-    ],
-    "curifactory serial": lambda exp, p: ["experiment", exp, "-p", p],
+    "cfcompile": lambda exp, p: ["bash", "-c", f"set -o pipefail; {projects.pipe_for(exp, p)}"],
+    "curifactory serial": lambda exp, p: ["experiment", *selection(exp, p)],
     f"curifactory --parallel {CORES}": lambda exp, p: [
         "experiment",
-        exp,
-        "-p",
-        p,
+        *selection(exp, p),
         "--parallel",
         str(CORES),
     ],
@@ -387,6 +295,8 @@ def run_workload(
         }
         cold = run_capped(cmd, root, ctx["env"], ctx["cap"], root / "cold.log")
         row.update({f"cold_{k}": v for k, v in cold.items()})
+        if runner == "cfcompile" and cold["status"] == "ok":
+            row["phases"] = phases.breakdown(root, exp, cold["started_at"], cold["wall_s"])
         if cold["status"] == "ok":
             noop = run_capped(cmd, root, ctx["env"], ctx["cap"], root / "noop.log")
             row.update({f"noop_{k}": v for k, v in noop.items()})
@@ -439,7 +349,7 @@ def compare_results(rows: list[dict]) -> None:
 
 def workload_f(ctx: dict) -> list[dict]:
     """Compile 50,000 sets to a file, then let Snakemake dry-run it: time and peak memory."""
-    root = chain_project(ctx["tmp"] / "f")
+    root = projects.chain_project(ctx["tmp"] / "f")
     rows = []
     for runner, cmd in (
         ("cfcompile -o Snakefile", ["cfcompile", "bench", "-p", "sweep", "-o", "Snakefile"]),
@@ -537,16 +447,26 @@ def print_table(rows: list[dict], extra: dict) -> None:
         f"sampled every {SAMPLE_SECONDS} s (incl. detached workers). exit: cold/no-op."
     )
     for key, info in extra.items():
-        print(f"{key}: {info['title']}")
-    if "d" in extra and extra["d"].get("ideal_s"):
-        d = extra["d"]
+        if not key.startswith("_"):
+            print(f"{key}: {info['title']}")
+    for key in CPU_BOUND:
+        if not extra.get(key, {}).get("ideal_s"):
+            continue
+        info = extra[key]
         print(
-            f"\n(d) stage CPU seconds {d['stage_cpu_seconds']:.1f} (cfcompile metadata) / "
-            f"{CORES} cores -> ideal {d['ideal_s']:.1f} s"
+            f"\n({key}) stage CPU seconds {info['stage_cpu_seconds']:.1f} (cfcompile metadata) / "
+            f"{CORES} cores -> ideal {info['ideal_s']:.1f} s"
         )
         for r in rows:
-            if r["workload"] == "d" and r.get("fraction_of_ideal") is not None:
+            if r["workload"] == key and r.get("fraction_of_ideal") is not None:
                 print(f"    {r['runner']:<28} {r['fraction_of_ideal']:.0%} of ideal")
+    print_versus(rows)
+    print_phases(rows)
+    if extra.get("_slurm_executor_installed"):
+        print(
+            "\nWARNING: snakemake-executor-plugin-slurm is installed in this environment: every "
+            "Snakemake start imports it (about 0.4 s), which the README's install does not have"
+        )
     over = [r for r in rows if r.get("per_node_overhead_s_approx") is not None]
     if over:
         print(
@@ -560,26 +480,78 @@ def print_table(rows: list[dict], extra: dict) -> None:
             )
 
 
+def print_versus(rows: list[dict]) -> None:
+    """The README's pipe against curifactory's best local run, per workload (cold)."""
+    lines = []
+    for key in dict.fromkeys(r["workload"] for r in rows):
+        ours = next((r for r in rows if r["workload"] == key and r["runner"] == "cfcompile"), None)
+        theirs = [
+            r
+            for r in rows
+            if r["workload"] == key and r["runner"] != "cfcompile" and r.get("cold_status") == "ok"
+        ]
+        if not ours or ours.get("cold_status") != "ok" or not theirs:
+            continue
+        best = min(theirs, key=lambda r: r["cold_wall_s"])
+        ratio = best["cold_wall_s"] / ours["cold_wall_s"]
+        lines.append(
+            f"    ({key}) {ours['cold_wall_s']:.2f} s vs {best['runner']} "
+            f"{best['cold_wall_s']:.2f} s: {ratio:.2f}x " + ("faster" if ratio >= 1 else "SLOWER")
+        )
+    if lines:
+        print("\ncfcompile (README pipe, cold) against curifactory's best local run:")
+        print("\n".join(lines))
+
+
+def print_phases(rows: list[dict]) -> None:
+    """Where each cold cfcompile run's wall time went (phases.py)."""
+    found = [r for r in rows if r.get("phases")]
+    if not found:
+        return
+    print(
+        "\ncfcompile cold run, seconds per phase: compile | Snakemake start to first stage | "
+        "jobs (first stage start to last stage end) | after the last stage (results table) | exit"
+    )
+    for r in found:
+        print(f"    ({r['workload']}) {r['cold_wall_s']:.2f} s = {phases.describe(r['phases'])}")
+
+
+def cpu_workload(key: str, ctx: dict, new_rows, extra: dict) -> None:
+    """The ideal of a CPU-bound workload (stage CPU seconds / cores) and each runner's share."""
+    ref = next((r for r in new_rows if r["runner"] == "cfcompile"), {})
+    if ref.get("stage_cpu_seconds"):
+        ideal = ref["stage_cpu_seconds"] / CORES
+        extra[key] |= {"stage_cpu_seconds": ref["stage_cpu_seconds"], "ideal_s": ideal}
+        for r in new_rows:
+            if r.get("cold_status") == "ok":
+                r["fraction_of_ideal"] = round(ideal / r["cold_wall_s"], 3)
+
+
+CPU_BOUND = ("d", "h")
+ORDER = "g,a,b,c,d,h,e,f"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--only", default="a,b,c,d,e,f", help="comma-separated workloads")
+    parser.add_argument("--only", default=ORDER, help="comma-separated workloads")
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke test")
     parser.add_argument("--timeout", type=float, default=900, help="cap per command, seconds")
     parser.add_argument("--out", default=str(HERE / "out" / "local_bench.json"))
     parser.add_argument("--keep", action="store_true", help="keep the temporary projects")
     args = parser.parse_args(argv)
     only = [w.strip() for w in args.only.split(",") if w.strip()]
-    unknown = set(only) - set("abcdef")
+    unknown = set(only) - set(ORDER.split(","))
     if unknown:
         parser.error(f"unknown workloads: {sorted(unknown)}")
     q = args.quick
-    sizes = {"b": 4 if q else 24, "c": 20 if q else 1000, "d": 4 if q else 24}
+    sizes = {"b": 4 if q else 24, "c": 20 if q else 1000, "d": 4 if q else 24, "h": 4 if q else 24}
     sizes |= {"e": 40 if q else 2000, "f": 1000 if q else 50000}
     cpu_seconds = 0.2 if q else 1.0
     all_runners = list(RUNNERS)
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
     rows: list[dict] = []
     extra: dict = {}
+    slurm_plugin = importlib.util.find_spec("snakemake_executor_plugin_slurm") is not None
     tmp_dir = tempfile.mkdtemp(prefix="cflocal")
     started = time.time()
     sources = [cfcompile_source()]
@@ -588,34 +560,58 @@ def main(argv: list[str] | None = None) -> int:
             extra[key] = {"cfcompile_source": cfcompile_source()}
             sources.append(extra[key]["cfcompile_source"])
             ctx = {"tmp": Path(tmp_dir), "cap": args.timeout, "env": dict(env)}
-            if key == "a":
+            if key == "g":
+                ctx["sets"] = 2
+                title = "curifactory's examples/experiments/iris.py, 2 sets, 2 stages + 1"
+                new = run_workload(
+                    "g", title, projects.example_project, "iris", None, all_runners, ctx
+                )
+            elif key == "a":
                 ctx["sets"] = 6
                 title = "iris (curifactory-compatible copy), 6 sets"
-                new = run_workload("a", title, iris_project, "iris", "base", all_runners, ctx)
+                new = run_workload(
+                    "a", title, projects.iris_project, "iris", "base", all_runners, ctx
+                )
             elif key == "b":
                 ctx["sets"] = sizes["b"]
                 ctx["env"]["BENCH_N"] = str(sizes["b"])
                 title = f"scikit-learn digits SVC sweep, {sizes['b']} sets x 3 stages + 1"
-                new = run_workload("b", title, digits_project, "digits", "digits", all_runners, ctx)
+                new = run_workload(
+                    "b", title, projects.digits_project, "digits", "digits", all_runners, ctx
+                )
             elif key in "ce":
                 ctx["sets"] = sizes[key]
                 ctx["env"]["BENCH_N"] = str(sizes[key])
                 title = f"{sizes[key]:,} sets of trivial stages, 3-stage chain + 1"
                 runners = all_runners if key == "c" else all_runners[:2]
-                new = run_workload(key, title, chain_project, "bench", "sweep", runners, ctx)
+                new = run_workload(
+                    key, title, projects.chain_project, "bench", "sweep", runners, ctx
+                )
             elif key == "d":
                 ctx["sets"] = sizes["d"]
                 loops = cpu_bench.calibrate(cpu_seconds)
                 ctx["env"] |= {"BENCH_N": str(sizes["d"]), "BENCH_LOOPS": str(loops)}
                 title = f"CPU-bound sweep, {sizes['d']} sets x ~{cpu_seconds} s of CPU"
-                new = run_workload("d", title, cpu_project, "cpu", "sweep", all_runners, ctx)
-                ref = next((r for r in new if r["runner"] == "cfcompile"), {})
-                if ref.get("stage_cpu_seconds"):
-                    ideal = ref["stage_cpu_seconds"] / CORES
-                    extra["d"] |= {"stage_cpu_seconds": ref["stage_cpu_seconds"], "ideal_s": ideal}
-                    for r in new:
-                        if r.get("cold_status") == "ok":
-                            r["fraction_of_ideal"] = round(ideal / r["cold_wall_s"], 3)
+                new = run_workload(
+                    "d", title, projects.cpu_project, "cpu", "sweep", all_runners, ctx
+                )
+                cpu_workload("d", ctx, new, extra)
+            elif key == "h":
+                ctx["sets"] = sizes["h"]
+                fit = cpu_bench.calibrate(cpu_seconds)
+                ctx["env"] |= {
+                    "BENCH_N": str(sizes["h"]),
+                    "BENCH_LOOPS": str(fit),
+                    "BENCH_PREP_LOOPS": str(fit // 10),
+                }
+                title = (
+                    f"CPU-bound sweep, {sizes['h']} sets x (~{cpu_seconds / 10:g} s + "
+                    f"~{cpu_seconds:g} s of CPU), pickled hand-off, + 1"
+                )
+                new = run_workload(
+                    "h", title, projects.cpu2_project, "cpu2", "sweep", all_runners, ctx
+                )
+                cpu_workload("h", ctx, new, extra)
             else:
                 ctx["sets"] = sizes["f"]
                 ctx["env"]["BENCH_N"] = str(sizes["f"])
@@ -634,7 +630,7 @@ def main(argv: list[str] | None = None) -> int:
             "digest"
         ) != after.get("digest")
     changed = len({src.get("digest") for src in sources}) > 1
-    print_table(rows, extra)
+    print_table(rows, extra | {"_slurm_executor_installed": slurm_plugin})
     src = sources[-1]
     print(
         f"\ncfcompile from {src.get('path')} at {src.get('commit')} "
@@ -657,6 +653,8 @@ def main(argv: list[str] | None = None) -> int:
                 "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
                 "total_s": round(time.time() - started, 1),
                 "workloads": extra,
+                "readme_pipe": projects.readme_pipe(),
+                "slurm_executor_installed": slurm_plugin,
                 "cfcompile_source_start": sources[0],
                 "cfcompile_source_end": sources[-1],
                 "cfcompile_source_changed_during_run": changed,

@@ -7,6 +7,7 @@ is reported so that the documented pipe into Snakemake fails too.
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import sys
 import traceback
@@ -18,7 +19,18 @@ log = logging.getLogger("cfcompile")
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    """The console script. Run as a command (``argv`` None), the objects it made are frozen
+    out of the garbage collector before the interpreter exits: the final collection over an
+    imported scikit-learn or torch otherwise costs 0.1-0.4 s after the work is done."""
+    if argv is not None:
+        return _main(list(argv))
+    try:
+        return _main(sys.argv[1:])
+    finally:
+        gc.freeze()
+
+
+def _main(argv: list[str]) -> int:
     parser = build_parser()
     if not argv:  # a first look, not a mistake: show what there is to do
         parser.print_help()
@@ -66,6 +78,13 @@ def main(argv: list[str] | None = None) -> int:
         return commands.cmd_compile(args)
     except CfcompileError as exc:
         return failed(args, f"cfcompile: error: {exc}")
+    except BrokenPipeError:  # whatever reads the Snakefile left before reading it
+        commands.release_stdout()
+        return failed(
+            args,
+            "cfcompile: error: the command reading the Snakefile exited before reading all "
+            "of it (its own message above says why)",
+        )
     except OSError as exc:  # an unwritable, missing or full folder: name it, no traceback
         where = exc.filename or "a file"
         return failed(args, f"cfcompile: error: cannot use {where}: {exc.strerror or exc}")
@@ -164,11 +183,16 @@ def failed(args: argparse.Namespace, message: str) -> int:
         )
     )
     if compiling and not args.output and not sys.stdout.isatty():
-        sys.stdout.write(
-            "# cfcompile could not compile this workflow (its message is on stderr too).\n"
-            f"raise Exception({message!r})\n"
-        )
-        sys.stdout.flush()
+        try:
+            sys.stdout.write(
+                "# cfcompile could not compile this workflow (its message is on stderr too).\n"
+                f"raise Exception({message!r})\n"
+            )
+            sys.stdout.flush()
+        except OSError:  # no reader any more (a closed pipe): stderr has the message
+            from cfcompile.commands import release_stdout
+
+            release_stdout()
     return 2
 
 
