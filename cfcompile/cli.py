@@ -13,6 +13,7 @@ import sys
 import traceback
 
 from cfcompile.arguments import MODES, build_parser, build_submit_parser
+from cfcompile.core import collector
 from cfcompile.errors import CfcompileError
 
 log = logging.getLogger("cfcompile")
@@ -57,6 +58,9 @@ def _main(argv: list[str]) -> int:
         parser.error("arguments after -- are passed to snakemake and need --run")
     check_companions(parser, args)
     from cfcompile import commands, looking, running  # after parsing: --help stays fast
+
+    if not args.eager:  # an eager run runs stages here: they get a fresh interpreter's pace
+        collector.compile_pace()
 
     modes = (  # one at most (check_modes); compiling is the default
         (args.submit, running.cmd_submit),  # before --dry-run: --submit --dry-run previews

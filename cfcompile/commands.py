@@ -151,7 +151,7 @@ def prepare(
     ``choice`` is a grouping decided elsewhere (on Slurm), else ``--batch`` over ``cores``."""
     check_name_lengths([t for n in b.sg.nodes() for t in n.targets()])
     choice = choice or choose_batch(b.sg, batch, cores)
-    units = batch_units(b.sg, choice.k)
+    units = batch_units(b.sg, choice.k, choice.even)
     set_aside_unfinished(b.plans)  # outputs without metadata: a unit's job must see them missing
     to_run = {nid for nid, p in b.plans.items() if p.status == Status.RUN}
     with compile_lock(b.workdir):
@@ -260,7 +260,7 @@ def cmd_dry_run(args: argparse.Namespace) -> int:
     changed_params, code = explain(b.sg, b.plans, b.view, sample=0 if rerun_code else CODE_SAMPLE)
     summary = summarize(b.sg, b.plans, changed_params, code, rerun_code)
     choice = choose_batch(b.sg, args.batch, local_cores(args))
-    summary["units"] = units_summary(b.plans, batch_units(b.sg, choice.k), choice)
+    summary["units"] = units_summary(b.plans, batch_units(b.sg, choice.k, choice.even), choice)
     cores = local_cores(args) or os.cpu_count() or 1
     found = critical_path.estimate(b.sg, b.plans, cores)
     summary["critical_path"] = found.as_dict() if found is not None else None

@@ -6,6 +6,7 @@ one as {relative path: source} so a test can change a file before writing its ow
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import random
@@ -255,6 +256,8 @@ def check_fresh(values: dict, route: str) -> None:
         assert (v["foo"], v["foo_now"]) == ("b", "b"), route  # the job's environment
         assert (v["helper"], v["data"]) == ("v2", "edited"), route  # the files as they are
         assert not v["shadowed"] and "site-packages" not in v["random_module"], route
+        assert v["gc_threshold"] == list(gc.get_threshold()), route  # the interpreter's own
+        assert v["gc_frozen"] == 0, route
     for field in ("unseeded", "np_unseeded", "global_unseeded"):
         assert len({v[field] for v in probes}) == len(SETS), (route, field)
     assert len({v["np_seeded"] for v in probes}) == 1, route

@@ -33,6 +33,9 @@ class BatchChoice:
 
     k: int
     why: str
+    even: bool = False
+    """Spread the chains evenly over ceil(n / k) units (``--batch auto``), rather than k
+    each and the remainder in the last unit (an explicit ``--batch K``)."""
 
 
 def stage_seconds(sg: StageGraph, stages: set[str]) -> dict[str, float]:
@@ -98,8 +101,9 @@ def choose_batch(sg: StageGraph, batch: int | str, cores: int | None = None) -> 
         why = f"recorded chain time {chain:.3g} s, {n_chains} chains, {cores} cores"
         if chain >= TARGET_UNIT_SECONDS:
             return BatchChoice(0, why + ": one job per node")
-        return BatchChoice(max(1, min(cap, int(TARGET_UNIT_SECONDS // max(chain, 1e-3)))), why)
-    return BatchChoice(cap, f"no recorded durations; {n_chains} chains over {cores} cores")
+        k = max(1, min(cap, int(TARGET_UNIT_SECONDS // max(chain, 1e-3))))
+        return BatchChoice(k, why, even=True)
+    return BatchChoice(cap, f"no recorded durations; {n_chains} chains over {cores} cores", True)
 
 
 def batchable_stages(sg: StageGraph) -> set[str]:
@@ -138,21 +142,31 @@ def chains(nodes: list[Node]) -> dict[str, list[Node]]:
     return out
 
 
-def batch_units(sg: StageGraph, batch: int) -> dict[str, list[Node]]:
-    """Unit name -> member nodes: K parameter sets' chains of batchable stages per unit.
+def batch_units(sg: StageGraph, batch: int, even: bool = False) -> dict[str, list[Node]]:
+    """Unit name -> member nodes: up to K parameter sets' chains of batchable stages per unit.
 
     Nodes of other stages (aggregates and what follows them) run one per job and are in no
-    unit; ``batch`` 0 means no units at all (every node is its own job).
+    unit; ``batch`` 0 means no units at all (every node is its own job). With ``even``, the
+    same number of units holds the chains evenly (sizes differ by one at most): 25 chains at
+    K = 4 are 4,4,4,4,3,3,3, not six of 4 and a last unit of 1, so the units in the last wave
+    end together instead of leaving cores idle behind the longest.
     """
     if batch <= 0:
         return {}
     batched = batchable_stages(sg)
     by_record = chains([n for n in sg.nodes() if n.stage in batched])
     hashes = list(by_record)
-    out = {}
-    for start in range(0, len(hashes), batch):
-        members = [n for h in hashes[start : start + batch] for n in by_record[h]]
-        out[str(start // batch)] = sorted(members, key=lambda n: n.order)
+    n_units = -(-len(hashes) // batch)
+    if even and n_units:
+        size, extra = divmod(len(hashes), n_units)
+        sizes = [size + (i < extra) for i in range(n_units)]
+    else:
+        sizes = [min(batch, len(hashes) - start) for start in range(0, len(hashes), batch)]
+    out, start = {}, 0
+    for i, n in enumerate(sizes):
+        members = [node for h in hashes[start : start + n] for node in by_record[h]]
+        out[str(i)] = sorted(members, key=lambda node: node.order)
+        start += n
     return out
 
 

@@ -97,6 +97,20 @@ def test_batch_units_hold_k_chains_and_leave_aggregates_alone(tmp_path):
     assert choose_batch(sg, "1").k == 0 and choose_batch(sg, 3).k == 3
 
 
+def test_automatic_units_hold_the_chains_evenly(tmp_path):
+    """25 chains at K = 4: seven units of 4 or 3 chains, not six of 4 and a last one of 1
+    (that last unit, and the cores idle behind the longest, is where the ideal is lost)."""
+    sg = graph_of(tmp_path, 25)
+    choice = choose_batch(sg, "auto", cores=3)  # 25 chains, 12 units at most: K = 3
+    assert (choice.k, choice.even) == (3, True)
+    even = batch_units(sg, 4, even=True)
+    assert [len(m) // 2 for m in even.values()] == [4, 4, 4, 4, 3, 3, 3]
+    assert [len(m) // 2 for m in batch_units(sg, 4).values()] == [4, 4, 4, 4, 4, 4, 1]
+    members = [n.id for m in even.values() for n in m]
+    assert len(members) == len(set(members)) == 50  # every chain's two nodes, once
+    assert not choose_batch(sg, 4).even  # an explicit --batch K is K per unit
+
+
 def test_arrays_put_k_chains_in_a_task_with_summed_runtime(tmp_path):
     sg = graph_of(tmp_path, 5)
     one = pack(sg, plan(sg), SiteSettings(), SiteLimits(), 1).requests

@@ -5,6 +5,7 @@ import, a helper module outside the project, and which ``random`` it got.
 the project, on ``PYTHONPATH``. Each node returns what it saw.
 """
 
+import gc
 import os
 import random
 
@@ -38,6 +39,8 @@ def probe(record):
         "data": DATA,
         "random_module": random.__file__,
         "shadowed": hasattr(random, "SHADOW"),
+        "gc_threshold": list(gc.get_threshold()),  # the compile relaxes its own collector
+        "gc_frozen": gc.get_freeze_count(),
     }
 
 
