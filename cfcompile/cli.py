@@ -14,6 +14,7 @@ import traceback
 
 from cfcompile.arguments import MODES, build_parser, build_submit_parser
 from cfcompile.core import collector
+from cfcompile.core.streams import release_stdout
 from cfcompile.errors import CfcompileError
 
 log = logging.getLogger("cfcompile")
@@ -57,10 +58,14 @@ def _main(argv: list[str]) -> int:
     if args.snakemake_args and not args.run:
         parser.error("arguments after -- are passed to snakemake and need --run")
     check_companions(parser, args)
-    from cfcompile import commands, looking, running  # after parsing: --help stays fast
-
     if not args.eager:  # an eager run runs stages here: they get a fresh interpreter's pace
         collector.compile_pace()
+    return dispatch(args)
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    """Run the one mode asked for (compiling by default); report failures as ``failed`` does."""
+    from cfcompile import commands, looking, running  # after parsing: --help stays fast
 
     modes = (  # one at most (check_modes); compiling is the default
         (args.submit, running.cmd_submit),  # before --dry-run: --submit --dry-run previews
@@ -83,7 +88,7 @@ def _main(argv: list[str]) -> int:
     except CfcompileError as exc:
         return failed(args, f"cfcompile: error: {exc}")
     except BrokenPipeError:  # whatever reads the Snakefile left before reading it
-        commands.release_stdout()
+        release_stdout()
         return failed(
             args,
             "cfcompile: error: the command reading the Snakefile exited before reading all "
@@ -194,8 +199,6 @@ def failed(args: argparse.Namespace, message: str) -> int:
             )
             sys.stdout.flush()
         except OSError:  # no reader any more (a closed pipe): stderr has the message
-            from cfcompile.commands import release_stdout
-
             release_stdout()
     return 2
 

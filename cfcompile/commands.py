@@ -34,6 +34,7 @@ from cfcompile.compiler.trace import trace_project
 from cfcompile.compiler.version import check_name_lengths, compile_lock, write_workflow_files
 from cfcompile.core.ir import NodeId
 from cfcompile.core.provenance import run_info
+from cfcompile.core.streams import release_stdout
 from cfcompile.core.transaction import sweep_stale_staging
 from cfcompile.core.workdir import SNAKEFILE, SUBMISSIONS, default_workdir, file_digests
 from cfcompile.errors import ProjectError
@@ -184,28 +185,6 @@ def cmd_compile(args: argparse.Namespace) -> int:
         where = f"{count} nodes"
     print(f"cfcompile: {where}; workflow files in {b.workdir}", file=sys.stderr)
     return 0
-
-
-def release_stdout() -> None:
-    """Point stdout at /dev/null, so that whatever reads it sees the end now.
-
-    The compile prints the Snakefile and is done, but a pipe's reader (Snakemake parsing
-    ``/dev/stdin``) only sees the end of the file when the last writer closes it: otherwise
-    when this process exits, after the interpreter's teardown of the experiment's imports
-    (0.3-0.5 s for scikit-learn, measured here). Also what lets a closed pipe end quietly:
-    Python's final flush of a broken stdout would print a second error.
-    """
-    try:
-        sys.stdout.flush()
-    except OSError:
-        pass
-    null = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(null, sys.stdout.fileno())
-    except (OSError, ValueError):  # not a real file (a test's capture): nothing to release
-        pass
-    finally:
-        os.close(null)
 
 
 def cmd_eager(args: argparse.Namespace) -> int:
