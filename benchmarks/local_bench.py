@@ -233,25 +233,14 @@ def result_values(cache: Path) -> dict:
     return values
 
 
-def stage_timing(cache: Path) -> dict:
-    """Nodes and summed stage seconds from cfcompile's metadata ("timing"), one entry per node.
-
-    A node with several outputs writes one metadata file per output with the same timing, so
-    entries are keyed by (parameter hash, stage).
-    """
-    nodes: dict[tuple, dict] = {}
-    for meta in cache.glob("*_metadata.json"):
-        try:
-            data = json.loads(meta.read_text())
-        except (OSError, ValueError):
-            continue
-        timing = data.get("timing")
-        if isinstance(timing, dict) and "_reportables" not in meta.name:
-            nodes[(data.get("params_hash"), data.get("stage"))] = timing
+def stage_timing(timings: dict[tuple, dict]) -> dict:
+    """Nodes and summed stage seconds from cfcompile's metadata (``phases.node_timings``)."""
     return {
-        "nodes": len(nodes),
-        "stage_seconds": round(sum(float(t.get("seconds", 0)) for t in nodes.values()), 3),
-        "stage_cpu_seconds": round(sum(float(t.get("cpu_seconds", 0)) for t in nodes.values()), 3),
+        "nodes": len(timings),
+        "stage_seconds": round(sum(float(t.get("seconds", 0)) for t in timings.values()), 3),
+        "stage_cpu_seconds": round(
+            sum(float(t.get("cpu_seconds", 0)) for t in timings.values()), 3
+        ),
     }
 
 
@@ -297,8 +286,10 @@ def run_workload(
         }
         cold = run_capped(cmd, root, ctx["env"], ctx["cap"], root / "cold.log")
         row.update({f"cold_{k}": v for k, v in cold.items()})
+        cache = root / "data" / "cache"
+        timings = phases.node_timings(cache) if runner == "cfcompile" else {}  # read once
         if runner == "cfcompile" and cold["status"] == "ok":
-            row["phases"] = phases.breakdown(root, exp, cold["started_at"], cold["wall_s"])
+            row["phases"] = phases.breakdown(root, exp, cold["started_at"], cold["wall_s"], timings)
         if cold["status"] == "ok":
             noop = run_capped(cmd, root, ctx["env"], ctx["cap"], root / "noop.log")
             row.update({f"noop_{k}": v for k, v in noop.items()})
@@ -310,7 +301,7 @@ def run_workload(
         if runner == "cfcompile":
             row["snakemake_jobs"] = snakemake_jobs(root / "cold.log")
         if runner == "cfcompile" and cold["status"] == "ok":
-            row.update(stage_timing(root / "data" / "cache"))
+            row.update(stage_timing(timings))
             if row["nodes"]:
                 # Stage seconds come from cfcompile's metadata; the job's own wall time is not
                 # recorded, so this spreads everything that is not stage work over the nodes.

@@ -30,15 +30,32 @@ SHORT = {
 }
 
 
-def stage_span(cache: Path) -> tuple[float, float] | None:
-    """The first stage's start and the last stage's end among the outputs' metadata."""
-    starts, ends = [], []
+def node_timings(cache: Path) -> dict[tuple, dict]:
+    """Each node's ``timing`` from cfcompile's metadata, keyed by (parameter hash, stage).
+
+    A node with several outputs writes one metadata file per output with the same timing,
+    hence the key; reportables' listings are not outputs.
+    """
+    nodes: dict[tuple, dict] = {}
     for meta in cache.glob("*_metadata.json"):
         try:
-            timing = json.loads(meta.read_text()).get("timing") or {}
+            data = json.loads(meta.read_text())
+        except (OSError, ValueError):
+            continue
+        timing = data.get("timing")
+        if isinstance(timing, dict) and "_reportables" not in meta.name:
+            nodes[(data.get("params_hash"), data.get("stage"))] = timing
+    return nodes
+
+
+def stage_span(timings: dict[tuple, dict]) -> tuple[float, float] | None:
+    """The first stage's start and the last stage's end among the nodes' timings."""
+    starts, ends = [], []
+    for timing in timings.values():
+        try:
             starts.append(float(timing["start"]))
             ends.append(float(timing["end"]))
-        except (OSError, ValueError, KeyError, TypeError):
+        except (KeyError, TypeError, ValueError):
             continue
     return (min(starts), max(ends)) if starts else None
 
@@ -50,10 +67,13 @@ def mtime(path: Path) -> float | None:
         return None
 
 
-def breakdown(root: Path, experiment: str, started: float, wall: float) -> dict | None:
-    """Seconds per phase of the cold cfcompile run in ``root``; None if a boundary is missing."""
+def breakdown(
+    root: Path, experiment: str, started: float, wall: float, timings: dict[tuple, dict]
+) -> dict | None:
+    """Seconds per phase of the cold cfcompile run in ``root`` (``timings``: its
+    ``node_timings``); None if a boundary is missing."""
     compiled = mtime(root / ".cfcompile" / experiment / "Snakefile")
-    span = stage_span(root / "data" / "cache")
+    span = stage_span(timings)
     table = mtime(root / "results" / f"{experiment}.jsonl")
     if compiled is None or span is None or table is None:
         return None

@@ -88,7 +88,6 @@ def dispatch(args: argparse.Namespace) -> int:
     except CfcompileError as exc:
         return failed(args, f"cfcompile: error: {exc}")
     except BrokenPipeError:  # whatever reads the Snakefile left before reading it
-        release_stdout()
         return failed(
             args,
             "cfcompile: error: the command reading the Snakefile exited before reading all "
