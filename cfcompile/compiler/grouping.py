@@ -21,8 +21,12 @@ from cfcompile.stages import StageKind
 TARGET_UNIT_SECONDS = 2.0
 """A unit should run at least this long: a job costs about 0.1 s to start with a warm worker
 and Snakemake adds 16-35 ms of scheduling, so 2 s keeps that overhead near 5%."""
-UNITS_PER_CORE = 4
-"""No fewer units than this per core, so uneven units still keep every core busy."""
+UNITS_PER_CORE = 2
+"""No fewer units than this per core, so uneven units still keep every core busy. Two, not
+more: each finished unit costs Snakemake a scheduling pass and the next job's start (40-110 ms
+measured), and with the chains dealt out in turn (``batch_units``) two units a core already
+even out a sweep whose cost grows along the sets. 24 sets x 1 s on 2 cores, cold: 4 units a
+core 12.61/12.82 s, 2 units a core 12.00/12.28 s."""
 SAMPLE = 20
 """Recorded durations read per stage (metadata files): enough for a mean, cheap at 50,000."""
 
@@ -149,7 +153,9 @@ def batch_units(sg: StageGraph, batch: int, even: bool = False) -> dict[str, lis
     unit; ``batch`` 0 means no units at all (every node is its own job). With ``even``, the
     same number of units holds the chains evenly (sizes differ by one at most): 25 chains at
     K = 4 are 4,4,4,4,3,3,3, not six of 4 and a last unit of 1, so the units in the last wave
-    end together instead of leaving cores idle behind the longest.
+    end together instead of leaving cores idle behind the longest. The chains are dealt out in
+    turn (unit 0 gets sets 0, 7, 14, ...), not cut in runs: a sweep's cost often grows along
+    its sets (sizes, epochs), and runs of neighbours would put the dearest sets in one unit.
     """
     if batch <= 0:
         return {}
@@ -158,15 +164,13 @@ def batch_units(sg: StageGraph, batch: int, even: bool = False) -> dict[str, lis
     hashes = list(by_record)
     n_units = -(-len(hashes) // batch)
     if even and n_units:
-        size, extra = divmod(len(hashes), n_units)
-        sizes = [size + (i < extra) for i in range(n_units)]
+        groups = [hashes[i::n_units] for i in range(n_units)]
     else:
-        sizes = [min(batch, len(hashes) - start) for start in range(0, len(hashes), batch)]
-    out, start = {}, 0
-    for i, n in enumerate(sizes):
-        members = [node for h in hashes[start : start + n] for node in by_record[h]]
+        groups = [hashes[start : start + batch] for start in range(0, len(hashes), batch)]
+    out = {}
+    for i, group in enumerate(groups):
+        members = [node for h in group for node in by_record[h]]
         out[str(i)] = sorted(members, key=lambda node: node.order)
-        start += n
     return out
 
 
