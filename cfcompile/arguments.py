@@ -319,6 +319,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="rerun cached nodes whose stage code changed since their cache was written "
         "(by default they stay cached, as in curifactory; --dry-run names them)",
     )
+    p.add_argument(
+        "--no-reuse",
+        action="store_true",
+        help="compute every node itself: no set copies the outputs of a stage that declares "
+        "uses=[...] from another set that agrees on those parameters (docs/semantics.md)",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     p.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
     return p

@@ -30,6 +30,7 @@ from cfcompile.compiler.plan import (
     plan,
     set_aside_unfinished,
 )
+from cfcompile.compiler.reuse_plan import reuse_plan
 from cfcompile.compiler.trace import trace_project
 from cfcompile.compiler.version import check_name_lengths, compile_lock, write_workflow_files
 from cfcompile.core.ir import NodeId
@@ -42,7 +43,7 @@ from cfcompile.project.discover import EXPERIMENTS, PARAMS, ModuleInfo, Project
 from cfcompile.record import ArtifactManager
 from cfcompile.runtime import prefork
 from cfcompile.views import critical_path, dag, networks
-from cfcompile.views.dryrun import print_plan, summarize, units_summary
+from cfcompile.views.dryrun import add_reuse, print_plan, summarize, units_summary
 from cfcompile.views.usage_table import print_usage
 
 
@@ -125,6 +126,7 @@ def build(args: argparse.Namespace, warm: bool = False) -> Built:
     # folder (curifactory_config.json), not only params/*.py
     watched = project.watched_files(args.experiment, args.params)
     sg.info.digests.update(file_digests([p for p in watched if p not in sg.info.digests]))
+    sg.info.reuse = not getattr(args, "no_reuse", False)
     planned_at = time.time()
     view = CacheView()
     rerun_code = getattr(args, "rerun_changed_code", False)
@@ -206,6 +208,7 @@ def cmd_eager(args: argparse.Namespace) -> int:
         folders=True,  # curifactory's experiment command makes them: code may write there
         **project.manager_paths(),
     )
+    manager.reuse = not getattr(args, "no_reuse", False)
     module.run(sets, manager)
     engine = manager.engine
     print(
@@ -238,6 +241,7 @@ def cmd_dry_run(args: argparse.Namespace) -> int:
     # with --rerun-changed-code the plan has read every cached node's metadata already
     changed_params, code = explain(b.sg, b.plans, b.view, sample=0 if rerun_code else CODE_SAMPLE)
     summary = summarize(b.sg, b.plans, changed_params, code, rerun_code)
+    add_reuse(summary, b.sg, reuse_plan(b.sg, b.plans))
     choice = choose_batch(b.sg, args.batch, local_cores(args))
     summary["units"] = units_summary(b.plans, batch_units(b.sg, choice.k, choice.even), choice)
     cores = local_cores(args) or os.cpu_count() or 1

@@ -121,6 +121,7 @@ class ArtifactManager:
         self.reports_path: str = paths["reports_path"]
         self.report_css_path: str = paths["report_css_path"]
         self.store_full = store_full
+        self.reuse = True  # False: --no-reuse, every node computes (core.reuse)
         self.dry = dry
         self.dry_cache = dry_cache
         self.run_line = run_line
@@ -251,6 +252,8 @@ class Record:
         # the cachers of the stage running on this record (None between stages), as in
         # curifactory: a stage reads its own output paths from them (PathRef's idiom)
         self.stage_cachers: list | None = None
+        # output name -> reuse class of the node that put it in state (core.reuse); eager only
+        self.reuse_keys: dict[str, str | None] = {}
         if self.params is not None:
             if getattr(self.params, "hash", None) is None:
                 self.params.hash = hashing.params_hash(self.params)
@@ -319,6 +322,7 @@ class Record:
         )
         new.input_records = [self]
         new.state = copy.deepcopy(self.state)
+        new.reuse_keys = dict(self.reuse_keys)
         return new
 
     def get_path(

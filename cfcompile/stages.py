@@ -101,6 +101,10 @@ class StageSpec:
     timeout: float | None = None
     retries: int = 0
     metrics: list[str] = field(default_factory=list)
+    uses: list[str] | None = None
+    """The ``record.params`` fields (``data.path`` for nested ones) the stage reads; checked
+    at every run, and what lets sets that agree on them share one computation."""
+    reuse: bool = True
 
     @property
     def name(self) -> str:
@@ -135,6 +139,18 @@ def _check_metrics(spec: StageSpec) -> None:
         raise StageDefinitionError(
             f"stage '{spec.name}' ({spec.location}): metrics {unknown} are not outputs of the stage"
         )
+
+
+def _check_uses(function: Any, uses: Any) -> list[str] | None:
+    """At decoration: ``uses`` is cfcompile's own keyword, a list of dotted field paths."""
+    if uses is None:
+        return None
+    if isinstance(uses, str) or not all(isinstance(u, str) and u for u in uses):
+        raise StageDefinitionError(
+            f"stage '{function.__name__}': uses= takes a list of field names such as "
+            f"['seed', 'data.path'], got {uses!r}"
+        )
+    return sorted(set(uses))
 
 
 def _declaration_error(spec: StageSpec) -> Exception | None:
@@ -254,6 +270,8 @@ def _declare(
     timeout,
     retries,
     metrics,
+    uses=None,
+    reuse=True,
 ):
     def decorator(function: Any) -> Any:
         spec = StageSpec(
@@ -268,6 +286,8 @@ def _declare(
             timeout=timeout,
             retries=int(retries),
             metrics=list(metrics or []),
+            uses=_check_uses(function, uses),
+            reuse=bool(reuse),
         )
         _check_metrics(spec)
 
@@ -299,6 +319,8 @@ def stage(
     timeout: float | None = None,
     retries: int = 0,
     metrics: list[str] | None = None,
+    uses: list[str] | None = None,
+    reuse: bool = True,
 ) -> Any:
     """Declare a stage: inputs read from ``record.state``, outputs written back to it.
 
@@ -306,6 +328,9 @@ def stage(
     compiled workflow; they do not change what the stage computes, so they are not hashed.
     ``timeout`` (seconds) stops a stage that runs too long; ``retries`` reruns a failed one;
     ``metrics`` names outputs that go into the results table whatever their cacher.
+    ``uses`` declares the parameters the stage reads (and that it is deterministic given them
+    and its inputs): sets that agree on them compute it once (docs/semantics.md, "Reuse");
+    ``reuse=False`` keeps a declaring stage from being merged.
     """
     return _declare(
         StageKind.STAGE,
@@ -318,6 +343,8 @@ def stage(
         timeout,
         retries,
         metrics,
+        uses,
+        reuse,
     )
 
 

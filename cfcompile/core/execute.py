@@ -19,7 +19,9 @@ from enum import StrEnum
 from typing import Any
 
 from cfcompile.caching import Lazy
+from cfcompile.core import reuse
 from cfcompile.core.outputs import declared_cachers, split_outputs, store_in_state
+from cfcompile.core.reads import EVERYTHING, watching
 from cfcompile.core.reportables import load_cached_reportables, save_reportables
 from cfcompile.core.timelimit import StageTimeout, timed_call
 from cfcompile.core.transaction import Transaction, terminate_as_exception
@@ -34,6 +36,7 @@ class Outcome(StrEnum):
 
     CACHED = "cached"
     RAN = "ran"
+    REUSED = "reused"
 
 
 def run_stage(
@@ -45,10 +48,48 @@ def run_stage(
     cachers = declared_cachers(spec, record)
     record.stage_cachers = cachers  # what curifactory shows a stage, cached or not
     label = params_name(record) or ("aggregate" if spec.is_aggregate else "None")
+    key = eager_key(spec, record, kwargs) if save and cachers else None
+    record.reuse_keys.update(dict.fromkeys(spec.output_names, key))
     if cachers and not record.overwrite_requested() and all(c.check() for c in cachers):
         load_cached(spec, record, cachers)
         log.info("stage %s [%s]: cached", spec.name, label)
         return Outcome.CACHED
+    if key is None:
+        _run_now(spec, record, records, args, inputs, label, cachers, save)
+        return Outcome.RAN
+    cache = record.manager.cache_path
+    with reuse.class_lock(cache, key):
+        source = reuse.find_source(cache, key)
+        if source is not None:
+            reuse.copy_outputs(spec, record, cachers, source, spec.uses)
+            load_cached(spec, record, cachers)
+            log.info("stage %s [%s]: reuses %s", spec.name, label, source.get("params_name"))
+            return Outcome.REUSED
+        published = _run_now(spec, record, records, args, inputs, label, cachers, save)
+        reuse.write_source(cache, key, published, record, [c.get_path() for c in cachers])
+    return Outcome.RAN
+
+
+def eager_key(spec: StageSpec, record: Any, kwargs: dict) -> str | None:
+    """The node's reuse class in an eager run: its inputs' classes are those of the nodes that
+    put them in the record's state (``record.reuse_keys``); a value passed in the call has none."""
+    if kwargs or not reuse.reusable(spec) or not getattr(record.manager, "reuse", True):
+        return None
+    inputs = [record.reuse_keys.get(name) for name in spec.inputs]
+    return reuse.node_key(spec, stage_code(spec), record.params, inputs)
+
+
+def _run_now(
+    spec: StageSpec,
+    record: Any,
+    records: list | None,
+    args: tuple,
+    inputs: dict,
+    label: str,
+    cachers: list | None,
+    save: bool,
+) -> list[str]:
+    """Call the stage and (unless dry) publish its outputs; the published paths."""
     log.info(
         "stage %s [%s]: running%s", spec.name, label, "" if save else " (dry: nothing is cached)"
     )
@@ -57,11 +98,10 @@ def run_stage(
     except BaseException:
         log.error("stage %s [%s] raised; none of its outputs were cached", spec.name, label)
         raise
-    if save:
-        save_outputs(spec, record, cachers, values, timing)
+    published = save_outputs(spec, record, cachers, values, timing) if save else []
     record.stage_cachers = None
     store_in_state(spec, record, cachers if save else None, values)
-    return Outcome.RAN
+    return published
 
 
 def gather_inputs(spec: StageSpec, record: Any, records: list | None, kwargs: dict) -> dict:
@@ -124,14 +164,37 @@ def call_stage(
     """
     record.stage_cachers = declared_cachers(spec, record) if cachers is ... else cachers
     resolved = resolve_inputs(spec, inputs)
-    if spec.is_aggregate:
-        body = lambda: spec.func(record, records, **resolved)  # noqa: E731 - the call itself
-    else:
-        body = lambda: spec.func(record, *args, **resolved)  # noqa: E731
+    seen = []
+
+    def body() -> Any:
+        """The call itself, watching what it reads of ``record.params`` (``core.reads``)."""
+        with watching(record.params, spec.name, label, spec.uses) as reads:
+            seen.append(reads)
+            if spec.is_aggregate:
+                return spec.func(record, records, **resolved)
+            return spec.func(record, *args, **resolved)
+
     result, timing = timed_call(
         spec.timeout, body, f"stage '{spec.name}' ({label})", on_hard_timeout
     )
+    if seen and record.params is not None:
+        timing["params_read"] = read_summary(seen[0], record.params, spec.name)
     return split_outputs(spec, result, label), timing
+
+
+def read_summary(reads: Any, params: Any, stage: str) -> dict:
+    """What metadata keeps of a call's reads: the paths, a digest of their representations,
+    and what saw everything when something did."""
+    fields = reads.summary()
+    out: dict[str, Any] = {"fields": fields}
+    if fields != [EVERYTHING]:
+        try:
+            out["digest"] = reuse.reads_digest(params, fields, stage)
+        except Exception:  # a representation that fails (a custom hash function): no digest
+            out["digest"] = None
+    else:
+        out["whole"] = reads.everything or "more fields than metadata keeps"
+    return out
 
 
 def resolve_inputs(spec: StageSpec, inputs: dict) -> dict:
@@ -155,14 +218,14 @@ def _resolve(value: Any) -> Any:
 
 def save_outputs(
     spec: StageSpec, record: Any, cachers: list | None, values: tuple, timing: dict
-) -> None:
+) -> list[str]:
     """Publish every cached output (and the stage's reportables) together, or none of them.
 
     Whatever interrupts the save (an error, Ctrl-C, SIGTERM) removes the staging folders; only
     SIGKILL or a lost node leaves them, for ``publish.sweep_stale_staging`` to remove later.
     """
     try:
-        _save_outputs(spec, record, _seen_cachers(record, cachers), values, timing)
+        return _save_outputs(spec, record, _seen_cachers(record, cachers), values, timing)
     finally:
         record.stage_cachers = None  # the stage is over (curifactory clears it here too)
 
@@ -187,12 +250,14 @@ def _seen_cachers(record: Any, cachers: list | None) -> list | None:
 
 def _save_outputs(
     spec: StageSpec, record: Any, cachers: list | None, values: tuple, timing: dict
-) -> None:
+) -> list[str]:
     reportables = [
         r for r in record.manager.reportables if r.record is record and r.stage == spec.name
     ]
     if not cachers and not reportables:
-        return
+        return []
+    timing = dict(timing)
+    read = timing.pop("params_read", None)
     txn = Transaction()
     # A SIGTERM that would kill the process mid-save (Slurm's time limit, scancel, an eager run
     # without a handler) first unwinds through abort, then ends the process as before.
@@ -207,10 +272,12 @@ def _save_outputs(
                 code = stage_code(spec)
                 if code is not None:
                     meta["stage_code"] = code
+                if read is not None:
+                    meta["params_read"] = read
                 cacher.save_metadata()
             if reportables:
                 save_reportables(record, spec, reportables, txn)
-            txn.commit()
+            return txn.commit()
         except BaseException:
             txn.abort()
             raise

@@ -189,6 +189,7 @@ class WorkflowInfo:
     param_sets: list[list[str]] = field(default_factory=list)  # [name, hash] in order
     subset: str = ""  # --names/--indices, when given: part of the results table's file name
     selection: list[str] = field(default_factory=list)  # -p/--names/--indices words as given
+    reuse: bool = True  # False: compiled with --no-reuse (core.reuse)
 
     def command(self, *mode: str) -> str:
         """The command that selects these sets again, shell-quoted, with ``mode`` on the end:

@@ -14,6 +14,8 @@ from typing import Any
 
 from cfcompile import compat
 from cfcompile.caching import Lazy
+from cfcompile.core import reuse
+from cfcompile.core.execute import stage_code
 from cfcompile.core.ir import InputKind, InputRef, Node, NodeId
 from cfcompile.core.outputs import output_cacher
 from cfcompile.core.workdir import (
@@ -54,7 +56,9 @@ class Compiled:
             prefix=self.info.prefix,
             run_info=run_info,
         )
+        self.manager.reuse = self.info.reuse
         self._params: dict[str | None, Any] = {}
+        self._keys: dict[NodeId, str | None] = {}
         self._fresh: dict[str, Any] | None = None
         self._changed = file_digests(list(self.info.digests)) != self.info.digests
 
@@ -114,6 +118,21 @@ class Compiled:
         """The stage's declaration, found by the function's import path (never its bare name:
         two modules may define stages of the same name)."""
         return modules.resolve(node.func).spec
+
+    def reuse_key(self, node: Node) -> str | None:
+        """The node's reuse class (``core.reuse``), from its own declaration and parameters and
+        its producers' classes, as an eager run computes it; None when it is merged with none."""
+        if node.id in self._keys:
+            return self._keys[node.id]
+        key = None
+        spec = self.spec(node)
+        if self.manager.reuse and reuse.reusable(spec) and node.outputs:
+            sources = [i for i in node.inputs if i.kind != InputKind.ARTIFACT]
+            if not sources:
+                inputs = [self.reuse_key(self.node(i.node)) for i in node.inputs]
+                key = reuse.node_key(spec, stage_code(spec), self.params(node.params_key), inputs)
+        self._keys[node.id] = key
+        return key
 
     # -- running -----------------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from cfcompile.core import reuse
 from cfcompile.core.execute import call_stage, save_outputs
 from cfcompile.core.ir import Node, NodeId
 from cfcompile.core.outputs import output_cachers
@@ -182,18 +183,28 @@ class Job(Compiled):
             """The process ends right after this returns: record the failure first."""
             record_failure(self.workdir, node.id, exc, start, True)
 
-        try:
+        ran: dict[str, dict] = {}
+
+        def compute() -> list[str]:
             with printed_to(printed_path(self.workdir, node.id) if spec.is_aggregate else None):
-                values, timing = call_stage(
+                values, ran["timing"] = call_stage(
                     spec, record, records, args, inputs, node.label, on_hard_timeout=hard_timeout
                 )
-            cachers = output_cachers(spec, record)
-            for cacher, out in zip(cachers, node.outputs, strict=True):
-                cacher.fixed_path = out["path"]
-            save_outputs(spec, record, cachers, values, timing)
+            return save_outputs(spec, record, cachers, values, ran["timing"])
+
+        cachers = output_cachers(spec, record)
+        for cacher, out in zip(cachers, node.outputs, strict=True):
+            cacher.fixed_path = out["path"]
+        try:
+            key = self.reuse_key(node)
+            if key is None:
+                compute()
+            else:
+                self.compute_or_copy(key, spec, record, cachers, compute)
         except BaseException as exc:
             record_failure(self.workdir, node.id, exc, start, isinstance(exc, StageTimeout))
             raise
+        timing = ran.get("timing") or {"seconds": time.time() - start}  # or a copy's
         if node.marker:
             done = {"stage": spec.name, "hash": node.hash, "timing": timing}
             write_atomic(node.marker, json.dumps(done))
@@ -202,6 +213,18 @@ class Job(Compiled):
         os.makedirs(os.path.dirname(marker), exist_ok=True)
         write_atomic(marker, "")
         log.info("stage %s [%s]: done in %.3f s", spec.name, node.label, timing["seconds"])
+
+    def compute_or_copy(self, key: str, spec: StageSpec, record: Record, cachers: list, compute):
+        """The first node of a reuse class computes; the others copy its files (``core.reuse``)."""
+        cache = self.info.cache_path
+        with reuse.class_lock(cache, key):
+            source = reuse.find_source(cache, key)
+            if source is not None:
+                reuse.copy_outputs(spec, record, cachers, source, spec.uses)
+                log.info("stage %s: reuses %s", spec.name, source.get("params_name"))
+                return
+            published = compute()
+            reuse.write_source(cache, key, published, record, [c.fixed_path for c in cachers])
 
 
 class _Tee(io.TextIOBase):

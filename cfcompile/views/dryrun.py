@@ -15,6 +15,7 @@ from cfcompile.compiler.explain import CodeChange
 from cfcompile.compiler.graph import StageGraph
 from cfcompile.compiler.grouping import BatchChoice
 from cfcompile.compiler.plan import NodePlan, Status
+from cfcompile.compiler.reuse_plan import ReusePlan
 from cfcompile.core.ir import Node, NodeId
 from cfcompile.views.critical_path import describe
 
@@ -77,6 +78,44 @@ def summarize(
         "changed_code": [_code_row(c) for c in code or []],
         "rerun_changed_code": rerun_changed_code,
     }
+
+
+REUSE_SHOWN = 10
+"""Reusing nodes named one per line; --json has every one."""
+
+
+def add_reuse(summary: dict[str, Any], sg: StageGraph, found: ReusePlan) -> None:
+    """Which nodes to run copy another set's outputs (``compiler.reuse_plan``), in the
+    summary and on each node's row."""
+    rows = {(r["stage"], r["hash"]): r for r in summary["nodes"]}
+    lines = []
+    for nid, r in found.nodes.items():
+        rows[nid]["reuses"] = {"source": r.source, "reads": r.reads}
+        node = sg.node(nid)
+        lines.append(f"{node.stage} [{node.label}]: reuses {r.source} (reads {', '.join(r.reads)})")
+    summary["reuse"] = {
+        "enabled": sg.info.reuse,
+        "nodes": len(found.nodes),
+        "seconds_saved": round(found.seconds_saved, 3),
+        "lines": lines,
+    }
+
+
+def reuse_lines(summary: dict[str, Any]) -> list[str]:
+    r = summary.get("reuse") or {}
+    if not r.get("nodes"):
+        return []
+    lines = list(r["lines"][:REUSE_SHOWN])
+    if len(r["lines"]) > REUSE_SHOWN:
+        lines.append(f"... and {len(r['lines']) - REUSE_SHOWN} more (--json has all)")
+    saved = (
+        f", about {r['seconds_saved']:.3g} s of recorded stage time" if r["seconds_saved"] else ""
+    )
+    lines.append(
+        f"{r['nodes']} node(s) to run copy the outputs of an equivalent node instead of "
+        f"computing{saved} (--no-reuse computes each)"
+    )
+    return lines
 
 
 def _node_row(node: Node, p: NodePlan) -> dict[str, Any]:
@@ -163,7 +202,7 @@ def print_plan(summary: dict[str, Any], file: Any = None) -> None:
     if summary.get("critical_path"):
         for line in describe(summary["critical_path"]):
             console.print(line, markup=False, highlight=False, soft_wrap=True)
-    for line in why_lines(summary):
+    for line in why_lines(summary) + reuse_lines(summary):
         console.print(line, markup=False, highlight=False, soft_wrap=True)
     if t["nodes_without_declared_runtime"]:
         console.print(

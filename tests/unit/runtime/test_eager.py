@@ -158,14 +158,18 @@ def test_iris_cache_names_match_curifactory(iris_copy, tmp_path):
     pytest.importorskip("sklearn", reason="the iris example needs scikit-learn")
     proc = run_cli("iris", "-p", "base", "--eager", cwd=iris_copy)
     assert "rf_seed3" in proc.stdout  # the aggregate printed its score table
-    ours = sorted(p.name for p in (iris_copy / "data" / "cache").iterdir())
+    cache = iris_copy / "data" / "cache"
+    # the reuse index (.cfcompile-reuse) is cfcompile's own hidden folder, not a cache file
+    ours = sorted(p.name for p in cache.iterdir() if not p.name.startswith(".cfcompile"))
     theirs_root = tmp_path / "theirs"
     shutil.copytree(iris_copy, theirs_root, ignore=shutil.ignore_patterns("data", "__pycache__"))
     for rel in ("experiments/iris.py", "params/__init__.py"):
         path = theirs_root / rel
         text = path.read_text().replace("import cfcompile as cf", "import curifactory as cf")
-        # curifactory's @stage has no resources/threads/timeout/retries/metrics keywords
-        text = re.sub(r"^\s*(resources|threads|timeout|retries|metrics)=.*\n", "", text, flags=re.M)
+        # curifactory's @stage has no resources/threads/timeout/retries/metrics/uses keywords
+        text = re.sub(
+            r"^\s*(resources|threads|timeout|retries|metrics|uses)=.*\n", "", text, flags=re.M
+        )
         path.write_text(text.replace("from cfcompile.", "from curifactory."))
     exe = shutil.which("experiment", path=os.path.dirname(sys.executable)) or "experiment"
     subprocess.run(

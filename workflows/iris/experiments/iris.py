@@ -10,7 +10,11 @@ from cfcompile.caching import JsonCacher, PickleCacher
 from cfcompile.reporting import JsonReporter
 
 
-@cf.stage(outputs=["training_data", "testing_data"], cachers=[PickleCacher] * 2)
+@cf.stage(
+    outputs=["training_data", "testing_data"],
+    cachers=[PickleCacher] * 2,
+    uses=["seed", "test_fraction"],  # the split depends on these alone: sets share it
+)
 def load_data(record):
     params = record.params
     data = load_iris()

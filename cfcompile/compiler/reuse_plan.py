@@ -1,0 +1,77 @@
+"""Which nodes to run will copy another set's outputs instead of computing (``--dry-run``).
+
+The same classes the job runtime computes (``core.reuse.node_key``), from the traced graph:
+a node to run reuses when its class's index already names finished files (an earlier run), or
+when an earlier node of the class in trace order runs too (the first of a class computes).
+The runtime decides for itself under the class lock; this only says what it will find, so
+``--dry-run`` can name the source and count what is saved.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+
+from cfcompile.compiler.graph import StageGraph
+from cfcompile.compiler.plan import NodePlan, Status
+from cfcompile.core import reuse
+from cfcompile.core.execute import stage_code
+from cfcompile.core.ir import InputKind, Node, NodeId
+
+
+@dataclass
+class Reuse:
+    source: str  # the parameter set whose outputs are copied
+    reads: list[str]
+    seconds: float | None = None  # what computing it took there, when recorded
+
+
+@dataclass
+class ReusePlan:
+    nodes: dict[NodeId, Reuse] = field(default_factory=dict)
+
+    @property
+    def seconds_saved(self) -> float:
+        return sum(r.seconds or 0.0 for r in self.nodes.values())
+
+
+def reuse_plan(sg: StageGraph, plans: dict[NodeId, NodePlan]) -> ReusePlan:
+    """The nodes to run that copy instead of computing, with their sources."""
+    out = ReusePlan()
+    if not sg.info.reuse:
+        return out
+    keys: dict[NodeId, str | None] = {}
+    first: dict[str, Node] = {}
+    cache = sg.info.cache_path
+    for node in sg.nodes():  # trace order: producers first
+        key = keys[node.id] = _key(sg, node, keys)
+        if key is None or plans[node.id].status != Status.RUN:
+            continue
+        spec = sg.specs[node.func]
+        source = reuse.find_source(cache, key)
+        if source is not None:
+            out.nodes[node.id] = Reuse(str(source.get("params_name")), spec.uses, _seconds(source))
+        elif key in first:
+            out.nodes[node.id] = Reuse(str(first[key].label), spec.uses)
+        else:
+            first[key] = node
+    return out
+
+
+def _key(sg: StageGraph, node: Node, keys: dict[NodeId, str | None]) -> str | None:
+    spec = sg.specs.get(node.func)
+    if spec is None or not reuse.reusable(spec) or not node.outputs:
+        return None
+    if any(i.kind != InputKind.ARTIFACT for i in node.inputs):
+        return None
+    inputs = [keys.get(i.node) for i in node.inputs]
+    return reuse.node_key(spec, stage_code(spec), sg.params.get(node.params_key), inputs)
+
+
+def _seconds(source: dict) -> float | None:
+    try:
+        with open(os.path.splitext(source["files"][0])[0] + "_metadata.json") as f:
+            return float(json.load(f)["timing"]["seconds"])
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        return None

@@ -1,0 +1,243 @@
+"""Reuse across parameter sets (``@stage(uses=[...])``), run the way a researcher runs it.
+
+The project is portable (curifactory's names, cfcompile-only keywords behind ``ON_CFCOMPILE``),
+so curifactory 0.20.5 itself can check that every set's cache files are there afterwards. Each
+stage body appends a line to ``calls.log``: the log is what counts computations.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from helpers import pipe, run_cli, write_project
+
+PARAMS = """
+from dataclasses import dataclass
+
+import curifactory as cf
+
+
+@dataclass
+class P(cf.ExperimentParameters):
+    seed: int = 0
+    lr: float = 1.0
+    scale: int = 1
+
+
+def get_params():
+    sets = [P(name=f"lr{lr}_s{s}", lr=lr, seed=s) for lr in (1, 2) for s in (1, 2)]
+    sets.append(P(name="big_s1", lr=1, seed=1, scale=2))
+    sets += [P(name=n, lr=lr, seed=1) for n, lr in EXTRA]
+    return sets
+
+
+EXTRA = []
+"""
+
+EXPERIMENT = """
+import os
+
+import curifactory as cf
+from curifactory.caching import JsonCacher
+
+ON_CFCOMPILE = cf.__name__ == "cfcompile"
+LOG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "calls.log")
+
+
+def uses(*fields):
+    return {"uses": list(fields)} if ON_CFCOMPILE else {}
+
+
+def note(text):
+    with open(LOG, "a") as f:
+        f.write(text + "\\n")
+
+
+@cf.stage(outputs=["data"], cachers=[JsonCacher], **uses("seed", "scale"))
+def prep(record):
+    p = record.params
+    note(f"prep {p.seed} {p.scale}")
+    return [p.seed * p.scale * i for i in range(5)]
+
+
+@cf.stage(inputs=["data"], outputs=["feats"], cachers=[JsonCacher], **uses("scale"))
+def feats(record, data):
+    note(f"feats {record.params.scale} {data[1]}")
+    return [x + record.params.scale for x in data]
+
+
+@cf.stage(inputs=["feats"], outputs=["score"], cachers=[JsonCacher])
+def fit(record, feats):
+    note("fit")
+    return sum(feats) * record.params.lr
+
+
+def run(param_sets, manager):
+    for p in param_sets:
+        fit(feats(prep(cf.Record(manager, p))))
+"""
+
+
+def make(root: Path) -> Path:
+    return write_project(
+        root,
+        {
+            "params/sweep.py": PARAMS,
+            "experiments/sweep.py": EXPERIMENT,
+            "curifactory_config.json": json.dumps({"cache_path": "data/cache/"}),
+        },
+    )
+
+
+def calls(root: Path) -> list[str]:
+    path = root / "calls.log"
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def cache_values(root: Path) -> dict[str, object]:
+    """Every output file's value by name (hash, stage and artifact: the set's own names)."""
+    cache = root / "data" / "cache"
+    return {
+        p.name: json.loads(p.read_text())
+        for p in cache.glob("*.json")
+        if not p.name.endswith("_metadata.json")
+    }
+
+
+def metadata(root: Path, stage: str) -> dict[str, dict]:
+    out = {}
+    for p in (root / "data" / "cache").glob(f"*_{stage}_*_metadata.json"):
+        data = json.loads(p.read_text())
+        out[data["params_name"]] = data
+    return out
+
+
+def readme_pipe(root: Path, *extra: str):
+    proc = pipe(root, "sweep", "-p", "sweep", *extra, cores="2", snakemake_args=("-k",))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc
+
+
+def test_sets_that_agree_on_what_a_stage_uses_compute_it_once(tmp_path):
+    root = make(tmp_path / "reuse")
+    dry = run_cli("sweep", "-p", "sweep", "--dry-run", cwd=root).stdout
+    assert "prep [lr2_s1]: reuses lr1_s1 (reads scale, seed)" in dry
+    assert "prep [big_s1]" not in dry  # scale differs: its own class
+    assert "feats [lr2_s2]: reuses lr1_s2 (reads scale)" in dry
+    readme_pipe(root)
+    log = calls(root)
+    # 3 classes of prep (seed 1/2 at scale 1, seed 1 at scale 2), and of feats: same scale but
+    # different inputs (lr1_s1 vs lr1_s2) are never merged; fit declares nothing: 5 runs
+    assert sorted(x for x in log if x.startswith("prep")) == ["prep 1 1", "prep 1 2", "prep 2 1"]
+    assert len([x for x in log if x.startswith("feats")]) == 3
+    assert log.count("fit") == 5
+    meta = metadata(root, "prep")
+    assert meta["lr2_s1"]["reused_from"]["params_name"] == "lr1_s1"
+    assert "reused_from" not in meta["lr1_s1"]
+    assert meta["lr2_s1"]["params_read"]["fields"] == ["scale", "seed"]
+    assert meta["lr2_s1"]["params_hash"] != meta["lr1_s1"]["params_hash"]  # its own set
+    # learned read sets are recorded for every stage, declared or not
+    assert metadata(root, "fit")["lr2_s1"]["params_read"]["fields"] == ["lr"]
+
+    # the same values as computing every node (--no-reuse, a fresh copy of the project)
+    plain = make(tmp_path / "plain")
+    readme_pipe(plain, "--no-reuse")
+    assert len([x for x in calls(plain) if x.startswith("prep")]) == 5
+    assert cache_values(root) == cache_values(plain)
+    assert len(cache_values(root)) == 15  # every set has each of its own cache files
+
+    # the eager route follows the same rule
+    eager = make(tmp_path / "eager")
+    run_cli("sweep", "-p", "sweep", "--eager", cwd=eager)
+    assert sorted(calls(eager)) == sorted(log)
+    assert cache_values(eager) == cache_values(root)
+
+    # curifactory 0.20.5 finds every set's files: it computes nothing
+    before = len(calls(root))
+    experiment = Path(sys.executable).parent / "experiment"
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    done = subprocess.run(
+        [str(experiment), "sweep", "-p", "sweep"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert len(calls(root)) == before, calls(root)[before:]
+
+
+def test_a_new_set_copies_what_it_shares_and_edited_code_computes_again(tmp_path):
+    root = make(tmp_path / "extend")
+    readme_pipe(root)
+    params = root / "params" / "sweep.py"
+    params.write_text(params.read_text().replace("EXTRA = []", "EXTRA = [('lr3_s1', 3)]"))
+    dry = run_cli("sweep", "-p", "sweep", "--dry-run", cwd=root).stdout
+    assert "prep [lr3_s1]: reuses lr1_s1 (reads scale, seed)" in dry
+    before = len(calls(root))
+    readme_pipe(root)
+    assert calls(root)[before:] == ["fit"]  # only the new work: its fit
+    assert metadata(root, "feats")["lr3_s1"]["reused_from"]["params_name"] == "lr1_s1"
+
+    # an edited stage is another class: the next new set computes it
+    exp = root / "experiments" / "sweep.py"
+    exp.write_text(
+        exp.read_text().replace("return [p.seed * p.scale", "return [0 + p.seed * p.scale")
+    )
+    params.write_text(params.read_text().replace("('lr3_s1', 3)]", "('lr3_s1', 3), ('lr4_s1', 4)]"))
+    before = len(calls(root))
+    readme_pipe(root)
+    assert sorted(calls(root)[before:]) == ["feats 1 1", "fit", "prep 1 1"]
+
+
+def test_an_undeclared_read_fails_naming_the_stage_the_field_and_the_fix(project):
+    root = project(
+        {
+            "params/p.py": """
+                from dataclasses import dataclass
+                import cfcompile as cf
+
+                @dataclass
+                class P(cf.ExperimentParameters):
+                    seed: int = 0
+                    lr: float = 1.0
+
+                def get_params():
+                    return [P(name="a", seed=1), P(name="b", seed=1, lr=2.0)]
+            """,
+            "experiments/e.py": """
+                import dataclasses
+                import cfcompile as cf
+                from cfcompile.caching import JsonCacher
+
+                @cf.stage(outputs=["x"], cachers=[JsonCacher], uses=["seed"])
+                def liar(record):
+                    return record.params.seed * record.params.lr
+
+                @cf.stage(outputs=["y"], cachers=[JsonCacher], uses=["seed"])
+                def whole(record):
+                    return len(dataclasses.asdict(record.params))
+
+                def run(param_sets, manager):
+                    for p in param_sets:
+                        whole(liar(cf.Record(manager, p)))
+            """,
+        }
+    )
+    proc = run_cli("e", "-p", "p", "--eager", cwd=root, check=False)
+    assert proc.returncode != 0
+    text = proc.stdout + proc.stderr
+    assert "stage 'liar' [a] read record.params.lr" in text
+    assert "add 'lr' to uses=[...]" in text
+    assert not list((root / "data" / "cache").glob("*liar*"))  # nothing half-written
+    proc = pipe(root, "e", "-p", "p", cores="1", snakemake_args=("-k", "--logger", "cfcompile"))
+    assert proc.returncode != 0
+    text = proc.stdout + proc.stderr
+    assert "stage 'liar' [b] read record.params.lr" in text
+    assert "stage 'whole' [a] used the whole parameter object (dataclasses read" in text
+    assert not list((root / "data" / "cache").glob("*liar*"))

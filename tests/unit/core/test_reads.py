@@ -1,0 +1,121 @@
+"""What a stage reads of its parameters (``core.reads``) and the reuse classes built on it."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import pickle
+from dataclasses import dataclass, field
+
+import pytest
+
+import cfcompile as cf
+from cfcompile.core import reuse
+from cfcompile.core.reads import EVERYTHING, UndeclaredParameterError, watching
+from cfcompile.errors import StageDefinitionError
+
+
+@dataclass
+class Data:
+    path: str = "x.csv"
+    rows: int = 10
+
+
+@dataclass
+class P(cf.ExperimentParameters):
+    seed: int = 1
+    lr: float = 0.1
+    data: Data = field(default_factory=Data)
+
+
+@dataclass(frozen=True)
+class Frozen:
+    a: int = 1
+    b: int = 2
+
+
+def test_field_reads_are_noted_by_path_and_the_object_is_left_as_it_was():
+    p = P(name="a")
+    with watching(p, "s", "a", None) as reads:
+        assert isinstance(p, P) and p.__class__ is P
+        _ = p.seed, p.data.path
+    assert reads.summary() == ["data.path", "seed"]
+    assert type(p) is P and type(p.data) is Data  # restored: nothing outlives the call
+
+
+@pytest.mark.parametrize(
+    "use",
+    [
+        dataclasses.asdict,
+        vars,
+        pickle.dumps,
+        copy.copy,
+        copy.deepcopy,
+    ],
+)
+def test_a_use_that_sees_every_field_counts_as_reading_everything(use):
+    p = P(name="a")
+    with watching(p, "s", "a", None) as reads:
+        result = use(p)
+    assert reads.summary() == [EVERYTHING]
+    if use in (copy.copy, copy.deepcopy):
+        assert type(result) is P  # a copy is of the researcher's own class
+    if use is pickle.dumps:
+        assert type(pickle.loads(result)) is P
+
+
+def test_repr_and_equality_read_each_field():
+    p = P(name="a")
+    with watching(p, "s", "a", None) as reads:
+        repr(p)
+    assert {"seed", "lr", "data.path", "data.rows", "name"} <= set(reads.summary())
+
+
+def test_frozen_parameter_sets_are_watched_too():
+    f = Frozen()
+    with watching(f, "s", "a", None) as reads:
+        _ = f.b
+    assert reads.summary() == ["b"] and type(f) is Frozen
+
+
+def test_a_declaration_is_checked_at_the_read():
+    p = P(name="a")
+    with watching(p, "s", "a", ["seed", "data"]) as reads:
+        _ = p.seed, p.data.rows  # "data" covers its nested fields
+    assert reads.summary() == ["data.rows", "seed"]
+    with pytest.raises(UndeclaredParameterError, match=r"read record.params.data.path"):
+        with watching(p, "prep", "a", ["seed", "data.rows"]):
+            _ = p.data.path
+    with pytest.raises(UndeclaredParameterError, match="used the whole parameter object"):
+        with watching(p, "prep", "a", ["seed"]):
+            vars(p)
+    assert type(p) is P and type(p.data) is Data
+
+
+def _spec(**kw):
+    @cf.stage(outputs=["x"], **kw)
+    def prep(record):
+        return 1
+
+    return prep.spec
+
+
+def test_classes_follow_the_declared_values_the_inputs_and_the_code():
+    spec = _spec(uses=["seed", "data.path"])
+    a, b = P(name="a", lr=0.1), P(name="b", lr=0.2)
+    key = reuse.node_key(spec, "code", a, [])
+    assert key is not None and key == reuse.node_key(spec, "code", b, [])  # lr is not used
+    assert key != reuse.node_key(spec, "code", P(name="c", seed=2), [])  # a used value
+    assert key != reuse.node_key(spec, "code", P(name="d", data=Data(path="y")), [])
+    assert key != reuse.node_key(spec, "other code", a, [])  # edited stage
+    assert reuse.node_key(spec, "code", a, ["k1"]) != reuse.node_key(spec, "code", a, ["k2"])
+    assert reuse.node_key(spec, "code", a, [None]) is None  # input from a node never merged
+    assert reuse.node_key(_spec(uses=["seed"], reuse=False), "code", a, []) is None
+    assert reuse.node_key(_spec(), "code", a, []) is None  # nothing declared
+    with pytest.raises(reuse.UnknownParameterError, match=r"'data.size'"):
+        reuse.node_key(_spec(uses=["data.size"]), "code", a, [])
+
+
+def test_uses_must_be_a_list_of_names():
+    with pytest.raises(StageDefinitionError, match="uses= takes a list of field names"):
+        _spec(uses="seed")
