@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass, field
 
 from cfcompile.compiler.graph import StageGraph
-from cfcompile.compiler.plan import NodePlan, Status
+from cfcompile.compiler.plan import NodePlan, Reason, Status
 from cfcompile.core import reuse
 from cfcompile.core.execute import stage_code
 from cfcompile.core.ir import InputKind, Node, NodeId
@@ -47,6 +47,9 @@ def reuse_plan(sg: StageGraph, plans: dict[NodeId, NodePlan]) -> ReusePlan:
     for node in sg.nodes():  # trace order: producers first
         key = keys[node.id] = _key(sg, node, keys)
         if key is None or plans[node.id].status != Status.RUN:
+            continue
+        if node.force or plans[node.id].reason == Reason.OVERWRITE:
+            first.setdefault(key, node)  # an overwrite computes its own (and is a source)
             continue
         spec = sg.specs[node.func]
         source = reuse.find_source(cache, key)

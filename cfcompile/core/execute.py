@@ -59,7 +59,8 @@ def run_stage(
         return Outcome.RAN
     cache = record.manager.cache_path
     with reuse.class_lock(cache, key):
-        source = reuse.find_source(cache, key)
+        # an overwrite asks for this set's own computation: it refreshes the class's source
+        source = None if record.overwrite_requested() else reuse.find_source(cache, key)
         if source is not None:
             reuse.copy_outputs(spec, record, cachers, source, spec.uses)
             load_cached(spec, record, cachers)

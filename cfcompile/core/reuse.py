@@ -115,7 +115,7 @@ def find_source(cache_dir: str, key: str) -> dict | None:
     files = entry.get("files")
     if not isinstance(files, list) or not all(isinstance(p, str) for p in files):
         return None
-    if not all(os.path.isfile(p) for p in files):
+    if not all(os.path.isfile(p) and os.path.isfile(_metadata(p)) for p in files):
         return None
     return entry
 

@@ -200,7 +200,7 @@ class Job(Compiled):
             if key is None:
                 compute()
             else:
-                self.compute_or_copy(key, spec, record, cachers, compute)
+                self.compute_or_copy(key, spec, record, cachers, compute, node.force)
         except BaseException as exc:
             record_failure(self.workdir, node.id, exc, start, isinstance(exc, StageTimeout))
             raise
@@ -214,11 +214,14 @@ class Job(Compiled):
         write_atomic(marker, "")
         log.info("stage %s [%s]: done in %.3f s", spec.name, node.label, timing["seconds"])
 
-    def compute_or_copy(self, key: str, spec: StageSpec, record: Record, cachers: list, compute):
-        """The first node of a reuse class computes; the others copy its files (``core.reuse``)."""
+    def compute_or_copy(
+        self, key: str, spec: StageSpec, record: Record, cachers: list, compute, force: bool
+    ) -> None:
+        """The first node of a reuse class computes; the others copy its files (``core.reuse``).
+        A forced node (``--overwrite``) computes its own and becomes the class's source."""
         cache = self.info.cache_path
         with reuse.class_lock(cache, key):
-            source = reuse.find_source(cache, key)
+            source = None if force else reuse.find_source(cache, key)
             if source is not None:
                 reuse.copy_outputs(spec, record, cachers, source, spec.uses)
                 log.info("stage %s: reuses %s", spec.name, source.get("params_name"))

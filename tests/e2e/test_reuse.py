@@ -116,6 +116,10 @@ def metadata(root: Path, stage: str) -> dict[str, dict]:
     return out
 
 
+def meta_hash(root: Path, name: str) -> str:
+    return metadata(root, "prep")[name]["params_hash"]
+
+
 def readme_pipe(root: Path, *extra: str):
     proc = pipe(root, "sweep", "-p", "sweep", *extra, cores="2", snakemake_args=("-k",))
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -140,6 +144,9 @@ def test_sets_that_agree_on_what_a_stage_uses_compute_it_once(tmp_path):
     assert "reused_from" not in meta["lr1_s1"]
     assert meta["lr2_s1"]["params_read"]["fields"] == ["scale", "seed"]
     assert meta["lr2_s1"]["params_hash"] != meta["lr1_s1"]["params_hash"]  # its own set
+    # copies, never links: each set's file is its own (curifactory rewrites files in place)
+    files = sorted((root / "data" / "cache").glob("*_prep_data.json"))
+    assert len({f.stat().st_ino for f in files}) == 5 and all(f.stat().st_nlink == 1 for f in files)
     # learned read sets are recorded for every stage, declared or not
     assert metadata(root, "fit")["lr2_s1"]["params_read"]["fields"] == ["lr"]
 
@@ -183,6 +190,15 @@ def test_a_new_set_copies_what_it_shares_and_edited_code_computes_again(tmp_path
     readme_pipe(root)
     assert calls(root)[before:] == ["fit"]  # only the new work: its fit
     assert metadata(root, "feats")["lr3_s1"]["reused_from"]["params_name"] == "lr1_s1"
+
+    # an overwrite of one set computes its own, and leaves the others' files alone
+    source = next((root / "data" / "cache").glob(f"*{meta_hash(root, 'lr1_s1')}_prep_data.json"))
+    stamp = source.stat().st_mtime_ns
+    before = len(calls(root))
+    readme_pipe(root, "--names", "lr2_s1", "--overwrite")
+    assert calls(root)[before:].count("prep 1 1") == 1
+    assert source.stat().st_mtime_ns == stamp
+    assert "reused_from" not in metadata(root, "prep")["lr2_s1"]
 
     # an edited stage is another class: the next new set computes it
     exp = root / "experiments" / "sweep.py"
