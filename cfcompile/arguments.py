@@ -320,6 +320,13 @@ def build_parser() -> argparse.ArgumentParser:
         "(by default they stay cached, as in curifactory; --dry-run names them)",
     )
     p.add_argument(
+        "--reuse",
+        action="store_true",
+        help="also merge stages that declare no uses=[...]: a node copies an earlier node's "
+        "outputs when it agrees with it on every field that node was seen to read (only for "
+        "deterministic stages; docs/semantics.md)",
+    )
+    p.add_argument(
         "--no-reuse",
         action="store_true",
         help="compute every node itself: no set copies the outputs of a stage that declares "

@@ -127,6 +127,7 @@ def build(args: argparse.Namespace, warm: bool = False) -> Built:
     watched = project.watched_files(args.experiment, args.params)
     sg.info.digests.update(file_digests([p for p in watched if p not in sg.info.digests]))
     sg.info.reuse = not getattr(args, "no_reuse", False)
+    sg.info.reuse_learned = sg.info.reuse and getattr(args, "reuse", False)
     planned_at = time.time()
     view = CacheView()
     rerun_code = getattr(args, "rerun_changed_code", False)
@@ -209,6 +210,7 @@ def cmd_eager(args: argparse.Namespace) -> int:
         **project.manager_paths(),
     )
     manager.reuse = not getattr(args, "no_reuse", False)
+    manager.reuse_learned = manager.reuse and getattr(args, "reuse", False)
     module.run(sets, manager)
     engine = manager.engine
     print(

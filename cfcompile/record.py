@@ -122,6 +122,7 @@ class ArtifactManager:
         self.report_css_path: str = paths["report_css_path"]
         self.store_full = store_full
         self.reuse = True  # False: --no-reuse, every node computes (core.reuse)
+        self.reuse_learned = False  # --reuse: stages without uses= merge by what they read
         self.dry = dry
         self.dry_cache = dry_cache
         self.run_line = run_line

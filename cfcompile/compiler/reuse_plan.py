@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from cfcompile.compiler.graph import StageGraph
 from cfcompile.compiler.plan import NodePlan, Reason, Status
-from cfcompile.core import reuse
+from cfcompile.core import learned, reuse
 from cfcompile.core.execute import stage_code
 from cfcompile.core.ir import InputKind, Node, NodeId
 
@@ -30,6 +30,7 @@ class Reuse:
 @dataclass
 class ReusePlan:
     nodes: dict[NodeId, Reuse] = field(default_factory=dict)
+    never: dict[str, str] = field(default_factory=dict)  # stage -> why it is never merged
 
     @property
     def seconds_saved(self) -> float:
@@ -46,6 +47,9 @@ def reuse_plan(sg: StageGraph, plans: dict[NodeId, NodePlan]) -> ReusePlan:
     cache = sg.info.cache_path
     for node in sg.nodes():  # trace order: producers first
         key = keys[node.id] = _key(sg, node, keys)
+        if key is None and sg.info.reuse_learned:  # keys of learned producers, and reuses
+            _learned(sg, node, plans[node.id], keys, out)
+            continue
         if key is None or plans[node.id].status != Status.RUN:
             continue
         if node.force or plans[node.id].reason == Reason.OVERWRITE:
@@ -60,6 +64,30 @@ def reuse_plan(sg: StageGraph, plans: dict[NodeId, NodePlan]) -> ReusePlan:
         else:
             first[key] = node
     return out
+
+
+def _learned(
+    sg: StageGraph, node: Node, p: NodePlan, keys: dict[NodeId, str | None], out: ReusePlan
+) -> None:
+    """``--reuse``: a node to run reuses an earlier node whose read fields it agrees with."""
+    spec = sg.specs.get(node.func)
+    if spec is None or not node.outputs or any(i.kind != InputKind.ARTIFACT for i in node.inputs):
+        return
+    base = learned.learned_base(spec, stage_code(spec), [keys.get(i.node) for i in node.inputs])
+    if base is None:
+        return
+    cache = sg.info.cache_path
+    found = learned.find(cache, base, sg.params.get(node.params_key), spec.name)
+    if found is not None:
+        entry, keys[node.id] = found
+        if p.status == Status.RUN and not node.force and p.reason != Reason.OVERWRITE:
+            out.nodes[node.id] = Reuse(
+                str(entry.get("params_name")), entry["fields"], _seconds(entry)
+            )
+    elif p.status == Status.RUN:
+        whole = learned.whole_use(cache, base)
+        if whole:
+            out.never.setdefault(node.stage, whole)
 
 
 def _key(sg: StageGraph, node: Node, keys: dict[NodeId, str | None]) -> str | None:

@@ -19,7 +19,7 @@ from enum import StrEnum
 from typing import Any
 
 from cfcompile.caching import Lazy
-from cfcompile.core import reuse
+from cfcompile.core import learned, reuse
 from cfcompile.core.outputs import declared_cachers, split_outputs, store_in_state
 from cfcompile.core.reads import EVERYTHING, watching
 from cfcompile.core.reportables import load_cached_reportables, save_reportables
@@ -49,15 +49,22 @@ def run_stage(
     record.stage_cachers = cachers  # what curifactory shows a stage, cached or not
     label = params_name(record) or ("aggregate" if spec.is_aggregate else "None")
     key = eager_key(spec, record, kwargs) if save and cachers else None
+    base = eager_base(spec, record, kwargs) if save and cachers and key is None else None
+    cache = record.manager.cache_path
+    if base is not None:
+        # learned (--reuse): the class of an earlier node it agrees with, for its consumers
+        found = learned.find(cache, base, record.params, spec.name)
+        key = found[1] if found else None
     record.reuse_keys.update(dict.fromkeys(spec.output_names, key))
     if cachers and not record.overwrite_requested() and all(c.check() for c in cachers):
         load_cached(spec, record, cachers)
         log.info("stage %s [%s]: cached", spec.name, label)
         return Outcome.CACHED
+    if base is not None:
+        return _learn_or_copy(spec, record, records, args, inputs, label, cachers, base)
     if key is None:
         _run_now(spec, record, records, args, inputs, label, cachers, save)
         return Outcome.RAN
-    cache = record.manager.cache_path
     with reuse.class_lock(cache, key):
         # an overwrite asks for this set's own computation: it refreshes the class's source
         source = None if record.overwrite_requested() else reuse.find_source(cache, key)
@@ -80,6 +87,45 @@ def eager_key(spec: StageSpec, record: Any, kwargs: dict) -> str | None:
     return reuse.node_key(spec, stage_code(spec), record.params, inputs)
 
 
+def eager_base(spec: StageSpec, record: Any, kwargs: dict) -> str | None:
+    """Where a stage's learned class starts in an eager run (``--reuse`` only)."""
+    if kwargs or not getattr(record.manager, "reuse_learned", False):
+        return None
+    inputs = [record.reuse_keys.get(name) for name in spec.inputs]
+    return learned.learned_base(spec, stage_code(spec), inputs)
+
+
+def _learn_or_copy(
+    spec: StageSpec,
+    record: Any,
+    records: list | None,
+    args: tuple,
+    inputs: dict,
+    label: str,
+    cachers: list,
+    base: str,
+) -> Outcome:
+    """``--reuse`` in an eager run: copy an earlier node that read fields this set agrees
+    with, or compute and record what was read (the job runtime's ``learn_or_copy``)."""
+    cache = record.manager.cache_path
+    found = None
+    if not record.overwrite_requested():
+        found = learned.find(cache, base, record.params, spec.name)
+    if found is not None:
+        entry, key = found
+        reuse.copy_outputs(spec, record, cachers, entry, entry["fields"])
+        load_cached(spec, record, cachers)
+        record.reuse_keys.update(dict.fromkeys(spec.output_names, key))
+        log.info("stage %s [%s]: reuses %s", spec.name, label, entry.get("params_name"))
+        return Outcome.REUSED
+    seen: dict = {}
+    published = _run_now(spec, record, records, args, inputs, label, cachers, True, seen)
+    paths = [c.get_path() for c in cachers]
+    key = learned.record(cache, base, seen.get("params_read"), published, record, paths)
+    record.reuse_keys.update(dict.fromkeys(spec.output_names, key))
+    return Outcome.RAN
+
+
 def _run_now(
     spec: StageSpec,
     record: Any,
@@ -89,8 +135,10 @@ def _run_now(
     label: str,
     cachers: list | None,
     save: bool,
+    seen: dict | None = None,
 ) -> list[str]:
-    """Call the stage and (unless dry) publish its outputs; the published paths."""
+    """Call the stage and (unless dry) publish its outputs; the published paths (and, into
+    ``seen``, what the call read)."""
     log.info(
         "stage %s [%s]: running%s", spec.name, label, "" if save else " (dry: nothing is cached)"
     )
@@ -99,6 +147,8 @@ def _run_now(
     except BaseException:
         log.error("stage %s [%s] raised; none of its outputs were cached", spec.name, label)
         raise
+    if seen is not None:
+        seen["params_read"] = timing.get("params_read")
     published = save_outputs(spec, record, cachers, values, timing) if save else []
     record.stage_cachers = None
     store_in_state(spec, record, cachers if save else None, values)

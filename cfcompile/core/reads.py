@@ -57,6 +57,7 @@ class Reads:
         self.paths.add(path)
 
     def see_all(self, why: str) -> None:
+        why = f"{why}, at {_researcher_line()}"
         if self.declared is not None:
             raise UndeclaredParameterError(
                 f"stage '{self.stage}' [{self.label}] used the whole parameter object ({why}), "
@@ -75,6 +76,17 @@ class Reads:
 def _covered(path: str, declared: list[str]) -> bool:
     """``data.path`` is covered by ``data.path`` and by ``data`` (the whole nested set)."""
     return any(path == d or path.startswith(d + ".") or d.startswith(path + ".") for d in declared)
+
+
+def _researcher_line() -> str:
+    """file:line of the first frame outside cfcompile and the whole-object readers."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        name = frame.f_globals.get("__name__", "")
+        if not (name.startswith("cfcompile") or name in WHOLE_READERS):
+            return f"{frame.f_code.co_filename}:{frame.f_lineno}"
+        frame = frame.f_back
+    return "?"
 
 
 _ACTIVE: list[Reads] = []

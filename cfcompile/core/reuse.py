@@ -115,7 +115,7 @@ def find_source(cache_dir: str, key: str) -> dict | None:
     files = entry.get("files")
     if not isinstance(files, list) or not all(isinstance(p, str) for p in files):
         return None
-    if not all(os.path.isfile(p) and os.path.isfile(_metadata(p)) for p in files):
+    if not all(os.path.isfile(p) and os.path.isfile(metadata_path(p)) for p in files):
         return None
     return entry
 
@@ -123,8 +123,7 @@ def find_source(cache_dir: str, key: str) -> dict | None:
 def write_source(cache_dir: str, key: str, published: list[str], record: Any, paths: list[str]):
     """Name the files this node published as its class's source, when each output is one
     plain file with its metadata (anything else is left to compute)."""
-    metas = {_metadata(p) for p in paths}
-    if sorted(published) != sorted([*paths, *metas]) or not all(map(os.path.isfile, paths)):
+    if not one_file_each(published, paths):
         return
     entry = {
         "files": paths,
@@ -135,8 +134,14 @@ def write_source(cache_dir: str, key: str, published: list[str], record: Any, pa
     write_atomic(index_path(cache_dir, key), json.dumps(entry))
 
 
-def _metadata(path: str) -> str:
+def metadata_path(path: str) -> str:
     return os.path.splitext(path)[0] + "_metadata.json"
+
+
+def one_file_each(published: list[str], paths: list[str]) -> bool:
+    """Whether a save published exactly one plain file and its metadata per output."""
+    metas = {metadata_path(p) for p in paths}
+    return sorted(published) == sorted([*paths, *metas]) and all(map(os.path.isfile, paths))
 
 
 def copy_file(src: str, dst: str) -> None:
@@ -159,7 +164,7 @@ def copy_outputs(
         for cacher, src in zip(cachers, source["files"], strict=True):
             cacher.transaction = txn
             copy_file(src, cacher.get_path())
-            with open(_metadata(src)) as f:
+            with open(metadata_path(src)) as f:
                 theirs = json.load(f)
             meta = cacher.collect_metadata()
             for key in ("preview", "timing", "stage_code"):

@@ -190,6 +190,7 @@ class WorkflowInfo:
     subset: str = ""  # --names/--indices, when given: part of the results table's file name
     selection: list[str] = field(default_factory=list)  # -p/--names/--indices words as given
     reuse: bool = True  # False: compiled with --no-reuse (core.reuse)
+    reuse_learned: bool = False  # --reuse: also merge stages by what earlier runs read
 
     def command(self, *mode: str) -> str:
         """The command that selects these sets again, shell-quoted, with ``mode`` on the end:

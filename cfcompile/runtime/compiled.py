@@ -14,7 +14,7 @@ from typing import Any
 
 from cfcompile import compat
 from cfcompile.caching import Lazy
-from cfcompile.core import reuse
+from cfcompile.core import learned, reuse
 from cfcompile.core.execute import stage_code
 from cfcompile.core.ir import InputKind, InputRef, Node, NodeId
 from cfcompile.core.outputs import output_cacher
@@ -57,6 +57,7 @@ class Compiled:
             run_info=run_info,
         )
         self.manager.reuse = self.info.reuse
+        self.manager.reuse_learned = self.info.reuse and self.info.reuse_learned
         self._params: dict[str | None, Any] = {}
         self._keys: dict[NodeId, str | None] = {}
         self._fresh: dict[str, Any] | None = None
@@ -127,12 +128,30 @@ class Compiled:
         key = None
         spec = self.spec(node)
         if self.manager.reuse and reuse.reusable(spec) and node.outputs:
-            sources = [i for i in node.inputs if i.kind != InputKind.ARTIFACT]
-            if not sources:
-                inputs = [self.reuse_key(self.node(i.node)) for i in node.inputs]
+            inputs = self._input_keys(node)
+            if inputs is not None:
                 key = reuse.node_key(spec, stage_code(spec), self.params(node.params_key), inputs)
+        elif self.manager.reuse_learned:
+            base = self.learned_base(node)
+            if base is not None:  # learned: the class of an earlier node it agrees with
+                params = self.params(node.params_key)
+                found = learned.find(self.info.cache_path, base, params, spec.name)
+                key = found[1] if found else None
         self._keys[node.id] = key
         return key
+
+    def learned_base(self, node: Node) -> str | None:
+        """Where a ``--reuse`` node's learned class starts (``core.learned``)."""
+        if not (self.manager.reuse_learned and node.outputs):
+            return None
+        inputs = self._input_keys(node)
+        spec = self.spec(node)
+        return None if inputs is None else learned.learned_base(spec, stage_code(spec), inputs)
+
+    def _input_keys(self, node: Node) -> list[str | None] | None:
+        if any(i.kind != InputKind.ARTIFACT for i in node.inputs):
+            return None  # a value run() handed over: never merged
+        return [self.reuse_key(self.node(i.node)) for i in node.inputs]
 
     # -- running -----------------------------------------------------------------------------
 

@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from cfcompile.core import reuse
+from cfcompile.core import learned, reuse
 from cfcompile.core.execute import call_stage, save_outputs
 from cfcompile.core.ir import Node, NodeId
 from cfcompile.core.outputs import output_cachers
@@ -196,11 +196,15 @@ class Job(Compiled):
         for cacher, out in zip(cachers, node.outputs, strict=True):
             cacher.fixed_path = out["path"]
         try:
-            key = self.reuse_key(node)
-            if key is None:
-                compute()
-            else:
+            declared = reuse.reusable(spec)
+            key = self.reuse_key(node) if declared else None
+            base = None if declared else self.learned_base(node)
+            if key is not None:
                 self.compute_or_copy(key, spec, record, cachers, compute, node.force)
+            elif base is not None:
+                self.learn_or_copy(base, node, spec, record, cachers, compute, ran)
+            else:
+                compute()
         except BaseException as exc:
             record_failure(self.workdir, node.id, exc, start, isinstance(exc, StageTimeout))
             raise
@@ -228,6 +232,25 @@ class Job(Compiled):
                 return
             published = compute()
             reuse.write_source(cache, key, published, record, [c.fixed_path for c in cachers])
+
+    def learn_or_copy(
+        self, base: str, node: Node, spec: StageSpec, record: Record, cachers: list, compute, ran
+    ) -> None:
+        """``--reuse``: copy an earlier node that read fields this set agrees with, or compute
+        and record what was read (``core.learned``)."""
+        cache = self.info.cache_path
+        found = None if node.force else learned.find(cache, base, record.params, spec.name)
+        if found is not None:
+            entry, self._keys[node.id] = found
+            reuse.copy_outputs(spec, record, cachers, entry, entry["fields"])
+            log.info("stage %s: reuses %s", spec.name, entry.get("params_name"))
+            return
+        # not under the lock: which sets agree is known only once one has run, so holding it
+        # would run every node of the stage one at a time
+        published = compute()
+        read = ran["timing"].get("params_read")
+        paths = [c.fixed_path for c in cachers]
+        self._keys[node.id] = learned.record(cache, base, read, published, record, paths)
 
 
 class _Tee(io.TextIOBase):

@@ -93,8 +93,10 @@ def add_reuse(summary: dict[str, Any], sg: StageGraph, found: ReusePlan) -> None
         rows[nid]["reuses"] = {"source": r.source, "reads": r.reads}
         node = sg.node(nid)
         lines.append(f"{node.stage} [{node.label}]: reuses {r.source} (reads {', '.join(r.reads)})")
+    lines += [f"{stage}: never merged: {why}" for stage, why in found.never.items()]
     summary["reuse"] = {
         "enabled": sg.info.reuse,
+        "learned": sg.info.reuse_learned,
         "nodes": len(found.nodes),
         "seconds_saved": round(found.seconds_saved, 3),
         "lines": lines,
@@ -103,11 +105,13 @@ def add_reuse(summary: dict[str, Any], sg: StageGraph, found: ReusePlan) -> None
 
 def reuse_lines(summary: dict[str, Any]) -> list[str]:
     r = summary.get("reuse") or {}
-    if not r.get("nodes"):
+    if not r.get("lines"):
         return []
     lines = list(r["lines"][:REUSE_SHOWN])
     if len(r["lines"]) > REUSE_SHOWN:
         lines.append(f"... and {len(r['lines']) - REUSE_SHOWN} more (--json has all)")
+    if not r["nodes"]:
+        return lines
     saved = (
         f", about {r['seconds_saved']:.3g} s of recorded stage time" if r["seconds_saved"] else ""
     )

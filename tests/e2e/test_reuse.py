@@ -257,3 +257,99 @@ def test_an_undeclared_read_fails_naming_the_stage_the_field_and_the_fix(project
     assert "stage 'liar' [b] read record.params.lr" in text
     assert "stage 'whole' [a] used the whole parameter object (dataclasses read" in text
     assert not list((root / "data" / "cache").glob("*liar*"))
+
+
+LEARNED = """
+import dataclasses
+import os
+
+import cfcompile as cf
+from cfcompile.caching import JsonCacher
+
+LOG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "calls.log")
+
+
+def note(text):
+    with open(LOG, "a") as f:
+        f.write(text + "\\n")
+
+
+@cf.stage(outputs=["data"], cachers=[JsonCacher])
+def prep(record):
+    note(f"prep {record.params.seed}")
+    return [record.params.seed * i for i in range(5)]
+
+
+@cf.stage(inputs=["data"], outputs=["score"], cachers=[JsonCacher])
+def fit(record, data):
+    note("fit")
+    return sum(data) * record.params.lr
+
+
+@cf.stage(outputs=["everything"], cachers=[JsonCacher])
+def dump(record):
+    note("dump")
+    return len(dataclasses.asdict(record.params))
+
+
+def run(param_sets, manager):
+    for p in param_sets:
+        r = cf.Record(manager, p)
+        fit(prep(r))
+        dump(r)
+"""
+
+LEARNED_PARAMS = """
+from dataclasses import dataclass
+
+import cfcompile as cf
+
+
+@dataclass
+class P(cf.ExperimentParameters):
+    seed: int = 0
+    lr: float = 1.0
+
+
+def get_params():
+    return [P(name=f"lr{lr}_s{s}", lr=lr, seed=s) for lr in LRS for s in (1, 2)]
+
+
+LRS = (1, 2)
+"""
+
+
+def test_learned_read_sets_merge_only_with_reuse_and_never_after_a_whole_use(project, tmp_path):
+    files = {"params/p.py": LEARNED_PARAMS, "experiments/e.py": LEARNED}
+    root = project(files)
+    # without --reuse a learned read set is only recorded: every node computes
+    readme = ("e", "-p", "p")
+    proc = pipe(root, *readme, cores="1", snakemake_args=("-k",))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert calls(root).count("prep 1") == 2 and calls(root).count("dump") == 4
+    assert not (root / "data" / "cache" / ".cfcompile-reuse").exists()  # a plain run adds none
+    # more sets, with --reuse: the new ones compute and record what they read
+    params = root / "params" / "p.py"
+    params.write_text(params.read_text().replace("LRS = (1, 2)", "LRS = (1, 2, 3)"))
+    proc = pipe(root, *readme, "--reuse", cores="1", snakemake_args=("-k",))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    # and more: prep copies the node that read seed=1 / seed=2; dump never merges
+    params.write_text(params.read_text().replace("LRS = (1, 2, 3)", "LRS = (1, 2, 3, 4)"))
+    dry = run_cli(*readme, "--reuse", "--dry-run", cwd=root).stdout
+    assert "prep [lr4_s1]: reuses lr3_s1 (reads seed)" in dry
+    assert "dump: never merged: dataclasses read record.params, at " in dry
+    assert "experiments/e.py:" in dry  # the line that used the whole object
+    before = len(calls(root))
+    proc = pipe(root, *readme, "--reuse", cores="1", snakemake_args=("-k",))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert sorted(calls(root)[before:]) == ["dump", "dump", "fit", "fit"]
+    meta = {
+        json.loads(p.read_text())["params_name"]: json.loads(p.read_text())
+        for p in (root / "data" / "cache").glob("*_prep_data_metadata.json")
+    }
+    assert meta["lr4_s2"]["reused_from"]["params_name"] == "lr3_s2"
+    # a cold eager run with --reuse merges as soon as the first node of a class has finished
+    eager = write_project(tmp_path / "eager", {**files, "params/p.py": params.read_text()})
+    run_cli(*readme, "--reuse", "--eager", cwd=eager)
+    assert sorted(x for x in calls(eager) if x.startswith("prep")) == ["prep 1", "prep 2"]
+    assert cache_values(eager) == cache_values(root)

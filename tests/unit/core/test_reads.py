@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import pytest
 
 import cfcompile as cf
-from cfcompile.core import reuse
+from cfcompile.core import learned, reuse
 from cfcompile.core.reads import EVERYTHING, UndeclaredParameterError, watching
 from cfcompile.errors import StageDefinitionError
 
@@ -119,3 +119,34 @@ def test_classes_follow_the_declared_values_the_inputs_and_the_code():
 def test_uses_must_be_a_list_of_names():
     with pytest.raises(StageDefinitionError, match="uses= takes a list of field names"):
         _spec(uses="seed")
+
+
+class _Rec:
+    """What ``learned.record`` asks of a record: its parameters and hash."""
+
+    def __init__(self, params):
+        self.params = params
+
+    def get_hash(self):
+        return "h-" + self.params.name
+
+
+def test_a_learned_entry_serves_every_set_that_agrees_on_what_was_read(tmp_path):
+    spec = _spec()  # declares nothing: learned
+    base = learned.learned_base(spec, "code", [])
+    assert base is not None and learned.learned_base(_spec(uses=["seed"]), "code", []) is None
+    out = tmp_path / "a_x.json"
+    out.write_text("1")
+    (tmp_path / "a_x_metadata.json").write_text("{}")
+    a = P(name="a", seed=1, lr=0.1)
+    read = {"fields": ["seed"], "digest": reuse.reads_digest(a, ["seed"], "prep")}
+    published = [str(out), str(tmp_path / "a_x_metadata.json")]
+    key = learned.record(str(tmp_path), base, read, published, _Rec(a), [str(out)])
+    found = learned.find(str(tmp_path), base, P(name="b", seed=1, lr=9.0), "prep")
+    assert found is not None and found[1] == key and found[0]["params_name"] == "a"
+    assert learned.find(str(tmp_path), base, P(name="c", seed=2), "prep") is None
+    whole = {"fields": [EVERYTHING], "whole": "vars of record.params, at e.py:3"}
+    assert learned.record(str(tmp_path), base, whole, published, _Rec(a), [str(out)]) is None
+    assert learned.whole_use(str(tmp_path), base) == "vars of record.params, at e.py:3"
+    out.unlink()  # an entry whose files are gone serves nobody
+    assert learned.find(str(tmp_path), base, P(name="b", seed=1), "prep") is None
