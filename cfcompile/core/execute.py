@@ -276,9 +276,12 @@ def save_outputs(
     SIGKILL or a lost node leaves them, for ``publish.sweep_stale_staging`` to remove later.
     """
     try:
-        return _save_outputs(spec, record, _seen_cachers(record, cachers), values, timing)
+        published = _save_outputs(spec, record, _seen_cachers(record, cachers), values, timing)
     finally:
         record.stage_cachers = None  # the stage is over (curifactory clears it here too)
+    if cachers and published:
+        reuse.forget_copy(cachers[0].get_path())
+    return published
 
 
 def _seen_cachers(record: Any, cachers: list | None) -> list | None:

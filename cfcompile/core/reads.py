@@ -90,6 +90,8 @@ def _researcher_line() -> str:
 
 
 _ACTIVE: list[Reads] = []
+_SEEN: dict[int, set[str]] = {}
+"""id of each watched object -> the field names already noted (the hook's fast path)."""
 _WATCHED: dict[type, type] = {}
 
 
@@ -104,6 +106,9 @@ def _watched_class(cls: type) -> type:
         if name == "__class__":
             return cls
         value = base_get(self, name)
+        seen = _SEEN.get(id(self))
+        if seen is None or name in seen:  # not watched now, or noted already: a plain read
+            return value
         reads = _ACTIVE[-1] if _ACTIVE else None
         prefix = reads.objects.get(id(self)) if reads is not None else None
         if prefix is None:
@@ -122,6 +127,7 @@ def _watched_class(cls: type) -> type:
                 _watch(reads, value, prefix + name + ".")  # its fields are read one by one
             else:
                 reads.see(prefix + name)
+            seen.add(name)  # the next read of it takes the plain path (a hot loop's)
         return value
 
     namespace = {
@@ -141,6 +147,7 @@ def _watch(reads: Reads, obj: Any, prefix: str) -> None:
     cls = type(obj)
     if cls in _WATCHED.values():
         reads.objects[id(obj)] = prefix
+        _SEEN.setdefault(id(obj), set())
         return
     try:
         object.__setattr__(obj, "__class__", _watched_class(cls))
@@ -148,11 +155,13 @@ def _watch(reads: Reads, obj: Any, prefix: str) -> None:
         reads.see_all(f"record.params{'.' + prefix[:-1] if prefix else ''} cannot be watched")
         return
     reads.objects[id(obj)] = prefix
+    _SEEN[id(obj)] = set()
     _SWAPPED.append((obj, cls))
 
 
 def _unwatch(obj: Any, cls: type) -> None:
     object.__setattr__(obj, "__class__", cls)
+    _SEEN.pop(id(obj), None)
 
 
 @contextmanager
@@ -173,3 +182,5 @@ def watching(params: Any, stage: str, label: str, declared: list[str] | None) ->
             obj, cls = _SWAPPED.pop()
             if type(obj) is not cls:
                 _unwatch(obj, cls)
+        for key in reads.objects:
+            _SEEN.pop(key, None)

@@ -34,6 +34,7 @@ from cfcompile.stages import StageSpec
 FICLONE = 0x40049409
 """Linux's ioctl that shares a file's blocks (btrfs, XFS): a copy that costs no space."""
 INDEX_DIR = ".cfcompile-reuse"
+COPIES = "copies"
 """Folder of the index entries, inside the cache folder (curifactory never lists it)."""
 
 
@@ -181,4 +182,22 @@ def copy_outputs(
     finally:
         for cacher in cachers:
             cacher.transaction = None
+    mark = copy_mark(cachers[0].get_path())
+    os.makedirs(os.path.dirname(mark), exist_ok=True)
+    write_atomic(mark, json.dumps({"from": source.get("params_name")}))
     return published
+
+
+def copy_mark(first_output: str) -> str:
+    """The file saying a node's outputs are a copy (``--status`` lists its folder once)."""
+    folder, name = os.path.split(first_output)
+    return os.path.join(folder, INDEX_DIR, COPIES, name)
+
+
+def forget_copy(first_output: str) -> None:
+    """A node that computed its own outputs is no copy any more (one failed unlink when it
+    never was one)."""
+    try:
+        os.remove(copy_mark(first_output))
+    except OSError:
+        pass

@@ -23,6 +23,7 @@ from enum import StrEnum
 from cfcompile.compiler.graph import StageGraph
 from cfcompile.compiler.plan import NodePlan, Status
 from cfcompile.core.ir import NodeId
+from cfcompile.core.reuse import copy_mark
 from cfcompile.core.workdir import (
     CURRENT,
     RUN_LOCK,
@@ -140,6 +141,8 @@ def node_status(
         out[node.id] = entry
         if plans[node.id].status == Status.CACHED and not node.force:
             entry["status"] = DONE
+            if node.outputs and files.mtime(copy_mark(node.targets()[0])) is not None:
+                entry["reused"] = True  # a copy of another set's outputs (core.reuse)
             if (jobs.get(node.id) or {}).get("note"):  # done after a retry or a requeue
                 entry["note"] = jobs[node.id]["note"]
             continue
@@ -305,6 +308,13 @@ def _summary(console, statuses: dict, sg: StageGraph | None) -> None:
     console.print(table)
     counts = Counter(label(s) for s in statuses.values())
     console.print("totals: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    reused = Counter(s["stage"] for s in statuses.values() if s.get("reused"))
+    if reused:
+        each = ", ".join(f"{stage} {n}" for stage, n in reused.items())
+        console.print(
+            f"reused: {sum(reused.values())} done node(s) hold a copy of an equivalent set's "
+            f"outputs ({each}); their metadata's reused_from names the source"
+        )
 
 
 def _column(status: NodeState) -> str:

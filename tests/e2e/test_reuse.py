@@ -147,6 +147,11 @@ def test_sets_that_agree_on_what_a_stage_uses_compute_it_once(tmp_path):
     # copies, never links: each set's file is its own (curifactory rewrites files in place)
     files = sorted((root / "data" / "cache").glob("*_prep_data.json"))
     assert len({f.stat().st_ino for f in files}) == 5 and all(f.stat().st_nlink == 1 for f in files)
+    status = run_cli("sweep", "-p", "sweep", "--status", cwd=root).stdout
+    assert (
+        "reused: 4 done node(s) hold a copy of an equivalent set's outputs (prep 2, feats 2)"
+        in status
+    )
     # learned read sets are recorded for every stage, declared or not
     assert metadata(root, "fit")["lr2_s1"]["params_read"]["fields"] == ["lr"]
 
