@@ -152,6 +152,8 @@ def test_sets_that_agree_on_what_a_stage_uses_compute_it_once(tmp_path):
         "reused: 4 done node(s) hold a copy of an equivalent set's outputs (prep 2, feats 2)"
         in status
     )
+    page = Path(run_cli("sweep", "-p", "sweep", "--report", cwd=root).stdout.strip()).read_text()
+    assert page.count("a copy of lr1_s1&#39;s: reuse") == 2  # prep and feats of lr2_s1
     # learned read sets are recorded for every stage, declared or not
     assert metadata(root, "fit")["lr2_s1"]["params_read"]["fields"] == ["lr"]
 

@@ -41,7 +41,9 @@ import jinja2
 from cfcompile import templates
 from cfcompile.compiler.graph import StageGraph
 from cfcompile.compiler.plan import NodePlan, Status
+from cfcompile.core.ir import Node
 from cfcompile.core.provenance import last_run
+from cfcompile.core.reuse import copy_mark
 from cfcompile.core.workdir import (
     WORKFLOW,
     NodeStore,
@@ -133,12 +135,16 @@ def _node_rows(
     rows = []
     for node in nodes:
         p = plans[node.id]
+        label = "cached" if p.status == Status.CACHED else f"to run ({p.reason.text})"
+        source = copied_from(node) if p.status == Status.CACHED else None
+        if source is not None:
+            label = f"cached (a copy of {source}'s: reuse)"
         rows.append(
             {
                 "stage": node.stage,
                 "who": node.params_name or "aggregate",
                 "status": p.status,
-                "label": "cached" if p.status == Status.CACHED else f"to run ({p.reason.text})",
+                "label": label,
                 "files": [(os.path.basename(t), _uri(t)) for t in node.targets()],
                 "log": _log_link(sg.info.workdir, node.id, units),
             }
@@ -176,6 +182,17 @@ def _failures(sg: StageGraph, units: dict) -> list[dict[str, Any]]:
         if len(out) >= MAX_FAILURES:
             break
     return out
+
+
+def copied_from(node: Node) -> str | None:
+    """The set whose outputs this node's are a copy of (``core.reuse.copy_mark``), if any."""
+    if not node.outputs:
+        return None
+    try:
+        with open(copy_mark(node.targets()[0])) as f:
+            return str(json.load(f).get("from"))
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def _stage_counts(
