@@ -253,8 +253,9 @@ class Record:
         # the cachers of the stage running on this record (None between stages), as in
         # curifactory: a stage reads its own output paths from them (PathRef's idiom)
         self.stage_cachers: list | None = None
-        # output name -> reuse class of the node that put it in state (core.reuse); eager only
-        self.reuse_keys: dict[str, str | None] = {}
+        # output name -> (reuse class, id of the value) of the node that put it in state
+        # (core.reuse); eager only
+        self.reuse_keys: dict[str, tuple[str, int] | None] = {}
         if self.params is not None:
             if getattr(self.params, "hash", None) is None:
                 self.params.hash = hashing.params_hash(self.params)

@@ -10,7 +10,6 @@ The runtime decides for itself under the class lock; this only says what it will
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 
 from cfcompile.compiler.graph import StageGraph
@@ -58,7 +57,8 @@ def reuse_plan(sg: StageGraph, plans: dict[NodeId, NodePlan]) -> ReusePlan:
         spec = sg.specs[node.func]
         source = reuse.find_source(cache, key)
         if source is not None:
-            out.nodes[node.id] = Reuse(str(source.get("params_name")), spec.uses, _seconds(source))
+            seconds = _seconds(cache, source)
+            out.nodes[node.id] = Reuse(str(source.get("params_name")), spec.uses, seconds)
         elif key in first:
             out.nodes[node.id] = Reuse(str(first[key].label), spec.uses)
         else:
@@ -82,7 +82,7 @@ def _learned(
         entry, keys[node.id] = found
         if p.status == Status.RUN and not node.force and p.reason != Reason.OVERWRITE:
             out.nodes[node.id] = Reuse(
-                str(entry.get("params_name")), entry["fields"], _seconds(entry)
+                str(entry.get("params_name")), entry["fields"], _seconds(cache, entry)
             )
     elif p.status == Status.RUN:
         whole = learned.whole_use(cache, base)
@@ -100,9 +100,10 @@ def _key(sg: StageGraph, node: Node, keys: dict[NodeId, str | None]) -> str | No
     return reuse.node_key(spec, stage_code(spec), sg.params.get(node.params_key), inputs)
 
 
-def _seconds(source: dict) -> float | None:
+def _seconds(cache: str, source: dict) -> float | None:
+    """What computing the source took, from its first output's metadata."""
     try:
-        with open(os.path.splitext(source["files"][0])[0] + "_metadata.json") as f:
+        with open(reuse.source_files(cache, source)[0][1]) as f:
             return float(json.load(f)["timing"]["seconds"])
     except (OSError, ValueError, KeyError, TypeError, IndexError):
         return None

@@ -48,51 +48,70 @@ def run_stage(
     cachers = declared_cachers(spec, record)
     record.stage_cachers = cachers  # what curifactory shows a stage, cached or not
     label = params_name(record) or ("aggregate" if spec.is_aggregate else "None")
-    key = eager_key(spec, record, kwargs) if save and cachers else None
-    base = eager_base(spec, record, kwargs) if save and cachers and key is None else None
+    key = eager_key(spec, record, args, kwargs) if save and cachers else None
+    base = eager_base(spec, record, args, kwargs) if save and cachers and key is None else None
     cache = record.manager.cache_path
     if base is not None:
         # learned (--reuse): the class of an earlier node it agrees with, for its consumers
         found = learned.find(cache, base, record.params, spec.name)
         key = found[1] if found else None
-    record.reuse_keys.update(dict.fromkeys(spec.output_names, key))
     if cachers and not record.overwrite_requested() and all(c.check() for c in cachers):
         load_cached(spec, record, cachers)
         log.info("stage %s [%s]: cached", spec.name, label)
+        code = stage_code(spec)
+        _note_keys(spec, record, key if reuse.written_by(cachers[0], code) else None)
         return Outcome.CACHED
     if base is not None:
         return _learn_or_copy(spec, record, records, args, inputs, label, cachers, base)
     if key is None:
         _run_now(spec, record, records, args, inputs, label, cachers, save)
+        _note_keys(spec, record, None)
         return Outcome.RAN
     with reuse.class_lock(cache, key):
         # an overwrite asks for this set's own computation: it refreshes the class's source
         source = None if record.overwrite_requested() else reuse.find_source(cache, key)
         if source is not None:
-            reuse.copy_outputs(spec, record, cachers, source, spec.uses)
+            reuse.copy_outputs(spec, record, cachers, source, spec.uses, cache)
             load_cached(spec, record, cachers)
+            _note_keys(spec, record, key)
             log.info("stage %s [%s]: reuses %s", spec.name, label, source.get("params_name"))
             return Outcome.REUSED
         published = _run_now(spec, record, records, args, inputs, label, cachers, save)
-        reuse.write_source(cache, key, published, record, [c.get_path() for c in cachers])
+        reuse.write_source(cache, key, published, record, cachers, stage_code(spec))
+    _note_keys(spec, record, key)
     return Outcome.RAN
 
 
-def eager_key(spec: StageSpec, record: Any, kwargs: dict) -> str | None:
+def _note_keys(spec: StageSpec, record: Any, key: str | None) -> None:
+    """The class of each output now in the record's state, with the value's identity: a
+    value the experiment puts there by hand afterwards has no class."""
+    for name in spec.output_names:
+        value = record.state.raw(name) if name in record.state else None
+        record.reuse_keys[name] = (key, id(value)) if key is not None else None
+
+
+def _input_keys(spec: StageSpec, record: Any) -> list[str | None]:
+    out: list[str | None] = []
+    for name in spec.inputs:
+        noted = record.reuse_keys.get(name)
+        here = record.state.raw(name) if name in record.state else None
+        out.append(noted[0] if noted is not None and noted[1] == id(here) else None)
+    return out
+
+
+def eager_key(spec: StageSpec, record: Any, args: tuple, kwargs: dict) -> str | None:
     """The node's reuse class in an eager run: its inputs' classes are those of the nodes that
     put them in the record's state (``record.reuse_keys``); a value passed in the call has none."""
-    if kwargs or not reuse.reusable(spec) or not getattr(record.manager, "reuse", True):
+    if args or kwargs or not reuse.reusable(spec) or not getattr(record.manager, "reuse", True):
         return None
-    inputs = [record.reuse_keys.get(name) for name in spec.inputs]
-    return reuse.node_key(spec, stage_code(spec), record.params, inputs)
+    return reuse.node_key(spec, stage_code(spec), record.params, _input_keys(spec, record))
 
 
-def eager_base(spec: StageSpec, record: Any, kwargs: dict) -> str | None:
+def eager_base(spec: StageSpec, record: Any, args: tuple, kwargs: dict) -> str | None:
     """Where a stage's learned class starts in an eager run (``--reuse`` only)."""
-    if kwargs or not getattr(record.manager, "reuse_learned", False):
+    if args or kwargs or not getattr(record.manager, "reuse_learned", False):
         return None
-    inputs = [record.reuse_keys.get(name) for name in spec.inputs]
-    return learned.learned_base(spec, stage_code(spec), inputs)
+    return learned.learned_base(spec, stage_code(spec), _input_keys(spec, record))
 
 
 def _learn_or_copy(
@@ -113,16 +132,16 @@ def _learn_or_copy(
         found = learned.find(cache, base, record.params, spec.name)
     if found is not None:
         entry, key = found
-        reuse.copy_outputs(spec, record, cachers, entry, entry["fields"])
+        reuse.copy_outputs(spec, record, cachers, entry, entry["fields"], cache)
         load_cached(spec, record, cachers)
-        record.reuse_keys.update(dict.fromkeys(spec.output_names, key))
+        _note_keys(spec, record, key)
         log.info("stage %s [%s]: reuses %s", spec.name, label, entry.get("params_name"))
         return Outcome.REUSED
     seen: dict = {}
     published = _run_now(spec, record, records, args, inputs, label, cachers, True, seen)
-    paths = [c.get_path() for c in cachers]
-    key = learned.record(cache, base, seen.get("params_read"), published, record, paths)
-    record.reuse_keys.update(dict.fromkeys(spec.output_names, key))
+    read = seen.get("params_read")
+    key = learned.record(cache, base, read, published, record, cachers, stage_code(spec))
+    _note_keys(spec, record, key)
     return Outcome.RAN
 
 

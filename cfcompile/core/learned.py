@@ -23,7 +23,7 @@ import json
 import os
 from typing import Any
 
-from cfcompile.core.reuse import INDEX_DIR, metadata_path, one_file_each, reads_digest
+from cfcompile.core.reuse import INDEX_DIR, reads_digest, source_entry, source_files, stage_identity
 from cfcompile.core.transaction import write_atomic
 from cfcompile.stages import StageSpec
 
@@ -34,7 +34,7 @@ def learned_base(spec: StageSpec, code: str | None, input_keys: list[str | None]
         return None
     if code is None or None in input_keys:
         return None
-    body = json.dumps(["learned", spec.name, code, sorted(input_keys)])
+    body = repr(["learned", stage_identity(spec, code), sorted(input_keys)])
     return hashlib.md5(body.encode()).hexdigest()
 
 
@@ -66,16 +66,21 @@ def find(cache_dir: str, base: str, params: Any, stage: str) -> tuple[dict, str]
                 entry = json.load(f)
         except Exception:  # no such entry, a field this set lacks, a torn file: not this one
             continue
-        files = entry.get("files")
-        if not isinstance(files, list) or entry.get("fields") != fields:
+        if not isinstance(entry, dict) or entry.get("fields") != fields:
             continue
-        if all(os.path.isfile(p) and os.path.isfile(metadata_path(p)) for p in files):
+        if source_files(cache_dir, entry) is not None:
             return entry, class_of(base, fields, digest)
     return None
 
 
 def record(
-    cache_dir: str, base: str, read: dict | None, published: list[str], rec: Any, paths: list[str]
+    cache_dir: str,
+    base: str,
+    read: dict | None,
+    published: list[str],
+    rec: Any,
+    cachers: list,
+    code: str | None,
 ) -> str | None:
     """After a node computed: its entry (and class), or why it cannot be merged."""
     if not read:
@@ -83,7 +88,8 @@ def record(
     folder = _folder(cache_dir, base)
     name = rec.params.name if rec.params is not None else None
     whole = read.get("whole") or (None if read.get("digest") else "no digest of its reads")
-    if whole is None and not one_file_each(published, paths):
+    entry = source_entry(cache_dir, published, rec, cachers, code)
+    if whole is None and entry is None:
         whole = "its outputs are not one plain file each"
     if whole is not None:
         os.makedirs(folder, exist_ok=True)
@@ -96,13 +102,7 @@ def record(
     group = os.path.join(folder, "fields", fid + ".json")
     if not os.path.exists(group):
         write_atomic(group, json.dumps(fields))
-    entry = {
-        "fields": fields,
-        "digest": digest,
-        "files": paths,
-        "params_hash": rec.get_hash(),
-        "params_name": name,
-    }
+    entry.update(fields=fields, digest=digest)
     write_atomic(os.path.join(folder, "entries", f"{fid}-{digest}.json"), json.dumps(entry))
     return class_of(base, fields, digest)
 

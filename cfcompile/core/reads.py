@@ -7,8 +7,8 @@ a subclass whose ``__getattribute__`` notes each field read (nested dataclass fi
 ``data.path``), so ``isinstance``, ``dataclasses.asdict``, ``repr`` and equality behave as
 before. A use that can see every field counts as reading everything: ``asdict``, ``repr`` and
 ``==`` read each field; ``vars()``, ``__dict__``, pickling and copying are seen by name.
-Reads made by cfcompile's own code during the call (``record.get_path`` reads the set's
-name to build a path) are not the stage's.
+Reads made through cfcompile's helpers during the call count too (``record.get_path`` reads
+the set's name: outputs that hold such a path are the set's own).
 """
 
 from __future__ import annotations
@@ -114,8 +114,6 @@ def _watched_class(cls: type) -> type:
         if prefix is None:
             return value
         caller = sys._getframe(1).f_globals.get("__name__", "")
-        if caller == "cfcompile" or caller.startswith("cfcompile."):
-            return value  # cfcompile's own reads (record.get_path): not the stage's
         if caller in WHOLE_READERS and name in field_names(cls):
             reads.see_all(f"{caller} read record.params{'.' + prefix[:-1] if prefix else ''}")
         if name in WHOLE:
@@ -124,14 +122,28 @@ def _watched_class(cls: type) -> type:
             return base_get(self, name)
         if name in field_names(cls):
             if is_dataclass(value) and not isinstance(value, type):
-                _watch(reads, value, prefix + name + ".")  # its fields are read one by one
+                # its type and what it holds count (an isinstance dispatch, an object handed
+                # on whole); its fields are then noted one by one as well
+                reads.see(prefix + name)
+                _watch(reads, value, prefix + name + ".")
             else:
                 reads.see(prefix + name)
             seen.add(name)  # the next read of it takes the plain path (a hot loop's)
         return value
 
+    def __reduce_ex__(self: Any, protocol: int) -> Any:  # noqa: N807
+        """An object made from the watched class (``type(record.params)(...)``) pickles and
+        copies as the researcher's own class."""
+        reduced = cls.__reduce_ex__(self, protocol)
+        if isinstance(reduced, tuple) and len(reduced) > 1 and reduced[1]:
+            args = reduced[1]
+            if args and args[0] is sub:
+                reduced = (reduced[0], (cls, *args[1:]), *reduced[2:])
+        return reduced
+
     namespace = {
         "__getattribute__": __getattribute__,
+        "__reduce_ex__": __reduce_ex__,
         "__slots__": (),
         "__module__": cls.__module__,
         "__qualname__": cls.__qualname__,
@@ -151,7 +163,8 @@ def _watch(reads: Reads, obj: Any, prefix: str) -> None:
         return
     try:
         object.__setattr__(obj, "__class__", _watched_class(cls))
-    except TypeError:  # a layout the subclass cannot take (slots): it cannot be watched
+    except Exception:  # a layout the subclass cannot take (slots), an __init_subclass__ that
+        # refuses it: the object cannot be watched, so it counts as read whole
         reads.see_all(f"record.params{'.' + prefix[:-1] if prefix else ''} cannot be watched")
         return
     reads.objects[id(obj)] = prefix

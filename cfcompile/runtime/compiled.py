@@ -28,7 +28,7 @@ from cfcompile.errors import RecompileError
 from cfcompile.hashing import params_hash
 from cfcompile.project import modules
 from cfcompile.project.imports import forget_researcher_modules, use_project_root
-from cfcompile.record import ArtifactManager
+from cfcompile.record import ArtifactManager, Record
 from cfcompile.stages import StageSpec
 
 
@@ -137,8 +137,16 @@ class Compiled:
                 params = self.params(node.params_key)
                 found = learned.find(self.info.cache_path, base, params, spec.name)
                 key = found[1] if found else None
+        if key is not None and not self._written_by_current(node, spec):
+            key = None  # cached by another version of the stage: not this version's class
         self._keys[node.id] = key
         return key
+
+    def _written_by_current(self, node: Node, spec: StageSpec) -> bool:
+        record = Record(self.manager, self.params(node.params_key), hide=True)
+        cacher = output_cacher(spec, record, 0)
+        cacher.fixed_path = node.outputs[0]["path"]
+        return reuse.written_by(cacher, stage_code(spec))
 
     def learned_base(self, node: Node) -> str | None:
         """Where a ``--reuse`` node's learned class starts (``core.learned``)."""

@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from cfcompile.core import learned, reuse
-from cfcompile.core.execute import call_stage, save_outputs
+from cfcompile.core.execute import call_stage, save_outputs, stage_code
 from cfcompile.core.ir import Node, NodeId
 from cfcompile.core.outputs import output_cachers
 from cfcompile.core.timelimit import StageTimeout
@@ -192,10 +192,10 @@ class Job(Compiled):
                 )
             return save_outputs(spec, record, cachers, values, ran["timing"])
 
-        cachers = output_cachers(spec, record)
-        for cacher, out in zip(cachers, node.outputs, strict=True):
-            cacher.fixed_path = out["path"]
         try:
+            cachers = output_cachers(spec, record)
+            for cacher, out in zip(cachers, node.outputs, strict=True):
+                cacher.fixed_path = out["path"]
             declared = reuse.reusable(spec)
             key = self.reuse_key(node) if declared else None
             base = None if declared else self.learned_base(node)
@@ -227,11 +227,11 @@ class Job(Compiled):
         with reuse.class_lock(cache, key):
             source = None if force else reuse.find_source(cache, key)
             if source is not None:
-                reuse.copy_outputs(spec, record, cachers, source, spec.uses)
+                reuse.copy_outputs(spec, record, cachers, source, spec.uses, cache)
                 log.info("stage %s: reuses %s", spec.name, source.get("params_name"))
                 return
             published = compute()
-            reuse.write_source(cache, key, published, record, [c.fixed_path for c in cachers])
+            reuse.write_source(cache, key, published, record, cachers, stage_code(spec))
 
     def learn_or_copy(
         self, base: str, node: Node, spec: StageSpec, record: Record, cachers: list, compute, ran
@@ -242,15 +242,15 @@ class Job(Compiled):
         found = None if node.force else learned.find(cache, base, record.params, spec.name)
         if found is not None:
             entry, self._keys[node.id] = found
-            reuse.copy_outputs(spec, record, cachers, entry, entry["fields"])
+            reuse.copy_outputs(spec, record, cachers, entry, entry["fields"], cache)
             log.info("stage %s: reuses %s", spec.name, entry.get("params_name"))
             return
         # not under the lock: which sets agree is known only once one has run, so holding it
         # would run every node of the stage one at a time
         published = compute()
         read = ran["timing"].get("params_read")
-        paths = [c.fixed_path for c in cachers]
-        self._keys[node.id] = learned.record(cache, base, read, published, record, paths)
+        code = stage_code(spec)
+        self._keys[node.id] = learned.record(cache, base, read, published, record, cachers, code)
 
 
 class _Tee(io.TextIOBase):

@@ -313,7 +313,10 @@ def _summary(console, statuses: dict, sg: StageGraph | None) -> None:
         each = ", ".join(f"{stage} {n}" for stage, n in reused.items())
         console.print(
             f"reused: {sum(reused.values())} done node(s) hold a copy of an equivalent set's "
-            f"outputs ({each}); their metadata's reused_from names the source"
+            f"outputs ({each}); their metadata's reused_from names the source",
+            soft_wrap=True,
+            markup=False,
+            highlight=False,
         )
 
 

@@ -61,12 +61,16 @@ def test_an_earlier_run_is_found_through_the_index_with_its_time(tmp_path):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as f:
         f.write("1")
-    with open(os.path.splitext(path)[0] + "_metadata.json", "w") as f:
-        json.dump({"timing": {"seconds": 2.5}}, f)
-    key = reuse.node_key(rp_prep.spec, stage_code(rp_prep.spec), sets[0], [])
+    code = stage_code(rp_prep.spec)
+    meta = os.path.splitext(path)[0] + "_metadata.json"
+    with open(meta, "w") as f:
+        json.dump({"timing": {"seconds": 2.5}, "params_hash": "1", "stage_code": code}, f)
+    key = reuse.node_key(rp_prep.spec, code, sets[0], [])
     os.makedirs(os.path.join(sg.info.cache_path, reuse.INDEX_DIR), exist_ok=True)
+    rel = [os.path.relpath(p, sg.info.cache_path) for p in (path, meta)]
+    entry = {"files": rel[:1], "metas": rel[1:], "code": code, "params_hash": "1"}
     with open(reuse.index_path(sg.info.cache_path, key), "w") as f:
-        json.dump({"files": [path], "params_name": "a"}, f)
+        json.dump({**entry, "params_name": "a"}, f)
     plans = plan(sg)
     found = reuse_plan(sg, plans)
     assert list(found.nodes) == [("rp_prep", "2")]  # a is cached: only b runs, and copies

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import pickle
 from dataclasses import dataclass, field
 
@@ -39,7 +40,8 @@ def test_field_reads_are_noted_by_path_and_the_object_is_left_as_it_was():
     with watching(p, "s", "a", None) as reads:
         assert isinstance(p, P) and p.__class__ is P
         _ = p.seed, p.data.path
-    assert reads.summary() == ["data.path", "seed"]
+    # the nested object itself counts as read (its type, what it holds), and its fields too
+    assert reads.summary() == ["data", "data.path", "seed"]
     assert type(p) is P and type(p.data) is Data  # restored: nothing outlives the call
 
 
@@ -71,6 +73,27 @@ def test_repr_and_equality_read_each_field():
     assert {"seed", "lr", "data.path", "data.rows", "name"} <= set(reads.summary())
 
 
+def test_an_object_made_from_the_watched_class_pickles_as_the_researchers():
+    p = P(name="a")
+    with watching(p, "s", "a", None):
+        made = type(p)(name="b")
+    assert type(pickle.loads(pickle.dumps(made))) is P
+    assert type(copy.deepcopy(made)) is P
+
+
+def test_representations_tell_apart_what_the_hash_skips_and_nested_types():
+    @dataclass
+    class Other:
+        path: str = "x.csv"
+        rows: int = 10
+
+    a, b = P(name="a", data=Data()), P(name="b", data=Other())
+    assert reuse.reads_digest(a, ["data"], "s") != reuse.reads_digest(b, ["data"], "s")
+    assert reuse.reads_digest(a, ["name"], "s") != reuse.reads_digest(b, ["name"], "s")
+    none = P(name="c", data=None)
+    assert reuse.reads_digest(none, ["data.path"], "s")  # an optional nested set: no crash
+
+
 def test_frozen_parameter_sets_are_watched_too():
     f = Frozen()
     with watching(f, "s", "a", None) as reads:
@@ -82,7 +105,7 @@ def test_a_declaration_is_checked_at_the_read():
     p = P(name="a")
     with watching(p, "s", "a", ["seed", "data"]) as reads:
         _ = p.seed, p.data.rows  # "data" covers its nested fields
-    assert reads.summary() == ["data.rows", "seed"]
+    assert reads.summary() == ["data", "data.rows", "seed"]
     with pytest.raises(UndeclaredParameterError, match=r"read record.params.data.path"):
         with watching(p, "prep", "a", ["seed", "data.rows"]):
             _ = p.data.path
@@ -131,22 +154,56 @@ class _Rec:
         return "h-" + self.params.name
 
 
+class _Cacher:
+    """What the index asks of a cacher: where its artifact and metadata are published."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def final_path(self, suffix=None):
+        return self.path if suffix is None else self.path[: -len(".json")] + suffix
+
+
 def test_a_learned_entry_serves_every_set_that_agrees_on_what_was_read(tmp_path):
     spec = _spec()  # declares nothing: learned
     base = learned.learned_base(spec, "code", [])
     assert base is not None and learned.learned_base(_spec(uses=["seed"]), "code", []) is None
     out = tmp_path / "a_x.json"
     out.write_text("1")
-    (tmp_path / "a_x_metadata.json").write_text("{}")
+    meta = tmp_path / "a_x_metadata.json"
+    meta.write_text(json.dumps({"params_hash": "h-a", "stage_code": "code"}))
     a = P(name="a", seed=1, lr=0.1)
     read = {"fields": ["seed"], "digest": reuse.reads_digest(a, ["seed"], "prep")}
-    published = [str(out), str(tmp_path / "a_x_metadata.json")]
-    key = learned.record(str(tmp_path), base, read, published, _Rec(a), [str(out)])
+    published = [str(out), str(meta)]
+    cachers = [_Cacher(out)]
+    key = learned.record(str(tmp_path), base, read, published, _Rec(a), cachers, "code")
     found = learned.find(str(tmp_path), base, P(name="b", seed=1, lr=9.0), "prep")
     assert found is not None and found[1] == key and found[0]["params_name"] == "a"
     assert learned.find(str(tmp_path), base, P(name="c", seed=2), "prep") is None
+    # the source rewritten by other code (another branch, curifactory): no longer a source
+    meta.write_text(json.dumps({"params_hash": "h-a", "stage_code": "other"}))
+    assert learned.find(str(tmp_path), base, P(name="b", seed=1), "prep") is None
+    meta.write_text(json.dumps({"params_hash": "h-a", "stage_code": "code"}))
     whole = {"fields": [EVERYTHING], "whole": "vars of record.params, at e.py:3"}
-    assert learned.record(str(tmp_path), base, whole, published, _Rec(a), [str(out)]) is None
+    assert learned.record(str(tmp_path), base, whole, published, _Rec(a), cachers, "code") is None
     assert learned.whole_use(str(tmp_path), base) == "vars of record.params, at e.py:3"
     out.unlink()  # an entry whose files are gone serves nobody
     assert learned.find(str(tmp_path), base, P(name="b", seed=1), "prep") is None
+
+
+def test_eager_values_passed_in_the_call_are_never_merged(tmp_path):
+    from cfcompile.caching import JsonCacher
+
+    calls = []
+
+    @cf.stage(outputs=["x"], cachers=[JsonCacher], uses=["seed"])
+    def scaled(record, factor):
+        calls.append(factor)
+        return record.params.seed * factor
+
+    assert reuse.reusable(scaled.spec)
+
+    manager = cf.ArtifactManager("t", cache_path=str(tmp_path))
+    scaled(cf.Record(manager, P(name="a", seed=1)), 2)
+    scaled(cf.Record(manager, P(name="b", seed=1, lr=0.5)), 3)
+    assert calls == [2, 3]  # equal declared fields, different values in the call
