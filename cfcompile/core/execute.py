@@ -61,25 +61,36 @@ def run_stage(
         code = stage_code(spec)
         _note_keys(spec, record, key if reuse.written_by(cachers[0], code) else None)
         return Outcome.CACHED
-    if base is not None:
-        return _learn_or_copy(spec, record, records, args, inputs, label, cachers, base)
-    if key is None:
+    if base is None and key is None:
         _run_now(spec, record, records, args, inputs, label, cachers, save)
         _note_keys(spec, record, None)
         return Outcome.RAN
-    with reuse.class_lock(cache, key):
-        # an overwrite asks for this set's own computation: it refreshes the class's source
-        source = None if record.overwrite_requested() else reuse.find_source(cache, key)
-        if source is not None:
-            reuse.copy_outputs(spec, record, cachers, source, spec.uses, cache)
-            load_cached(spec, record, cachers)
-            _note_keys(spec, record, key)
-            log.info("stage %s [%s]: reuses %s", spec.name, label, source.get("params_name"))
-            return Outcome.REUSED
-        published = _run_now(spec, record, records, args, inputs, label, cachers, save)
-        reuse.write_source(cache, key, published, record, cachers, stage_code(spec))
+    seen: dict = {}
+
+    def compute() -> list[str]:
+        return _run_now(spec, record, records, args, inputs, label, cachers, save, seen)
+
+    force = record.overwrite_requested()  # the set's own computation, and the class's source
+    if base is None:
+        source = reuse.once_per_class(
+            cache, key, spec, record, cachers, compute, force, stage_code(spec)
+        )
+    else:  # learned: the entry looked up above (key is its class), unless forced
+        source, key = learned.copy_or_learn(
+            cache,
+            base,
+            spec,
+            record,
+            cachers,
+            lambda: (compute(), seen.get("params_read")),
+            stage_code(spec),
+            None if force else found,
+        )
+    if source is not None:
+        load_cached(spec, record, cachers)
+        log.info("stage %s [%s]: reuses %s", spec.name, label, source.get("params_name"))
     _note_keys(spec, record, key)
-    return Outcome.RAN
+    return Outcome.REUSED if source is not None else Outcome.RAN
 
 
 def _note_keys(spec: StageSpec, record: Any, key: str | None) -> None:
@@ -112,37 +123,6 @@ def eager_base(spec: StageSpec, record: Any, args: tuple, kwargs: dict) -> str |
     if args or kwargs or not getattr(record.manager, "reuse_learned", False):
         return None
     return learned.learned_base(spec, stage_code(spec), _input_keys(spec, record))
-
-
-def _learn_or_copy(
-    spec: StageSpec,
-    record: Any,
-    records: list | None,
-    args: tuple,
-    inputs: dict,
-    label: str,
-    cachers: list,
-    base: str,
-) -> Outcome:
-    """``--reuse`` in an eager run: copy an earlier node that read fields this set agrees
-    with, or compute and record what was read (the job runtime's ``learn_or_copy``)."""
-    cache = record.manager.cache_path
-    found = None
-    if not record.overwrite_requested():
-        found = learned.find(cache, base, record.params, spec.name)
-    if found is not None:
-        entry, key = found
-        reuse.copy_outputs(spec, record, cachers, entry, entry["fields"], cache)
-        load_cached(spec, record, cachers)
-        _note_keys(spec, record, key)
-        log.info("stage %s [%s]: reuses %s", spec.name, label, entry.get("params_name"))
-        return Outcome.REUSED
-    seen: dict = {}
-    published = _run_now(spec, record, records, args, inputs, label, cachers, True, seen)
-    read = seen.get("params_read")
-    key = learned.record(cache, base, read, published, record, cachers, stage_code(spec))
-    _note_keys(spec, record, key)
-    return Outcome.RAN
 
 
 def _run_now(

@@ -21,9 +21,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from typing import Any
 
-from cfcompile.core.reuse import INDEX_DIR, reads_digest, source_entry, source_files, stage_identity
+from cfcompile.core.reuse import (
+    INDEX_DIR,
+    copy_outputs,
+    reads_digest,
+    source_entry,
+    source_files,
+    stage_identity,
+)
 from cfcompile.core.transaction import write_atomic
 from cfcompile.stages import StageSpec
 
@@ -105,6 +113,30 @@ def record(
     entry.update(fields=fields, digest=digest)
     write_atomic(os.path.join(folder, "entries", f"{fid}-{digest}.json"), json.dumps(entry))
     return class_of(base, fields, digest)
+
+
+def copy_or_learn(
+    cache_dir: str,
+    base: str,
+    spec: StageSpec,
+    rec: Any,
+    cachers: list,
+    compute: Callable[[], tuple[list[str], dict | None]],
+    code: str | None,
+    found: tuple[dict, str] | None,
+) -> tuple[dict | None, str | None]:
+    """Copy ``found`` (an earlier node this set agrees with, ``find``), or compute
+    (``compute`` returns what it published and what it read) and record what was read.
+    Returns the entry copied (None when this node computed) and the node's class. No lock
+    is held across the computation: which sets agree is known only once one has run, so
+    holding it would run every node of the stage one at a time. Shared by the eager engine
+    and the job runtime."""
+    if found is not None:
+        entry, key = found
+        copy_outputs(spec, rec, cachers, entry, entry["fields"], cache_dir)
+        return entry, key
+    published, read = compute()
+    return None, record(cache_dir, base, read, published, rec, cachers, code)
 
 
 def whole_use(cache_dir: str, base: str) -> str | None:

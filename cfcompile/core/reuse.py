@@ -29,7 +29,7 @@ import logging
 import os
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import is_dataclass
 from typing import Any
@@ -270,6 +270,30 @@ def write_source(
     entry = source_entry(cache_dir, published, record, cachers, code)
     if entry is not None:
         write_atomic(index_path(cache_dir, key), json.dumps(entry))
+
+
+def once_per_class(
+    cache_dir: str,
+    key: str,
+    spec: StageSpec,
+    record: Any,
+    cachers: list,
+    compute: Callable[[], list[str]],
+    force: bool,
+    code: str | None,
+) -> dict | None:
+    """The first node of a class computes (``compute`` returns what it published) and becomes
+    the source; the others, waiting on the class's lock, copy its files. A forced node
+    (``--overwrite``) computes its own and becomes the source. Returns the source copied from,
+    or None when this node computed. Shared by the eager engine and the job runtime."""
+    with class_lock(cache_dir, key):
+        source = None if force else find_source(cache_dir, key)
+        if source is not None:
+            copy_outputs(spec, record, cachers, source, spec.uses, cache_dir)
+            return source
+        published = compute()
+        write_source(cache_dir, key, published, record, cachers, code)
+    return None
 
 
 # -- copies ----------------------------------------------------------------------------------

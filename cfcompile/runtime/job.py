@@ -200,7 +200,12 @@ class Job(Compiled):
             key = self.reuse_key(node) if declared else None
             base = None if declared else self.learned_base(node)
             if key is not None:
-                self.compute_or_copy(key, spec, record, cachers, compute, node.force)
+                cache, code = self.info.cache_path, stage_code(spec)
+                source = reuse.once_per_class(
+                    cache, key, spec, record, cachers, compute, node.force, code
+                )
+                if source is not None:
+                    log.info("stage %s: reuses %s", spec.name, source.get("params_name"))
             elif base is not None:
                 self.learn_or_copy(base, node, spec, record, cachers, compute, ran)
             else:
@@ -218,39 +223,25 @@ class Job(Compiled):
         write_atomic(marker, "")
         log.info("stage %s [%s]: done in %.3f s", spec.name, node.label, timing["seconds"])
 
-    def compute_or_copy(
-        self, key: str, spec: StageSpec, record: Record, cachers: list, compute, force: bool
-    ) -> None:
-        """The first node of a reuse class computes; the others copy its files (``core.reuse``).
-        A forced node (``--overwrite``) computes its own and becomes the class's source."""
-        cache = self.info.cache_path
-        with reuse.class_lock(cache, key):
-            source = None if force else reuse.find_source(cache, key)
-            if source is not None:
-                reuse.copy_outputs(spec, record, cachers, source, spec.uses, cache)
-                log.info("stage %s: reuses %s", spec.name, source.get("params_name"))
-                return
-            published = compute()
-            reuse.write_source(cache, key, published, record, cachers, stage_code(spec))
-
     def learn_or_copy(
         self, base: str, node: Node, spec: StageSpec, record: Record, cachers: list, compute, ran
     ) -> None:
         """``--reuse``: copy an earlier node that read fields this set agrees with, or compute
-        and record what was read (``core.learned``)."""
+        and record what was read (``core.learned.copy_or_learn``)."""
         cache = self.info.cache_path
         found = None if node.force else learned.find(cache, base, record.params, spec.name)
-        if found is not None:
-            entry, self._keys[node.id] = found
-            reuse.copy_outputs(spec, record, cachers, entry, entry["fields"], cache)
-            log.info("stage %s: reuses %s", spec.name, entry.get("params_name"))
-            return
-        # not under the lock: which sets agree is known only once one has run, so holding it
-        # would run every node of the stage one at a time
-        published = compute()
-        read = ran["timing"].get("params_read")
-        code = stage_code(spec)
-        self._keys[node.id] = learned.record(cache, base, read, published, record, cachers, code)
+        source, self._keys[node.id] = learned.copy_or_learn(
+            cache,
+            base,
+            spec,
+            record,
+            cachers,
+            lambda: (compute(), ran["timing"].get("params_read")),
+            stage_code(spec),
+            found,
+        )
+        if source is not None:
+            log.info("stage %s: reuses %s", spec.name, source.get("params_name"))
 
 
 class _Tee(io.TextIOBase):
