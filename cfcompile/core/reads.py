@@ -115,19 +115,17 @@ def _watched_class(cls: type) -> type:
             return value
         caller = sys._getframe(1).f_globals.get("__name__", "")
         if caller in WHOLE_READERS and name in field_names(cls):
-            reads.see_all(f"{caller} read record.params{'.' + prefix[:-1] if prefix else ''}")
+            reads.see_all(f"{caller} read {_where(prefix)}")
         if name in WHOLE:
-            reads.see_all(f"{name} of record.params{'.' + prefix[:-1] if prefix else ''}")
+            reads.see_all(f"{name} of {_where(prefix)}")
             _unwatch(self, cls)  # the copy or pickle must be of the researcher's own class
             return base_get(self, name)
         if name in field_names(cls):
+            reads.see(prefix + name)
             if is_dataclass(value) and not isinstance(value, type):
-                # its type and what it holds count (an isinstance dispatch, an object handed
-                # on whole); its fields are then noted one by one as well
-                reads.see(prefix + name)
+                # a nested set counts whole (an isinstance dispatch, an object handed on), and
+                # its fields are then noted one by one as well
                 _watch(reads, value, prefix + name + ".")
-            else:
-                reads.see(prefix + name)
             seen.add(name)  # the next read of it takes the plain path (a hot loop's)
         return value
 
@@ -152,6 +150,11 @@ def _watched_class(cls: type) -> type:
     return sub
 
 
+def _where(prefix: str) -> str:
+    """``record.params`` or ``record.params.data``, from a watched object's path prefix."""
+    return "record.params" + ("." + prefix[:-1] if prefix else "")
+
+
 _SWAPPED: list[tuple[Any, type]] = []
 
 
@@ -165,7 +168,7 @@ def _watch(reads: Reads, obj: Any, prefix: str) -> None:
         object.__setattr__(obj, "__class__", _watched_class(cls))
     except Exception:  # a layout the subclass cannot take (slots), an __init_subclass__ that
         # refuses it: the object cannot be watched, so it counts as read whole
-        reads.see_all(f"record.params{'.' + prefix[:-1] if prefix else ''} cannot be watched")
+        reads.see_all(f"{_where(prefix)} cannot be watched")
         return
     reads.objects[id(obj)] = prefix
     _SEEN[id(obj)] = set()
