@@ -3,14 +3,18 @@
 ``import cfcompile as cf`` gives the experiment API (the same names curifactory has).
 """
 
-from cfcompile import stages as _stages
-from cfcompile.caching import Lazy
-from cfcompile.params import ExperimentParameters, set_hash_functions
-from cfcompile.procedure import Procedure
-from cfcompile.record import ArtifactManager, Record
-from cfcompile.release import __version__
-from cfcompile.runtime import eager as _eager
-from cfcompile.stages import (
+from cfcompile.release import as_program as _as_program
+
+_as_program()  # first: before anything imports the standard library's random (tempfile does)
+
+from cfcompile import stages as _stages  # noqa: E402
+from cfcompile.caching import Lazy  # noqa: E402
+from cfcompile.params import ExperimentParameters, set_hash_functions  # noqa: E402
+from cfcompile.procedure import Procedure  # noqa: E402
+from cfcompile.record import ArtifactManager, Record  # noqa: E402
+from cfcompile.release import __version__  # noqa: E402
+from cfcompile.runtime import eager as _eager  # noqa: E402
+from cfcompile.stages import (  # noqa: E402
     CachersMismatchError,
     EmptyCachersError,
     InputSignatureError,

@@ -15,7 +15,7 @@ import traceback
 from cfcompile.arguments import MODES, build_parser, build_submit_parser
 from cfcompile.core import collector
 from cfcompile.core.streams import release_stdout
-from cfcompile.errors import CfcompileError
+from cfcompile.errors import CfcompileError, StageDefinitionError
 
 log = logging.getLogger("cfcompile")
 
@@ -85,6 +85,8 @@ def dispatch(args: argparse.Namespace) -> int:
             if wanted:
                 return command(args)
         return commands.cmd_compile(args)
+    except StageDefinitionError as exc:  # a stage broke a rule (a write, an undeclared read)
+        return failed(args, f"cfcompile: error: {type(exc).__name__}: {exc}")
     except CfcompileError as exc:
         return failed(args, f"cfcompile: error: {exc}")
     except BrokenPipeError:  # whatever reads the Snakefile left before reading it

@@ -8,13 +8,13 @@ share every code path here, differing only in how inputs are gathered.
 from __future__ import annotations
 
 import inspect
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from functools import wraps
+from functools import cached_property, wraps
 from typing import Any, Protocol
 
+from cfcompile import identity as code_identity
 from cfcompile.caching import Cacheable, Lazy
 from cfcompile.errors import (
     CachersMismatchError,
@@ -40,8 +40,6 @@ __all__ = [
     "stage",
 ]
 
-log = logging.getLogger("cfcompile")
-
 
 class StageKind(StrEnum):
     """A stage runs on one record; an aggregate on many (its inputs arrive per record)."""
@@ -64,12 +62,8 @@ class StageEngine(Protocol):
 
 
 class EngineFactories:
-    """Which engine a new ArtifactManager gets when none is given: eager, or eager without
-    saving (``dry=True``).
-
-    Registered by ``cfcompile/__init__.py``, so the researcher API never imports the runtime
-    layer that implements them: the decorator only knows ``manager.engine.call(...)``.
-    """
+    """The engine a new ArtifactManager gets (eager, or ``dry=True``): registered by
+    ``cfcompile/__init__.py``, so the researcher API never imports the runtime layer."""
 
     eager: Callable[[], StageEngine] | None = None
     dry: Callable[[], StageEngine] | None = None
@@ -130,6 +124,16 @@ class StageSpec:
     @property
     def import_path(self) -> str:
         return f"{self.func.__module__}:{self.func.__qualname__}"
+
+    @cached_property
+    def code(self) -> str | None:
+        """md5 of the function's source: metadata's ``stage_code`` (``--rerun-changed-code``)."""
+        return code_identity.source_digest(self.func)
+
+    @cached_property
+    def identity(self) -> str:
+        """The stage for reuse (metadata's ``code_identity``): ``identity.stage_identity``."""
+        return code_identity.stage_identity(self.func, self.import_path, self.outputs, self.cachers)
 
 
 def _check_metrics(spec: StageSpec) -> None:
@@ -295,13 +299,13 @@ def _declare(
 
             @wraps(function)
             def wrapper(record: Any, *args: Any, **kwargs: Any) -> Any:
-                return _dispatch(spec, record, None, args, kwargs)
+                return dispatch(spec, record, None, args, kwargs)
 
         else:
 
             @wraps(function)
             def wrapper(record: Any, records: list | None = None, **kwargs: Any) -> Any:
-                return _dispatch(spec, record, records, (), kwargs)
+                return dispatch(spec, record, records, (), kwargs)
 
         wrapper.spec = spec
         return wrapper
@@ -373,7 +377,7 @@ def aggregate(
     )
 
 
-def _dispatch(spec: StageSpec, record: Any, records: list | None, args: tuple, kwargs: dict):
+def dispatch(spec: StageSpec, record: Any, records: list | None, args: tuple, kwargs: dict):
     if not (hasattr(record, "manager") and hasattr(record, "state")):
         raise TypeError(
             f"stage '{spec.name}' must be called with a Record as its first argument, got "

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from cfcompile.compiler.graph import StageGraph
-from cfcompile.core.execute import stage_code
 from cfcompile.core.ir import Node, NodeId
 from cfcompile.core.outputs import output_cacher
 from cfcompile.core.transaction import STAGING_PREFIX
@@ -263,7 +262,7 @@ class StageCode:
                     spec = pkgutil.resolve_name(node.func).spec
                 except (ImportError, AttributeError, ValueError):
                     spec = None
-            self._digests[node.func] = None if spec is None else stage_code(spec)
+            self._digests[node.func] = None if spec is None else spec.code
         return self._digests[node.func]
 
     def recorded(self, node: Node) -> str | None:

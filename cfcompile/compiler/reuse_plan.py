@@ -1,10 +1,13 @@
 """Which nodes to run will copy another set's outputs instead of computing (``--dry-run``).
 
-The same classes the job runtime computes (``core.reuse.node_key``), from the traced graph:
-a node to run reuses when its class's index already names finished files (an earlier run), or
-when an earlier node of the class in trace order runs too (the first of a class computes).
-The runtime decides for itself under the class lock; this only says what it will find, so
-``--dry-run`` can name the source and count what is saved.
+The same decision the job runtime and the eager engine make (``core.reuse.decide`` and
+``cached_class``), from the traced graph: a node to run copies when its class's index already
+names finished files written by the current code (an earlier run), or when an earlier node of
+its class in trace order runs too (the first of a class computes); a learned node copies when
+an earlier run left an entry whose fields it agrees with. A cached node's class counts for its
+consumers only when the current code identity wrote it, as at run time. The runtime decides
+for itself under the class lock; this says what it will find, so ``--dry-run`` can name the
+source and count what is saved.
 """
 
 from __future__ import annotations
@@ -13,10 +16,10 @@ import json
 from dataclasses import dataclass, field
 
 from cfcompile.compiler.graph import StageGraph
-from cfcompile.compiler.plan import NodePlan, Reason, Status
-from cfcompile.core import learned, reuse
-from cfcompile.core.execute import stage_code
+from cfcompile.compiler.plan import MetadataNames, NodePlan, Reason, Status
+from cfcompile.core import learned, reuse, reuse_store
 from cfcompile.core.ir import InputKind, Node, NodeId
+from cfcompile.stages import StageSpec
 
 
 @dataclass
@@ -30,6 +33,7 @@ class Reuse:
 class ReusePlan:
     nodes: dict[NodeId, Reuse] = field(default_factory=dict)
     never: dict[str, str] = field(default_factory=dict)  # stage -> why it is never merged
+    classes: dict[NodeId, str] = field(default_factory=dict)  # a node to run -> its class
 
     @property
     def seconds_saved(self) -> float:
@@ -39,71 +43,87 @@ class ReusePlan:
 def reuse_plan(sg: StageGraph, plans: dict[NodeId, NodePlan]) -> ReusePlan:
     """The nodes to run that copy instead of computing, with their sources."""
     out = ReusePlan()
-    if not sg.info.reuse:
+    how = reuse.settings(sg.info)
+    if not how.reuse:
         return out
     keys: dict[NodeId, str | None] = {}
     first: dict[str, Node] = {}
     cache = sg.info.cache_path
+    metadata_of = MetadataNames(sg)
     for node in sg.nodes():  # trace order: producers first
-        key = keys[node.id] = _key(sg, node, keys)
-        if key is None and sg.info.reuse_learned:  # keys of learned producers, and reuses
-            _learned(sg, node, plans[node.id], keys, out)
+        spec = sg.specs.get(node.func)
+        plan = plans[node.id]
+        decision = reuse.NONE
+        if spec is not None and node.outputs:
+            decision = reuse.decide(spec, sg.params.get(node.params_key), _inputs(node, keys), how)
+        keys[node.id] = None
+        if decision.why:
+            out.never.setdefault(node.stage, decision.why)
+        if decision.mode is reuse.Mode.NONE:
             continue
-        if key is None or plans[node.id].status != Status.RUN:
+        params = sg.params.get(node.params_key)
+        if plan.status != Status.RUN:
+            path = metadata_of(node)[0]
+            meta = reuse_store.read_metadata(path) if path else None
+            keys[node.id] = reuse.cached_class(decision, spec, meta, cache, params)
             continue
-        if node.force or plans[node.id].reason == Reason.OVERWRITE:
-            first.setdefault(key, node)  # an overwrite computes its own (and is a source)
+        forced = node.force or plan.reason == Reason.OVERWRITE
+        if decision.mode is reuse.Mode.LEARNED:
+            _learned(node, spec, decision, forced, cache, params, keys, out)
             continue
-        spec = sg.specs[node.func]
-        source = reuse.find_source(cache, key)
+        keys[node.id] = out.classes[node.id] = decision.key
+        never = reuse_store.never_reason(cache, decision.key)
+        if never:
+            out.never.setdefault(node.stage, never)
+        if forced:
+            first.setdefault(decision.key, node)  # an overwrite computes its own (a source)
+            continue
+        source = reuse_store.find_entry(cache, decision.key, spec.identity)
         if source is not None:
             seconds = _seconds(cache, source)
             out.nodes[node.id] = Reuse(str(source.get("params_name")), spec.uses, seconds)
-        elif key in first:
-            out.nodes[node.id] = Reuse(str(first[key].label), spec.uses)
+        elif decision.key in first and not never:
+            out.nodes[node.id] = Reuse(str(first[decision.key].label), spec.uses)
         else:
-            first[key] = node
+            first.setdefault(decision.key, node)
     return out
 
 
+def _inputs(node: Node, keys: dict[NodeId, str | None]) -> dict[str, str | None] | None:
+    if any(i.kind != InputKind.ARTIFACT for i in node.inputs):
+        return None  # a value run() handed over: never merged
+    return {i.name: keys.get(i.node) for i in node.inputs}
+
+
 def _learned(
-    sg: StageGraph, node: Node, p: NodePlan, keys: dict[NodeId, str | None], out: ReusePlan
+    node: Node,
+    spec: StageSpec,
+    decision: reuse.Decision,
+    forced: bool,
+    cache: str,
+    params: object,
+    keys: dict[NodeId, str | None],
+    out: ReusePlan,
 ) -> None:
-    """``--reuse``: a node to run reuses an earlier node whose read fields it agrees with."""
-    spec = sg.specs.get(node.func)
-    if spec is None or not node.outputs or any(i.kind != InputKind.ARTIFACT for i in node.inputs):
-        return
-    base = learned.learned_base(spec, stage_code(spec), [keys.get(i.node) for i in node.inputs])
-    if base is None:
-        return
-    cache = sg.info.cache_path
-    found = learned.find(cache, base, sg.params.get(node.params_key), spec.name)
-    if found is not None:
-        entry, keys[node.id] = found
-        if p.status == Status.RUN and not node.force and p.reason != Reason.OVERWRITE:
-            out.nodes[node.id] = Reuse(
-                str(entry.get("params_name")), entry["fields"], _seconds(cache, entry)
-            )
-    elif p.status == Status.RUN:
-        whole = learned.whole_use(cache, base)
+    """``--reuse``: a node to run copies an earlier node whose read fields it agrees with."""
+    found = reuse.find(decision, spec, cache, params)
+    if found is None:
+        whole = learned.whole_use(cache, decision.key)
         if whole:
             out.never.setdefault(node.stage, whole)
-
-
-def _key(sg: StageGraph, node: Node, keys: dict[NodeId, str | None]) -> str | None:
-    spec = sg.specs.get(node.func)
-    if spec is None or not reuse.reusable(spec) or not node.outputs:
-        return None
-    if any(i.kind != InputKind.ARTIFACT for i in node.inputs):
-        return None
-    inputs = [keys.get(i.node) for i in node.inputs]
-    return reuse.node_key(spec, stage_code(spec), sg.params.get(node.params_key), inputs)
+        return
+    entry, keys[node.id] = found
+    out.classes[node.id] = keys[node.id]
+    if not forced:
+        out.nodes[node.id] = Reuse(
+            str(entry.get("params_name")), entry["fields"], _seconds(cache, entry)
+        )
 
 
 def _seconds(cache: str, source: dict) -> float | None:
     """What computing the source took, from its first output's metadata."""
     try:
-        with open(reuse.source_files(cache, source)[0][1]) as f:
+        with open(reuse_store.source_files(cache, source)[0][1]) as f:
             return float(json.load(f)["timing"]["seconds"])
     except (OSError, ValueError, KeyError, TypeError, IndexError):
         return None

@@ -12,8 +12,12 @@ from __future__ import annotations
 from typing import Any
 
 from cfcompile.caching import Cacheable, Lazy, PickleCacher, instantiate
+from cfcompile.core.reportables import save_reportables
+from cfcompile.core.reuse_store import IDENTITY, forget_copy
+from cfcompile.core.transaction import Transaction, terminate_as_exception
 from cfcompile.errors import OutputSignatureError
 from cfcompile.stages import StageSpec
+from cfcompile.values import preview
 
 
 def output_cacher(spec: StageSpec, record: Any, index: int) -> Cacheable:
@@ -72,3 +76,85 @@ def store_in_state(spec: StageSpec, record: Any, cachers: list | None, values: t
         else:
             record.state[str(output)] = values[i]
     record.output = values[0] if len(values) == 1 else (values if values else None)
+
+
+def save_outputs(
+    spec: StageSpec,
+    record: Any,
+    cachers: list | None,
+    values: tuple,
+    timing: dict,
+    tags: dict | None = None,
+) -> list[str]:
+    """Publish every cached output (and the stage's reportables) together, or none of them;
+    ``tags`` go into each output's metadata (the reuse class a node computed for).
+
+    Whatever interrupts the save (an error, Ctrl-C, SIGTERM) removes the staging folders; only
+    SIGKILL or a lost node leaves them, for ``transaction.sweep_stale_staging`` to remove later.
+    """
+    try:
+        seen = _seen_cachers(record, cachers)
+        published = _save_outputs(spec, record, seen, values, timing, tags or {})
+    finally:
+        record.stage_cachers = None  # the stage is over (curifactory clears it here too)
+    if cachers and published:
+        forget_copy(cachers[0].get_path())
+    return published
+
+
+def _seen_cachers(record: Any, cachers: list | None) -> list | None:
+    """The cacher instances the stage saw in ``record.stage_cachers``, saving to ``cachers``' paths.
+
+    curifactory saves with the very instances a stage could read and change (its
+    ``extra_metadata``, say). The job runtime builds its savers after the call, pointed at the
+    compiled paths; those paths are moved onto the instances the stage saw, which then save.
+    """
+    seen = getattr(record, "stage_cachers", None)
+    if not seen or not cachers or seen is cachers or len(seen) != len(cachers):
+        return cachers
+    if any(type(mine) is not type(theirs) for mine, theirs in zip(seen, cachers, strict=True)):
+        return cachers
+    for mine, theirs in zip(seen, cachers, strict=True):
+        if mine is not theirs:
+            mine.fixed_path = theirs.fixed_path
+    return seen
+
+
+def _save_outputs(
+    spec: StageSpec, record: Any, cachers: list | None, values: tuple, timing: dict, tags: dict
+) -> list[str]:
+    reportables = [
+        r for r in record.manager.reportables if r.record is record and r.stage == spec.name
+    ]
+    if not cachers and not reportables:
+        return []
+    timing = dict(timing)
+    read = timing.pop("params_read", None)
+    code, whole = spec.code, spec.identity
+    txn = Transaction()
+    # A SIGTERM that would kill the process mid-save (Slurm's time limit, scancel, an eager run
+    # without a handler) first unwinds through abort, then ends the process as before.
+    with terminate_as_exception(redeliver=True):
+        try:
+            for cacher, value in zip(cachers or [], values, strict=False):
+                cacher.transaction = txn
+                cacher.save(value)
+                meta = cacher.collect_metadata()
+                meta["preview"] = preview(value, 200)
+                meta["timing"] = timing
+                if code is not None:
+                    meta["stage_code"] = code
+                meta[IDENTITY] = whole
+                if read is not None:
+                    meta["params_read"] = read
+                meta.update(tags)
+                cacher.save_metadata()
+            if reportables:
+                save_reportables(record, spec, reportables, txn)
+            return txn.commit()
+        except BaseException:
+            txn.abort()
+            raise
+        finally:
+            for cacher in cachers or []:
+                cacher.transaction = None

@@ -22,35 +22,48 @@ one node of a job unit, a Slurm task, ``--eager``. Two rules make that so.
 
 from __future__ import annotations
 
-import functools
 import importlib
 import importlib.abc
 import importlib.machinery
 import os
-import site
 import sys
-import sysconfig
 from types import ModuleType
 from typing import Any
 
+from cfcompile.identity import INSTALLED, RESEARCHER, where
 from cfcompile.project import modules
 
 _EXTENSIONS = (".so", ".pyd", ".dylib")
 
 
 def use_project_root(root: str) -> None:
-    """Put ``root`` last on ``sys.path`` and take off what ``-m``/``-c`` prepended; the
-    project's own packages (``experiments``, ``params``, or what its configuration names) are
-    found in ``root`` even where the standard library has a package of that name."""
-    if not sys.flags.safe_path and sys.path and sys.path[0] in ("", os.getcwd()):
-        del sys.path[0]  # python -m / -c: the working directory, which is no rule of ours
-    while root in sys.path:
-        sys.path.remove(root)
-    sys.path.append(root)
+    """Take off what ``-m``/``-c`` prepended and put ``root`` last on ``sys.path``, unless
+    ``PYTHONPATH`` names it: what a researcher puts there deliberately keeps Python's own
+    place, before the standard library. The project's own packages (``experiments``,
+    ``params``, or what its configuration names) are found in ``root`` even where the
+    standard library has a package of that name."""
+    drop_program_folder()
+    chosen = {os.path.realpath(p) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p}
+    if os.path.realpath(root) not in chosen:
+        while root in sys.path:
+            sys.path.remove(root)
+        sys.path.append(root)
     tops = {modules.package(root, kind).split(".")[0] for kind in modules.KINDS}
     for finder in [f for f in sys.meta_path if isinstance(f, ProjectPackages)]:
         sys.meta_path.remove(finder)
     sys.meta_path.insert(0, ProjectPackages(root, tops))
+
+
+def drop_program_folder() -> None:
+    """The working directory that ``python -m`` / ``-c`` put first on ``sys.path`` is no
+    rule of ours: off it goes (once; ``release.as_program`` does it at a program's first
+    import). An entry that ``PYTHONPATH`` put there stays."""
+    if sys.flags.safe_path or not sys.path or sys.path[0] not in ("", os.getcwd()):
+        return
+    if getattr(sys, "_cfcompile_dropped", False):
+        return
+    del sys.path[0]
+    sys._cfcompile_dropped = True  # type: ignore[attr-defined]
 
 
 class ProjectPackages(importlib.abc.MetaPathFinder):
@@ -70,43 +83,6 @@ class ProjectPackages(importlib.abc.MetaPathFinder):
         if fullname not in self.tops:
             return None
         return importlib.machinery.PathFinder.find_spec(fullname, [self.root])
-
-
-@functools.cache
-def _installed_roots() -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(standard library folders, site-packages folders), real paths."""
-    paths = sysconfig.get_paths()
-    stdlib = {paths["stdlib"], paths["platstdlib"]}
-    installed = {paths["purelib"], paths["platlib"], *site.getsitepackages()}
-    if site.ENABLE_USER_SITE:
-        installed.add(site.getusersitepackages())
-
-    def real(folders: set[str]) -> tuple[str, ...]:
-        return tuple(sorted({os.path.realpath(f) + os.sep for f in folders if f}))
-
-    return real(stdlib), real(installed)
-
-
-STDLIB, INSTALLED, RESEARCHER = "stdlib", "installed", "researcher"
-
-
-def where(path: str) -> str:
-    """Which of the three a module file belongs to (site-packages may sit inside the standard
-    library's folder, so it is asked first). cfcompile's own modules are told by their names:
-    an editable install's folder holds the bundled example projects too."""
-    return _where_folder(os.path.dirname(path))
-
-
-@functools.lru_cache(maxsize=16384)
-def _where_folder(folder: str) -> str:
-    """Per folder, cached: a process's first purge asks for 1,500 modules in 150 folders."""
-    stdlib, installed = _installed_roots()
-    real = os.path.realpath(folder) + os.sep
-    if real.startswith(installed):
-        return INSTALLED
-    if real.startswith(stdlib):
-        return STDLIB
-    return RESEARCHER
 
 
 def _files(module: ModuleType) -> list[str]:

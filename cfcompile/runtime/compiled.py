@@ -14,8 +14,8 @@ from typing import Any
 
 from cfcompile import compat
 from cfcompile.caching import Lazy
-from cfcompile.core import learned, reuse
-from cfcompile.core.execute import stage_code
+from cfcompile.caching.base import METADATA_SUFFIX
+from cfcompile.core import reuse, reuse_store
 from cfcompile.core.ir import InputKind, InputRef, Node, NodeId
 from cfcompile.core.outputs import output_cacher
 from cfcompile.core.workdir import (
@@ -120,46 +120,47 @@ class Compiled:
         two modules may define stages of the same name)."""
         return modules.resolve(node.func).spec
 
+    def decision(self, node: Node) -> reuse.Decision:
+        """The node's reuse rule (``core.reuse.decide``), from its own declaration and
+        parameters and its producers' classes, as an eager run and ``--dry-run`` decide it."""
+        inputs = self._input_keys(node)
+        params = self.params(node.params_key)
+        return reuse.decide(self.spec(node), params, inputs, reuse.settings(self.info))
+
     def reuse_key(self, node: Node) -> str | None:
-        """The node's reuse class (``core.reuse``), from its own declaration and parameters and
-        its producers' classes, as an eager run computes it; None when it is merged with none."""
+        """The node's class for its consumers: a cached node's counts only when the current
+        code identity wrote it; a node about to run gets the decision's (a learned one: the
+        class of the earlier node it agrees with)."""
         if node.id in self._keys:
             return self._keys[node.id]
+        decision = self.decision(node)
         key = None
-        spec = self.spec(node)
-        if self.manager.reuse and reuse.reusable(spec) and node.outputs:
-            inputs = self._input_keys(node)
-            if inputs is not None:
-                key = reuse.node_key(spec, stage_code(spec), self.params(node.params_key), inputs)
-        elif self.manager.reuse_learned:
-            base = self.learned_base(node)
-            if base is not None:  # learned: the class of an earlier node it agrees with
-                params = self.params(node.params_key)
-                found = learned.find(self.info.cache_path, base, params, spec.name)
+        if decision.mode is not reuse.Mode.NONE:
+            spec, params = self.spec(node), self.params(node.params_key)
+            meta = self._metadata(node, spec)
+            if meta is not None:
+                key = reuse.cached_class(decision, spec, meta, self.info.cache_path, params)
+            elif decision.mode is reuse.Mode.DECLARED:
+                key = decision.key
+            else:
+                found = reuse.find(decision, spec, self.info.cache_path, params)
                 key = found[1] if found else None
-        if key is not None and not self._written_by_current(node, spec):
-            key = None  # cached by another version of the stage: not this version's class
         self._keys[node.id] = key
         return key
 
-    def _written_by_current(self, node: Node, spec: StageSpec) -> bool:
+    def _metadata(self, node: Node, spec: StageSpec) -> dict | None:
+        """The metadata of the node's first output, when it is in the cache."""
         record = Record(self.manager, self.params(node.params_key), hide=True)
         cacher = output_cacher(spec, record, 0)
         cacher.fixed_path = node.outputs[0]["path"]
-        return reuse.written_by(cacher, stage_code(spec))
-
-    def learned_base(self, node: Node) -> str | None:
-        """Where a ``--reuse`` node's learned class starts (``core.learned``)."""
-        if not (self.manager.reuse_learned and node.outputs):
+        if not os.path.exists(cacher.final_path()):
             return None
-        inputs = self._input_keys(node)
-        spec = self.spec(node)
-        return None if inputs is None else learned.learned_base(spec, stage_code(spec), inputs)
+        return reuse_store.read_metadata(cacher.final_path(METADATA_SUFFIX))
 
-    def _input_keys(self, node: Node) -> list[str | None] | None:
+    def _input_keys(self, node: Node) -> dict[str, str | None] | None:
         if any(i.kind != InputKind.ARTIFACT for i in node.inputs):
             return None  # a value run() handed over: never merged
-        return [self.reuse_key(self.node(i.node)) for i in node.inputs]
+        return {i.name: self.reuse_key(self.node(i.node)) for i in node.inputs}
 
     # -- running -----------------------------------------------------------------------------
 

@@ -24,8 +24,8 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from cfcompile.core import learned, reuse
-from cfcompile.core.execute import call_stage, save_outputs, stage_code
+from cfcompile.core import reuse, reuse_store
+from cfcompile.core.execute import Computed, compute
 from cfcompile.core.ir import Node, NodeId
 from cfcompile.core.outputs import output_cachers
 from cfcompile.core.timelimit import StageTimeout
@@ -183,37 +183,44 @@ class Job(Compiled):
             """The process ends right after this returns: record the failure first."""
             record_failure(self.workdir, node.id, exc, start, True)
 
-        ran: dict[str, dict] = {}
+        ran: dict[str, Computed] = {}
+        printed = printed_path(self.workdir, node.id) if spec.is_aggregate else None
 
-        def compute() -> list[str]:
-            with printed_to(printed_path(self.workdir, node.id) if spec.is_aggregate else None):
-                values, ran["timing"] = call_stage(
-                    spec, record, records, args, inputs, node.label, on_hard_timeout=hard_timeout
-                )
-            return save_outputs(spec, record, cachers, values, ran["timing"])
+        def run(scan: bool = False, key: str | None = None) -> tuple[list[str], Any]:
+            ran["node"] = compute(
+                spec,
+                record,
+                records,
+                args,
+                inputs,
+                node.label,
+                cachers,
+                scan=scan,
+                on_hard_timeout=hard_timeout,
+                printed=(lambda: printed_to(printed)) if printed else None,
+                tags={reuse_store.CLASS: key} if key else None,
+            )
+            return ran["node"].published, ran["node"].reads
 
         try:
             cachers = output_cachers(spec, record)
             for cacher, out in zip(cachers, node.outputs, strict=True):
                 cacher.fixed_path = out["path"]
-            declared = reuse.reusable(spec)
-            key = self.reuse_key(node) if declared else None
-            base = None if declared else self.learned_base(node)
-            if key is not None:
-                cache, code = self.info.cache_path, stage_code(spec)
-                source = reuse.once_per_class(
-                    cache, key, spec, record, cachers, compute, node.force, code
+            decision = self.decision(node)
+            if decision.mode is reuse.Mode.NONE:
+                run()
+                self._keys[node.id] = None
+            else:
+                cache = self.info.cache_path
+                source, self._keys[node.id] = reuse.run(
+                    decision, spec, record, cachers, lambda k: run(True, k), node.force, cache
                 )
                 if source is not None:
                     log.info("stage %s: reuses %s", spec.name, source.get("params_name"))
-            elif base is not None:
-                self.learn_or_copy(base, node, spec, record, cachers, compute, ran)
-            else:
-                compute()
         except BaseException as exc:
             record_failure(self.workdir, node.id, exc, start, isinstance(exc, StageTimeout))
             raise
-        timing = ran.get("timing") or {"seconds": time.time() - start}  # or a copy's
+        timing = ran["node"].timing if "node" in ran else {"seconds": time.time() - start}
         if node.marker:
             done = {"stage": spec.name, "hash": node.hash, "timing": timing}
             write_atomic(node.marker, json.dumps(done))
@@ -222,26 +229,6 @@ class Job(Compiled):
         os.makedirs(os.path.dirname(marker), exist_ok=True)
         write_atomic(marker, "")
         log.info("stage %s [%s]: done in %.3f s", spec.name, node.label, timing["seconds"])
-
-    def learn_or_copy(
-        self, base: str, node: Node, spec: StageSpec, record: Record, cachers: list, compute, ran
-    ) -> None:
-        """``--reuse``: copy an earlier node that read fields this set agrees with, or compute
-        and record what was read (``core.learned.copy_or_learn``)."""
-        cache = self.info.cache_path
-        found = None if node.force else learned.find(cache, base, record.params, spec.name)
-        source, self._keys[node.id] = learned.copy_or_learn(
-            cache,
-            base,
-            spec,
-            record,
-            cachers,
-            lambda: (compute(), ran["timing"].get("params_read")),
-            stage_code(spec),
-            found,
-        )
-        if source is not None:
-            log.info("stage %s: reuses %s", spec.name, source.get("params_name"))
 
 
 class _Tee(io.TextIOBase):

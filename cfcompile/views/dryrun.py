@@ -88,6 +88,8 @@ def add_reuse(summary: dict[str, Any], sg: StageGraph, found: ReusePlan) -> None
     """Which nodes to run copy another set's outputs (``compiler.reuse_plan``), in the
     summary and on each node's row."""
     rows = {(r["stage"], r["hash"]): r for r in summary["nodes"]}
+    for nid, key in found.classes.items():
+        rows[nid]["reuse_class"] = key
     lines = []
     for nid, r in found.nodes.items():
         rows[nid]["reuses"] = {"source": r.source, "reads": r.reads}

@@ -23,7 +23,7 @@ from enum import StrEnum
 from cfcompile.compiler.graph import StageGraph
 from cfcompile.compiler.plan import NodePlan, Status
 from cfcompile.core.ir import NodeId
-from cfcompile.core.reuse import copy_mark
+from cfcompile.core.reuse_store import copy_mark
 from cfcompile.core.workdir import (
     CURRENT,
     RUN_LOCK,

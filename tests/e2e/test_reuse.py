@@ -15,7 +15,7 @@ from pathlib import Path
 
 from helpers import pipe, run_cli, write_project
 
-PARAMS = """
+SPACE = """
 from dataclasses import dataclass
 
 import curifactory as cf
@@ -26,6 +26,13 @@ class P(cf.ExperimentParameters):
     seed: int = 0
     lr: float = 1.0
     scale: int = 1
+"""
+
+# The parameter class lives in a module of its own, as curifactory's params/__init__.py
+# convention has it: a reuse class holds the class's module source, so sets added to the file
+# that defines the class would start new classes (docs/semantics.md).
+PARAMS = """
+from params.space import P
 
 
 def get_params():
@@ -86,6 +93,7 @@ def make(root: Path) -> Path:
     return write_project(
         root,
         {
+            "params/space.py": SPACE,
             "params/sweep.py": PARAMS,
             "experiments/sweep.py": EXPERIMENT,
             "curifactory_config.json": json.dumps({"cache_path": "data/cache/"}),
@@ -306,7 +314,7 @@ def run(param_sets, manager):
         dump(r)
 """
 
-LEARNED_PARAMS = """
+LEARNED_SPACE = """
 from dataclasses import dataclass
 
 import cfcompile as cf
@@ -316,6 +324,10 @@ import cfcompile as cf
 class P(cf.ExperimentParameters):
     seed: int = 0
     lr: float = 1.0
+"""
+
+LEARNED_PARAMS = """
+from params.space import P
 
 
 def get_params():
@@ -327,7 +339,11 @@ LRS = (1, 2)
 
 
 def test_learned_read_sets_merge_only_with_reuse_and_never_after_a_whole_use(project, tmp_path):
-    files = {"params/p.py": LEARNED_PARAMS, "experiments/e.py": LEARNED}
+    files = {
+        "params/space.py": LEARNED_SPACE,
+        "params/p.py": LEARNED_PARAMS,
+        "experiments/e.py": LEARNED,
+    }
     root = project(files)
     # without --reuse a learned read set is only recorded: every node computes
     readme = ("e", "-p", "p")

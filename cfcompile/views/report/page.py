@@ -43,7 +43,7 @@ from cfcompile.compiler.graph import StageGraph
 from cfcompile.compiler.plan import NodePlan, Status
 from cfcompile.core.ir import Node
 from cfcompile.core.provenance import last_run
-from cfcompile.core.reuse import copy_mark
+from cfcompile.core.reuse_store import copy_mark
 from cfcompile.core.workdir import (
     WORKFLOW,
     NodeStore,
@@ -185,7 +185,7 @@ def _failures(sg: StageGraph, units: dict) -> list[dict[str, Any]]:
 
 
 def copied_from(node: Node) -> str | None:
-    """The set whose outputs this node's are a copy of (``core.reuse.copy_mark``), if any."""
+    """The set whose outputs this node's are a copy of (``core.reuse_store.copy_mark``), if any."""
     if not node.outputs:
         return None
     try:

@@ -12,8 +12,7 @@ import cfcompile as cf
 from cfcompile.caching import JsonCacher
 from cfcompile.compiler.plan import plan
 from cfcompile.compiler.reuse_plan import reuse_plan
-from cfcompile.core import reuse
-from cfcompile.core.execute import stage_code
+from cfcompile.core import reuse, reuse_store
 
 
 @dataclass
@@ -61,15 +60,15 @@ def test_an_earlier_run_is_found_through_the_index_with_its_time(tmp_path):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as f:
         f.write("1")
-    code = stage_code(rp_prep.spec)
+    code = rp_prep.spec.identity
     meta = os.path.splitext(path)[0] + "_metadata.json"
     with open(meta, "w") as f:
-        json.dump({"timing": {"seconds": 2.5}, "params_hash": "1", "stage_code": code}, f)
-    key = reuse.node_key(rp_prep.spec, code, sets[0], [])
-    os.makedirs(os.path.join(sg.info.cache_path, reuse.INDEX_DIR), exist_ok=True)
+        json.dump({"timing": {"seconds": 2.5}, "params_hash": "1", "code_identity": code}, f)
+    key = reuse.decide(rp_prep.spec, sets[0], {}, reuse.Settings()).key
+    os.makedirs(os.path.join(sg.info.cache_path, reuse_store.INDEX_DIR), exist_ok=True)
     rel = [os.path.relpath(p, sg.info.cache_path) for p in (path, meta)]
     entry = {"files": rel[:1], "metas": rel[1:], "code": code, "params_hash": "1"}
-    with open(reuse.index_path(sg.info.cache_path, key), "w") as f:
+    with open(reuse_store.index_path(sg.info.cache_path, key), "w") as f:
         json.dump({**entry, "params_name": "a"}, f)
     plans = plan(sg)
     found = reuse_plan(sg, plans)
@@ -78,3 +77,24 @@ def test_an_earlier_run_is_found_through_the_index_with_its_time(tmp_path):
     os.remove(path)  # an entry whose files are gone is ignored: a computes again, b copies
     again = reuse_plan(sg, plan(sg))
     assert list(again.nodes) == [("rp_prep", "2")] and again.seconds_saved == 0
+
+
+def test_a_cached_source_written_by_other_code_is_no_source_and_no_class(tmp_path):
+    """--dry-run checks what the run checks: an output of older code is not this class's."""
+    sets = [P(name="a", seed=1), P(name="b", seed=1)]
+    sg = graph(tmp_path, sets)
+    a = sg.node(("rp_prep", "1"))
+    path = a.outputs[0]["path"]
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write("1")
+    meta = os.path.splitext(path)[0] + "_metadata.json"
+    with open(meta, "w") as f:
+        json.dump({"params_hash": "1", "code_identity": "older code"}, f)
+    key = reuse.decide(rp_prep.spec, sets[0], {}, reuse.Settings()).key
+    rel = [os.path.relpath(p, sg.info.cache_path) for p in (path, meta)]
+    entry = {"files": rel[:1], "metas": rel[1:], "code": "older code", "params_hash": "1"}
+    os.makedirs(os.path.join(sg.info.cache_path, reuse_store.INDEX_DIR), exist_ok=True)
+    with open(reuse_store.index_path(sg.info.cache_path, key), "w") as f:
+        json.dump({**entry, "params_name": "a"}, f)
+    assert reuse_plan(sg, plan(sg)).nodes == {}  # b computes: a's files are not this code's
