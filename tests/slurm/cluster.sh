@@ -22,7 +22,20 @@
 #   the association limit through sacctmgr. Accounting is always gathered
 #   (jobacct_gather/linux, sampled every second), so sacct reports MaxRSS, Elapsed, TotalCPU.
 #
-# Global side effects (clients need them): /etc/slurm/slurm.conf, /etc/slurm/slurmdbd.conf,
+# One configuration serves every test (nothing restarts the daemons between feature tests):
+#   GPUs    the node has 2 fake GPUs of type "fake" (Gres=gpu:fake:2; gres.conf names two
+#           character devices under $LAB/dev), so --gres=gpu:N, --gpus=[fake:]N and
+#           --cpus-per-gpu are scheduled for real, Slurm sets CUDA_VISIBLE_DEVICES, and
+#           sacct's AllocTRES reports gres/gpu=N and gres/gpu:fake=N.
+#   Preemption  PreemptType=preempt/partition_prio, PreemptMode=REQUEUE,
+#           SlurmctldParameters=preempt_send_user_signal, three partitions on the one node:
+#             debug  the default, as before: PriorityTier=1, PreemptMode=OFF (never preempted)
+#             low    PriorityTier=1, PreemptMode=REQUEUE, GraceTime=10: preempted and requeued
+#             high   PriorityTier=2, PreemptMode=OFF: preempts low jobs, never debug jobs
+#   Measured behaviour (signals, grace, the requeue delay) is in docs/slurm-test-cluster.md and
+#   checked by tests/slurm/test_cluster_features.py.
+#
+# Global side effects (clients need them): /etc/slurm/slurm.conf, /etc/slurm/gres.conf, /etc/slurm/slurmdbd.conf,
 # /etc/munge/munge.key (created only if missing), /run/munge. Slurm uses its default ports
 # 6817 (slurmctld), 6818 (slurmd), 6819 (slurmdbd); only one such cluster can run per machine.
 #
@@ -33,7 +46,8 @@
 #   state/ctld          StateSaveLocation (owned by slurm); state/slurmd: SlurmdSpoolDir
 #   munge/              munged.log munged.pid (owned by munge)
 #   mysql/              my.cnf, data/, mariadbd.{pid,err,sock} (owned by mysql)
-#   slurm.conf          copy of /etc/slurm/slurm.conf; apt.log, mariadb-install.log, db.pass (root only)
+#   dev/gpu0, dev/gpu1  the fake GPUs: character devices 1:3 (what /dev/null is)
+#   slurm.conf, gres.conf  copies of those in /etc/slurm; apt.log, mariadb-install.log, db.pass (root only)
 
 set -uo pipefail
 export LC_ALL=C
@@ -48,15 +62,19 @@ PARTITION=debug
 SLURM_ETC=/etc/slurm
 SLURM_CONF=$SLURM_ETC/slurm.conf
 SLURMDBD_CONF=$SLURM_ETC/slurmdbd.conf
+GRES_CONF=$SLURM_ETC/gres.conf
 export SLURM_CONF
 PACKAGES=(slurmctld slurmd slurm-client munge slurmdbd mariadb-server)
 DAEMONS=(munged mariadbd slurmdbd slurmctld slurmd)
 STOPPED=0
+GPUS_MADE=0 # 1 once make_fake_gpus created a device file: a running slurmd must read them again
 MAX_ARRAY_SIZE=${CFCOMPILE_SLURM_MAX_ARRAY_SIZE:-}
 MAX_SUBMIT_JOBS=${CFCOMPILE_SLURM_MAX_SUBMIT_JOBS:-}
 MYDIR=$LAB/mysql
 MYCNF=$MYDIR/my.cnf
 MUNGE_DIR=$LAB/munge
+GPU_TYPE=fake
+FAKE_GPUS=("$LAB/dev/gpu0" "$LAB/dev/gpu1")
 
 log() { echo "cluster.sh: $*"; }
 err() { echo "cluster.sh: ERROR: $*" >&2; }
@@ -218,10 +236,33 @@ real_memory() {
     echo "$m"
 }
 
-# write_slurm_conf: the configuration into $LAB/slurm.conf, installed; returns 0 when it
-# differs from the one installed before (the running cluster's), 1 when it is the same.
+# make_fake_gpus: the device files gres.conf names (FAKE_GPUS). slurmd wants character or block
+# devices: on a plain file it logs "... is not a valid character or block device, fix your
+# gres.conf" and then sets no CUDA_VISIBLE_DEVICES (the GPUs are still counted and allocated).
+# Each is a character device with /dev/null's numbers (1:3), harmless to open; where mknod is
+# not allowed (a container without CAP_MKNOD), a plain file, with a warning.
+make_fake_gpus() {
+    local f
+    install -d -m 755 -o root -g root "$LAB/dev"
+    for f in "${FAKE_GPUS[@]}"; do
+        [[ -c $f ]] && continue
+        if mknod -m 666 "$f.new" c 1 3 2>/dev/null && mv -f "$f.new" "$f"; then
+            GPUS_MADE=1
+        elif [[ ! -e $f ]]; then
+            rm -f "$f.new"
+            install -m 666 /dev/null "$f" || { err "cannot create the fake GPU device $f"; return 1; }
+            log "WARNING: mknod not allowed here: $f is a plain file, so jobs get no CUDA_VISIBLE_DEVICES"
+            GPUS_MADE=1
+        fi
+    done
+}
+
+# write_slurm_conf: the configuration into $LAB/slurm.conf and $LAB/gres.conf, installed; returns
+# 0 when it differs from the one installed before (the running cluster's) or a fake GPU device
+# had to be made, 1 when it is the same.
 write_slurm_conf() {
     local mem array_line=""
+    make_fake_gpus || exit 1
     mem=$(real_memory)
     if [[ -n $MAX_ARRAY_SIZE ]]; then
         [[ $MAX_ARRAY_SIZE =~ ^[0-9]+$ ]] || { err "CFCOMPILE_SLURM_MAX_ARRAY_SIZE must be a number"; exit 2; }
@@ -261,12 +302,26 @@ JobAcctGatherFrequency=task=1
 JobCompType=jobcomp/none
 $array_line
 SlurmdParameters=config_overrides
-NodeName=$NODE CPUs=4 RealMemory=$mem State=UNKNOWN
-PartitionName=$PARTITION Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
+GresTypes=gpu
+AccountingStorageTRES=gres/gpu,gres/gpu:$GPU_TYPE
+PreemptType=preempt/partition_prio
+PreemptMode=REQUEUE
+SlurmctldParameters=preempt_send_user_signal
+NodeName=$NODE CPUs=4 RealMemory=$mem Gres=gpu:$GPU_TYPE:${#FAKE_GPUS[@]} State=UNKNOWN
+PartitionName=$PARTITION Nodes=$NODE Default=YES MaxTime=INFINITE State=UP PriorityTier=1 PreemptMode=OFF
+PartitionName=low Nodes=$NODE MaxTime=INFINITE State=UP PriorityTier=1 PreemptMode=REQUEUE GraceTime=10
+PartitionName=high Nodes=$NODE MaxTime=INFINITE State=UP PriorityTier=2 PreemptMode=OFF
 EOF
-    if cmp -s "$LAB/slurm.conf" "$SLURM_CONF"; then
+    local files
+    files=$(IFS=,; echo "${FAKE_GPUS[*]}")
+    cat >"$LAB/gres.conf" <<EOF
+# Written by cfcompile tests/slurm/cluster.sh (lab directory $LAB). Do not edit.
+NodeName=$NODE Name=gpu Type=$GPU_TYPE File=$files
+EOF
+    if ((GPUS_MADE == 0)) && cmp -s "$LAB/slurm.conf" "$SLURM_CONF" && cmp -s "$LAB/gres.conf" "$GRES_CONF"; then
         return 1
     fi
+    install -m 644 -o root -g root "$LAB/gres.conf" "$GRES_CONF"
     install -m 644 -o root -g root "$LAB/slurm.conf" "$SLURM_CONF"
     return 0
 }
@@ -285,7 +340,7 @@ apply_limits() {
 
 # restart_slurm: slurmctld and slurmd again, on the configuration just installed.
 restart_slurm() {
-    log "slurm.conf changed (limits or accounting): restarting slurmctld and slurmd"
+    log "configuration changed (slurm.conf, gres.conf or the fake GPU devices): restarting slurmctld and slurmd"
     cancel_jobs
     stop_group 8 slurmd slurmctld
     start_slurmctld || return 1
