@@ -189,14 +189,17 @@ class WorkflowInfo:
     param_sets: list[list[str]] = field(default_factory=list)  # [name, hash] in order
     subset: str = ""  # --names/--indices, when given: part of the results table's file name
     selection: list[str] = field(default_factory=list)  # -p/--names/--indices words as given
+    where: list[str] = field(default_factory=list)  # --project/--cache-path/... as given
     reuse: bool = True  # False: compiled with --no-reuse (core.reuse)
     reuse_learned: bool = False  # --reuse: also merge stages by what earlier runs read
 
     def command(self, *mode: str) -> str:
-        """The command that selects these sets again, shell-quoted, with ``mode`` on the end:
-        what a hint prints (``cfcompile iris -p base --status``), safe to paste."""
+        """The command that selects these sets again, with the options that said where things
+        are (``--cache-path`` and the like), shell-quoted, with ``mode`` on the end: what a
+        hint prints (``cfcompile iris -p base --status``), safe to paste, and answering about
+        the same files as the run that printed it."""
         words = self.selection or [w for m in self.param_modules for w in ("-p", m.split(".")[-1])]
-        return shlex.join(["cfcompile", self.experiment, *words, *mode])
+        return shlex.join(["cfcompile", self.experiment, *words, *self.where, *mode])
 
     @property
     def results_dir(self) -> str:

@@ -30,7 +30,7 @@ import sys
 import threading
 from collections.abc import Callable
 
-from cfcompile.core import collector
+from cfcompile.core import gc_pace
 from cfcompile.project.imports import forget_researcher_modules, warm_files
 from cfcompile.runtime import client, worker
 from cfcompile.runtime.client import THREAD_VARS
@@ -125,7 +125,7 @@ def _fork(workdir: str, path: str, project_root: str) -> Prefork | None:
 
 
 def _worker(workdir: str, path: str, project_root: str, version_fd: int, ready_fd: int) -> int:
-    collector.fresh_pace()  # the compile's relaxed collector must not reach the nodes
+    gc_pace.fresh_pace()  # the compile's relaxed collector must not reach the nodes
     forget_researcher_modules()  # every node imports them afresh, under its own environment
     warm = warm_files()  # what stays loaded: an edit of one of these makes the worker decline
     log = os.path.join(workdir, "logs")

@@ -126,7 +126,7 @@ def test_job_runtime_imports_no_compile_time_modules(project, tmp_path):
         "code = job.main(sys.argv[1:])\n"
         "bad = ('snakemake', 'networkx', 'jinja2', 'yaml', 'submitit', 'rich', 'pyarrow',\n"
         "       'cfcompile.compiler', 'cfcompile.backends', 'cfcompile.views',\n"
-        "       'cfcompile.commands', 'cfcompile.cli', 'cfcompile.project.discover')\n"
+        "       'cfcompile.driver', 'cfcompile.cli', 'cfcompile.project.discover')\n"
         "heavy = sorted(m for m in sys.modules\n"
         "               if any(m == b or m.startswith(b + '.') for b in bad))\n"
         "print('EXIT', code, 'HEAVY', heavy)\n"

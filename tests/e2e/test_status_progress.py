@@ -47,20 +47,21 @@ def job_lines(stderr: str) -> list[str]:
 
 STATUS = """
 import sys
-from cfcompile import commands
 from cfcompile.backends import all_backends
-from cfcompile.arguments import build_parser
+from cfcompile.cli.options import build_parser
+from cfcompile.cli.parsed import selection
+from cfcompile.driver import build
 from cfcompile.views.status import node_status, print_status
 
 args = build_parser().parse_args(sys.argv[2:])
-built = commands.build(args)
+built = build(selection(args))
 jobs = {}
 for backend in all_backends():
     jobs.update(backend.states(built.workdir))
 statuses = node_status(built.sg, built.plans, built.workdir, jobs)
 code = print_status(statuses, built.sg, failed_only=sys.argv[1] == "failed")
 if sys.argv[1] != "failed":
-    from cfcompile.looking import last_run_line
+    from cfcompile.cli.view_modes import last_run_line
 
     print(last_run_line(built.workdir))
 sys.exit(code)
@@ -68,7 +69,7 @@ sys.exit(code)
 
 
 def status(root: Path, *args: str, failed_only: bool = False) -> subprocess.CompletedProcess:
-    """``views.status`` as ``looking.cmd_status`` calls it, in a fresh interpreter."""
+    """``views.status`` as ``cli.view_modes.cmd_status`` calls it, in a fresh interpreter."""
     mode = "failed" if failed_only else "all"
     return subprocess.run(
         [sys.executable, "-c", STATUS, mode, *args, "--status"],

@@ -25,7 +25,11 @@ LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 60
 FUNCTION_LEVEL_IMPORTS = {  # module -> the cfcompile modules it may import inside a function
-    "cfcompile.cli": {"cfcompile.commands", "cfcompile.running", "cfcompile.looking"},
+    "cfcompile.cli.main": {  # after parsing: --help stays fast
+        "cfcompile.cli.compile_modes",
+        "cfcompile.cli.run_modes",
+        "cfcompile.cli.view_modes",
+    },
     "cfcompile.experiment": {"cfcompile.runtime.runner"},  # every job installs the alias
 }
 
@@ -60,7 +64,7 @@ def test_the_import_contracts_hold():
     ("planted", "broken"),
     [
         # an upward import: the shared rules reaching into the command line
-        (("core/ir.py", "from cfcompile import commands  # planted\n"), "Layers"),
+        (("core/ir.py", "from cfcompile.driver import build  # planted\n"), "Layers"),
         # a cycle inside one package, hidden in a function as the old ones were
         (
             ("core/transaction.py", "def planted():\n    from cfcompile.core import workdir\n"),
@@ -176,7 +180,9 @@ def _tested_modules() -> set[str]:
         ):
             names.add(module)
             names.update(f"{module}.{n}" for n in imported if f"{module}.{n}" in known)
-        names.update(re.findall(r"\bcfcompile(?:\.\w+)+", text))
+        found = re.findall(r"\bcfcompile(?:\.\w+)+", text)
+        names.update(found)
+        names.update(f"{n}.__main__" for n in found)  # python -m PACKAGE runs its __main__
         names.update(  # a file run by its path (cfcompile/client.py)
             "cfcompile." + p.replace("/", ".")
             for p in re.findall(r"\bcfcompile/([\w/]+)\.py", text)

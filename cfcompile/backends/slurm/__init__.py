@@ -108,7 +108,8 @@ class ArrayBackend:
             )
         if packing.retry_job:
             print(f"{records[-1]['array']}\tretry job: after all of them")
-        say(f"submitted {len(packing.requests)} array(s); check with --status")
+        check = compiled.sg.info.command("--status")
+        say(f"submitted {len(packing.requests)} array(s); check with {check}")
         return 0
 
     def _run_local(self, compiled: Compiled, packing: Packing, site: SiteSettings) -> int:
@@ -128,8 +129,8 @@ class ArrayBackend:
             text = failure["message"] if failure else message
             say(f"failed: {nid[0]} [{sg.node(nid).label}]: {text}")
         if failures:
-            say(f"{len(failures)} task(s) failed; their dependents were skipped. See --status "
-                "for each node and its log.")  # fmt: skip
+            say(f"{len(failures)} task(s) failed; their dependents were skipped. See "
+                f"{sg.info.command('--status')} for each node and its log.")  # fmt: skip
         return 1 if failures else 0
 
     def states(self, workdir: str) -> dict[NodeId, JobState]:

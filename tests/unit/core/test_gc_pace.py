@@ -12,11 +12,11 @@ import sys
 SCRIPT = """
 import gc, json
 gc.set_threshold(900, 11, 12)  # an interpreter started with its own settings (PYTHON* or code)
-import cfcompile.core.collector as collector
-seen = {"fresh": collector.FRESH}
-collector.compile_pace()
+import cfcompile.core.gc_pace as gc_pace
+seen = {"fresh": gc_pace.FRESH}
+gc_pace.compile_pace()
 seen["compile"] = gc.get_threshold()
-collector.fresh_pace()
+gc_pace.fresh_pace()
 seen["node"] = gc.get_threshold()
 print(json.dumps(seen))
 """

@@ -8,7 +8,7 @@ import time
 
 SCRIPT = """
 import sys, time
-from cfcompile.core.streams import release_stdout
+from cfcompile.cli.compile_modes import release_stdout
 sys.stdout.write("the snakefile\\n")
 release_stdout()
 print("after the release: not for the reader")

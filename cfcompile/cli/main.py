@@ -1,7 +1,8 @@
 """The ``cfcompile`` command: ``cfcompile ls`` and ``cfcompile EXPERIMENT -p PARAMS [mode]``.
 
-The options are in ``arguments``; here each mode is dispatched to its command, and a failure
-is reported so that the documented pipe into Snakemake fails too.
+The options are in ``cli.options`` (what they mean together: ``cli.parsed``); here each mode
+is dispatched to its module, and a failure is reported so that the documented pipe into
+Snakemake fails too.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ import logging
 import sys
 import traceback
 
-from cfcompile.arguments import MODES, build_parser, build_submit_parser
-from cfcompile.core import collector
-from cfcompile.core.streams import release_stdout
+from cfcompile.cli.options import build_parser, build_submit_parser
+from cfcompile.cli.parsed import check_companions, check_modes
+from cfcompile.core import gc_pace
 from cfcompile.errors import CfcompileError, StageDefinitionError
 
 log = logging.getLogger("cfcompile")
@@ -59,32 +60,33 @@ def _main(argv: list[str]) -> int:
         parser.error("arguments after -- are passed to snakemake and need --run")
     check_companions(parser, args)
     if not args.eager:  # an eager run runs stages here: they get a fresh interpreter's pace
-        collector.compile_pace()
+        gc_pace.compile_pace()
     return dispatch(args)
 
 
 def dispatch(args: argparse.Namespace) -> int:
     """Run the one mode asked for (compiling by default); report failures as ``failed`` does."""
-    from cfcompile import commands, looking, running  # after parsing: --help stays fast
+    # after parsing: --help stays fast
+    from cfcompile.cli import compile_modes, run_modes, view_modes
 
     modes = (  # one at most (check_modes); compiling is the default
-        (args.submit, running.cmd_submit),  # before --dry-run: --submit --dry-run previews
-        (args.eager, commands.cmd_eager),
-        (args.dry_run, commands.cmd_dry_run),
-        (args.dag, commands.cmd_dag),
-        (args.report, looking.cmd_report),
-        (args.results, looking.cmd_results),
-        (args.run, running.cmd_run),
-        (args.cancel, running.cmd_cancel),
-        (args.status, looking.cmd_status),
+        (args.submit, run_modes.cmd_submit),  # before --dry-run: --submit --dry-run previews
+        (args.eager, compile_modes.cmd_eager),
+        (args.dry_run, compile_modes.cmd_dry_run),
+        (args.dag, compile_modes.cmd_dag),
+        (args.report, view_modes.cmd_report),
+        (args.results, view_modes.cmd_results),
+        (args.run, run_modes.cmd_run),
+        (args.cancel, run_modes.cmd_cancel),
+        (args.status, view_modes.cmd_status),
     )
     try:
         if args.experiment == "ls":
-            return commands.cmd_ls(args)
+            return compile_modes.cmd_ls(args)
         for wanted, command in modes:
             if wanted:
                 return command(args)
-        return commands.cmd_compile(args)
+        return compile_modes.cmd_compile(args)
     except StageDefinitionError as exc:  # a stage broke a rule (a write, an undeclared read)
         return failed(args, f"cfcompile: error: {type(exc).__name__}: {exc}")
     except CfcompileError as exc:
@@ -108,66 +110,13 @@ def init_profile(rest: list[str]) -> int:
     if len(rest) > 1 or (rest and rest[0].startswith("-")):
         print("usage: cfcompile --init-profile [DIR]", file=sys.stderr)
         return 2
-    from cfcompile import running  # as for the modes: --help stays fast
+    from cfcompile.cli import run_modes  # as for the modes: --help stays fast
 
     try:
-        return running.cmd_init_profile(rest[0] if rest else ".")
+        return run_modes.cmd_init_profile(rest[0] if rest else ".")
     except (CfcompileError, OSError) as exc:
         print(f"cfcompile: error: {exc}", file=sys.stderr)
         return 2
-
-
-SLURM_ONLY = ("qos", "constraint", "reservation", "max_running", "fit_resources")
-
-
-def check_modes(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: list[str]) -> None:
-    """--dry-run stands alone or previews a --submit; the other modes argparse keeps apart."""
-    if args.dry_run:
-        other = [m for m in MODES if m not in ("--dry-run", "--submit") and _given(args, m)]
-        if other:
-            first, later = sorted(("--dry-run", other[0]), key=lambda m: _position(argv, m))
-            parser.error(
-                f"{first} and {later} are two modes and exclude each other: pick one of "
-                f"{', '.join(MODES)} (--submit takes --dry-run to preview)"
-            )
-    given = [f"--{d.replace('_', '-')}" for d in SLURM_ONLY if getattr(args, d)]
-    if given and not (args.submit or args.run):
-        parser.error(f"{given[0]} works with --submit or --run --profile slurm only")
-
-
-def _position(argv: list[str], option: str) -> int:
-    return next((i for i, a in enumerate(argv) if a.split("=", 1)[0] == option), len(argv))
-
-
-def _given(args: argparse.Namespace, mode: str) -> bool:
-    return bool(getattr(args, mode[2:].replace("-", "_")))
-
-
-COMPANIONS = (
-    ("failed", "--failed", "status", "--status"),
-    ("top", "--top", "results", "--results"),
-    ("columns", "--columns", "results", "--results"),
-    ("best", "--best", "results", "--results"),
-    ("asc", "--asc", "best", "--results --best"),
-)
-
-
-def check_companions(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """Refuse an option that only means something with a mode that is not given, instead of
-    ignoring it: ``--failed`` without ``--status`` would print nothing different."""
-    for dest, option, mode, mode_option in COMPANIONS:
-        if getattr(args, dest) and not getattr(args, mode):
-            parser.error(f"{option} works with {mode_option} only")
-    if args.asc and args.desc:
-        parser.error("--asc and --desc exclude each other")
-    if args.format != "table" and not args.results:
-        parser.error("--format works with --results only")
-    if args.over and not (args.results or args.report):
-        parser.error("--over works with --results --best or --report only")
-    if args.rerun_changed_code and args.eager:
-        parser.error(
-            "--rerun-changed-code works with compiled runs; an --eager run reruns with --overwrite"
-        )
 
 
 def failed(args: argparse.Namespace, message: str) -> int:
@@ -200,9 +149,7 @@ def failed(args: argparse.Namespace, message: str) -> int:
             )
             sys.stdout.flush()
         except OSError:  # no reader any more (a closed pipe): stderr has the message
+            from cfcompile.cli.compile_modes import release_stdout  # only on this path
+
             release_stdout()
     return 2
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -11,8 +11,9 @@ import sys
 from datetime import datetime
 
 from cfcompile.backends import all_backends
-from cfcompile.commands import build, prepare, slurm_usage
+from cfcompile.cli.parsed import selection
 from cfcompile.core.provenance import last_run
+from cfcompile.driver.pipeline import build, prepare, slurm_usage
 from cfcompile.errors import CfcompileError
 from cfcompile.runtime.results import Table, collect, write_selection
 from cfcompile.runtime.summary import best_lines, best_rows, rank
@@ -26,7 +27,7 @@ from cfcompile.views.usage_table import print_usage
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    b = build(args)  # status never rewrites the workflow folder: jobs may be reading it
+    b = build(selection(args))  # status never rewrites the workflow folder: jobs may be reading it
     jobs: dict = {}
     for backend in all_backends():
         jobs.update(backend.states(b.workdir))
@@ -52,7 +53,7 @@ def last_run_line(workdir: str) -> str:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    b = build(args)
+    b = build(selection(args))
     try:
         failed = dag.failed_nodes(b.workdir, b.sg, b.plans)
         svg = dag.render(dag.to_dot(b.sg, b.plans, args.dag_level, failed), "svg").decode()
@@ -77,7 +78,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_results(args: argparse.Namespace) -> int:
     """Compile (so the table covers exactly these parameter sets), collect, write, print."""
-    b = build(args)
+    b = build(selection(args))
     table = collect(prepare(b, args.batch).version)
     paths = write_selection(table, b.sg.info)
     if args.best:

@@ -25,9 +25,10 @@ from cfcompile.backends.slurm import limits, site
 from cfcompile.backends.slurm.packing import snakemake_batch
 from cfcompile.backends.slurm.requests import Demands
 from cfcompile.backends.snakemake.on_slurm import jobs_per_rule, slurm_args
-from cfcompile.commands import build, local_cores, prepare, slurm_usage
+from cfcompile.cli.parsed import local_cores, selection
 from cfcompile.compiler.grouping import BatchChoice, choose_batch
 from cfcompile.core.workdir import default_workdir
+from cfcompile.driver.pipeline import build, prepare, slurm_usage
 from cfcompile.errors import CfcompileError
 from cfcompile.project.discover import Project
 from cfcompile.views.usage_table import print_usage
@@ -75,7 +76,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     on_slurm = bool(profile_dir) and is_slurm(profile_dir)
     extra = list(args.snakemake_args)
     if not on_slurm:
-        b = build(args, warm=True)
+        b = build(selection(args), warm=True)
         compiled = prepare(b, args.batch, snakemake.BACKEND, cores=local_cores(args))
         if b.warm:
             b.warm.announce(compiled.version)
@@ -83,7 +84,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         require_module("snakemake_executor_plugin_slurm", "--profile slurm (Snakemake's slurm "
                        "executor; --submit slurm needs none)", "slurm")  # fmt: skip
         settings, _ = site_settings(args, profile_dir)
-        b = build(args)
+        b = build(selection(args))
         choice = snakemake_batch(b.sg, settings, args.batch)
         say(f"grouping: {choice.why}")
         compiled = prepare(b, args.batch, snakemake.BACKEND, choice=choice)
@@ -103,7 +104,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     project = Project.find(args.project)
     profile_dir = resolve_profile(args.profile or "slurm", str(project.root))
     settings, demands = site_settings(args, profile_dir)  # a bad value is refused at once
-    b = build(args)
+    b = build(selection(args))
     if args.dry_run:  # nothing is written: the plan is enough to pack
         compiled = Compiled(b.sg, b.plans, b.workdir, "", {}, BatchChoice(0, "--dry-run"))
         if args.submit != "slurm":

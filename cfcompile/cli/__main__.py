@@ -1,0 +1,7 @@
+"""``python -m cfcompile.cli``: the same as the ``cfcompile`` command."""
+
+import sys
+
+from cfcompile.cli.main import main
+
+sys.exit(main())
