@@ -27,9 +27,28 @@ ALIASES = {
 }
 
 
+class _Unmapped:
+    """Refuses ``curifactory.X`` for any X that ``ALIASES`` does not map. Without it Python
+    would find ``X`` in cfcompile's own package (``curifactory`` is cfcompile in
+    ``sys.modules``): ``curifactory.cli`` would load cfcompile's command line under
+    curifactory's name, ``curifactory.project`` its project discovery."""
+
+    @staticmethod
+    def find_spec(fullname: str, path: object = None, target: object = None) -> None:
+        if fullname.startswith("curifactory.") and fullname not in ALIASES:
+            raise ModuleNotFoundError(
+                f"No module named {fullname!r}: cfcompile has no counterpart of curifactory's "
+                f"{fullname} (docs/curifactory.md lists what it has)",
+                name=fullname,
+            )
+        return None
+
+
 def install() -> None:
     import importlib
 
+    if not any(f is _Unmapped for f in sys.meta_path):
+        sys.meta_path.insert(0, _Unmapped)
     for alias, target in ALIASES.items():
         sys.modules[alias] = importlib.import_module(target)
     # ``import curifactory.staging`` then ``curifactory.staging.stage``: the import system finds

@@ -2,8 +2,8 @@
 
 Cache file names embed these hashes, so any drift here silently orphans every cached artifact a
 researcher already has (or, worse, makes two different parameter sets share files). The rules
-below are therefore copied from curifactory's behaviour, not redesigned: see DESIGN.md's
-compatibility contract and tests/test_hash_oracle.py, which checks them against curifactory.
+below are therefore copied from curifactory's behaviour, not redesigned: see the compatibility
+contract (docs/semantics.md) and tests/oracle/test_hash_oracle.py, which checks them.
 """
 
 from __future__ import annotations

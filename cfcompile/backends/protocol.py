@@ -1,4 +1,4 @@
-"""The backend contract: what ``commands`` asks of each scheduler, and what it hands over.
+"""The backend contract: what the driver asks of each scheduler, and what it hands over.
 
 A backend turns a compiled version into scheduler jobs. ``prepare`` writes what its scheduler
 reads (the Snakemake backend: the Snakefile and its manifest; the Slurm array backend needs
@@ -20,7 +20,7 @@ from cfcompile.core.ir import Node, NodeId
 
 
 @dataclass
-class Compiled:
+class Prepared:
     """A compiled version, ready for a backend: the graph and its plan, the version folder the
     jobs read, the job units and the grouping that made them."""
 
@@ -63,11 +63,11 @@ class JobState(TypedDict, total=False):
 class Backend(Protocol):
     name: str
 
-    def prepare(self, compiled: Compiled) -> None:
+    def prepare(self, compiled: Prepared) -> None:
         """Write what the scheduler reads, beside the version's node store (under the compile
         lock: two compiles of one workflow never interleave their writes)."""
 
-    def launch(self, compiled: Compiled, how: Launch) -> int:
+    def launch(self, compiled: Prepared, how: Launch) -> int:
         """Run or submit the jobs; the exit status of the command."""
 
     def states(self, workdir: str) -> dict[NodeId, JobState]:

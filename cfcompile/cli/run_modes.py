@@ -20,7 +20,7 @@ from cfcompile.backends.profiles import (
     require_module,
     resolve_profile,
 )
-from cfcompile.backends.protocol import Compiled, Launch
+from cfcompile.backends.protocol import Launch, Prepared
 from cfcompile.backends.slurm import limits, site
 from cfcompile.backends.slurm.packing import snakemake_batch
 from cfcompile.backends.slurm.requests import Demands
@@ -106,7 +106,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     settings, demands = site_settings(args, profile_dir)  # a bad value is refused at once
     b = build(selection(args))
     if args.dry_run:  # nothing is written: the plan is enough to pack
-        compiled = Compiled(b.sg, b.plans, b.workdir, "", {}, BatchChoice(0, "--dry-run"))
+        compiled = Prepared(b.sg, b.plans, b.workdir, "", {}, BatchChoice(0, "--dry-run"))
         if args.submit != "slurm":
             compiled = replace(compiled, batch=_local_batch(b, args))
     elif args.submit == "slurm":  # array tasks name their nodes: no Snakemake units

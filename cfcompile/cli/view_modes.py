@@ -1,5 +1,5 @@
 """The modes that look at what ran: ``--status``, ``--results`` (``--best``, ``--format``)
-and ``--report``. Each compiles the selection the way ``commands`` does (so it covers exactly
+and ``--report``. Each compiles the selection as ``driver.build`` does (so it covers exactly
 these parameter sets) and never starts a job.
 """
 
@@ -15,7 +15,7 @@ from cfcompile.cli.parsed import selection
 from cfcompile.core.provenance import last_run
 from cfcompile.driver.pipeline import build, prepare, slurm_usage
 from cfcompile.errors import CfcompileError
-from cfcompile.runtime.results import Table, collect, write_selection
+from cfcompile.runtime.results_writer import Table, collect, write_selection
 from cfcompile.runtime.summary import best_lines, best_rows, rank
 from cfcompile.views import dag
 from cfcompile.views.formats import render

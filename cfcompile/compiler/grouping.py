@@ -2,7 +2,7 @@
 
 Both backends group through here, so ``--batch K`` means the same thing in a Snakefile, in a
 submitit array and in the Snakemake slurm route, and a unit's resources follow one rule
-(``ir.unit_resources``: runtime summed, memory/CPUs/GPUs the largest).
+(``core.resources.merge``: runtime summed, memory/CPUs/GPUs the largest).
 
 - A *chain* is one parameter set's run of ordinary stages (no aggregate on the way).
 - A *unit* is K chains run one after another in one process (``--batch K``), or one node.

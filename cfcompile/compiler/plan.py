@@ -9,7 +9,7 @@ Snakemake; ``set_aside_unfinished`` is the compile step's one change to the cach
 
 Why a node runs is more than "output missing" when its cache exists under another name: a set
 whose parameters changed has a new hash, so its old files sit beside the new names, and an
-edited stage keeps its cache names altogether. ``why.explain`` finds both from the metadata files
+edited stage keeps its cache names altogether. ``explain`` finds both from the metadata files
 (``explain_params``, ``code_changes``). It reads metadata, which ``plan`` itself never does
 unless asked (``rerun_changed_code``): a 20,000-node plan must stay a few directory listings.
 """

@@ -22,7 +22,7 @@ from cfcompile.core import reads as watch
 from cfcompile.core import reuse, reuse_store
 from cfcompile.core.outputs import declared_cachers, save_outputs, split_outputs, store_in_state
 from cfcompile.core.reads import EVERYTHING, Reads
-from cfcompile.core.reportables import load_cached_reportables, save_reportables
+from cfcompile.core.reportable_files import load_cached_reportables, save_reportables
 from cfcompile.core.timelimit import StageTimeout, timed_call
 from cfcompile.core.tokens import reads_digest
 from cfcompile.core.watch import active, watching

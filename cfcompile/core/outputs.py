@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from cfcompile.caching import Cacheable, Lazy, PickleCacher, instantiate
-from cfcompile.core.reportables import save_reportables
+from cfcompile.core.reportable_files import save_reportables
 from cfcompile.core.reuse_store import IDENTITY, forget_copy
 from cfcompile.core.transaction import Transaction, terminate_as_exception
 from cfcompile.errors import OutputSignatureError

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from cfcompile.backends import slurm
-from cfcompile.backends.protocol import Backend, Compiled
+from cfcompile.backends.protocol import Backend, Prepared
 from cfcompile.backends.slurm import usage
 from cfcompile.compiler.explain import forced_by_code
 from cfcompile.compiler.graph import StageGraph
@@ -134,7 +134,7 @@ def prepare(
     backend: Backend | None = None,
     cores: int | None = None,
     choice: BatchChoice | None = None,
-) -> Compiled:
+) -> Prepared:
     """Write the version folder every backend's jobs read, then what ``backend``'s scheduler
     reads, under the compile lock, so two compiles of one workflow never interleave writes.
     ``choice`` is a grouping decided elsewhere (on Slurm), else ``batch`` (the selection's
@@ -149,7 +149,7 @@ def prepare(
         version = write_workflow_files(
             b.sg.info, b.sg.nodes(), b.sg.params, units, to_run, b.planned_at
         )
-        compiled = Compiled(b.sg, b.plans, b.workdir, version, units, choice)
+        compiled = Prepared(b.sg, b.plans, b.workdir, version, units, choice)
         if backend is not None:
             backend.prepare(compiled)
     for folder in sorted({os.path.dirname(t) for n in b.sg.nodes() for t in n.targets()}):

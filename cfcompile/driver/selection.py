@@ -1,6 +1,6 @@
 """What to compile: the typed form of ``cfcompile EXPERIMENT -p PARAMS [options]``.
 
-The command line is one way to fill it in (``cli.options.selection``); a notebook or a script
+The command line is one way to fill it in (``cli.parsed.selection``); a notebook or a script
 fills it in directly and hands it to ``driver.pipeline``. Everything that decides which
 parameter sets are compiled and where their files go is here, and nothing else is: how the
 result is run (cores, a profile, Slurm options) belongs to the mode that runs it.

@@ -299,7 +299,7 @@ class Project:
     def name_hints(self, experiment: str, params: list[str] | None) -> list[str]:
         """ "did you mean" for an experiment or parameter module name that names no file.
 
-        Only asked after the project refused a name (``commands.suggesting``), so a correct
+        Only asked after the project refused a name (``driver.pipeline.suggesting``), so a correct
         command pays nothing; the project's own message (what it looked for, what exists)
         stays first.
         """

@@ -10,7 +10,7 @@ only then does the compile print the Snakefile. The first job finds it answering
 What makes the fork safe and the worker equal to one a job would start:
 - The thread counts Snakemake gives a one-thread job (``OMP_NUM_THREADS=1`` and friends) are
   set before the import, because libraries read them once, at import; the worker registers
-  under the socket name such a job computes (``client.socket_path``), so a job with other
+  under the socket name such a job computes (``job_client.socket_path``), so a job with other
   values (``threads: 4``) never reaches it and starts its own, as before. The compile's own
   environment is restored after the fork.
 - No fork when the process has a second Python thread, outside Linux, with
@@ -32,8 +32,8 @@ from collections.abc import Callable
 
 from cfcompile.core import gc_pace
 from cfcompile.project.imports import forget_researcher_modules, warm_files
-from cfcompile.runtime import client, worker
-from cfcompile.runtime.client import THREAD_VARS
+from cfcompile.runtime import job_client, worker
+from cfcompile.runtime.job_client import THREAD_VARS
 
 PROCESS_NAME = "cfcompile-wkr"  # what ps/top/pgrep show (its command line is the compile's)
 READY_SECONDS = 5.0  # how long the compile waits for the worker's socket before printing
@@ -67,7 +67,7 @@ class Prefork:
 
 
 def wanted() -> bool:
-    return sys.platform == "linux" and client.worker_wanted()
+    return sys.platform == "linux" and job_client.worker_wanted()
 
 
 def start(workdir: str, import_project: Callable[[], None], project_root: str) -> Prefork | None:
@@ -79,9 +79,9 @@ def start(workdir: str, import_project: Callable[[], None], project_root: str) -
     os.environ.update(dict.fromkeys(THREAD_VARS, "1"))
     try:
         import_project()
-        if threading.active_count() > 1 or not client.private_dir(client.socket_dir()):
+        if threading.active_count() > 1 or not job_client.private_dir(job_client.socket_dir()):
             return None
-        path = client.socket_path(workdir)  # the name a one-thread job of this workflow asks
+        path = job_client.socket_path(workdir)  # the name a one-thread job of this workflow asks
         return _fork(workdir, path, project_root)
     finally:
         for key, value in saved.items():

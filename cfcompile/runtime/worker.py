@@ -37,7 +37,7 @@ from cfcompile import compat
 from cfcompile.core.workdir import VERSIONS, WorkflowInfo
 from cfcompile.project import modules
 from cfcompile.project.imports import forget_researcher_modules, use_project_root, warm_files
-from cfcompile.runtime import job
+from cfcompile.runtime import job_runner
 
 IDLE_SECONDS = 120.0
 KILL_GRACE = 5.0
@@ -214,7 +214,7 @@ def run_child(request: dict, fds: list[int]) -> None:
         random.seed()
         if "numpy" in sys.modules:
             sys.modules["numpy"].random.seed()
-        code = job.main([request["version"], *request["args"]])
+        code = job_runner.main([request["version"], *request["args"]])
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
     except BaseException:  # noqa: BLE001 - report, then leave with a failure status

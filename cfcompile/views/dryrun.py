@@ -1,6 +1,6 @@
 """``--dry-run``: what would run, why, and what it would cost, without starting Snakemake.
 
-"Why" names what changed when the plan's explanation found it (``why.explain``): the
+"Why" names what changed when the plan's explanation found it (``compiler.explain``): the
 parameters of a set whose old cache is still there under its old hash, and stages whose code
 differs from what their cached nodes were written by. "output missing" alone leaves a
 researcher guessing which edit caused a rerun of thousands of nodes.

@@ -1,6 +1,6 @@
 """``--results``: the results table at the terminal (rich), sorted and cut as asked.
 
-The columns keep the order ``cfcompile.runtime.results`` gives them (name, status, metrics,
+The columns keep the order ``cfcompile.runtime.results_writer`` gives them (name, status, metrics,
 parameters, stage times) so what a sweep is judged by sits next to the name; provenance
 (hash, git, host, Slurm job, start/end) is in the files but hidden here unless asked for with
 ``--columns``. Numeric columns are right-aligned so digits line up for comparison.

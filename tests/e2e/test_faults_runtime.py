@@ -207,7 +207,15 @@ def compiled_job(root: Path, experiment: str, name: str, log: Path, **env: str):
     workdir = root / ".cfcompile" / experiment
     version = current_version(str(workdir))
     (node,) = NodeStore(version).nodes()
-    cmd = ["-m", "cfcompile.runtime.job", version, "--stage", node.stage, "--hash", node.hash]
+    cmd = [
+        "-m",
+        "cfcompile.runtime.job_runner",
+        version,
+        "--stage",
+        node.stage,
+        "--hash",
+        node.hash,
+    ]
     return start(cmd, root, log, **env), workdir, node
 
 

@@ -28,7 +28,7 @@ def test_the_wheel_ships_templates_and_cluster_profiles(tmp_path):
         "cfcompile/cluster_profiles/__init__.py",
         "cfcompile/cluster_profiles/local/config.yaml",
         "cfcompile/cluster_profiles/slurm/config.yaml",
-        "cfcompile/runtime/client.py",
+        "cfcompile/runtime/job_client.py",
         "cfcompile/client.py",  # the path Snakefiles compiled before the move name
     ):
         assert name in names, name

@@ -24,7 +24,7 @@ from helpers import REPO, body_data, browse, compiled_info, find_chromium, run_c
 
 from cfcompile.core.workdir import current_version, log_path, record_failure
 from cfcompile.errors import CfcompileError
-from cfcompile.runtime.results import PROVENANCE, selection_label
+from cfcompile.runtime.results_writer import PROVENANCE, selection_label
 from cfcompile.views.report.history import write_report
 from cfcompile.views.results_table import print_table, sort_rows
 
@@ -400,7 +400,7 @@ def _collect_lines(root: Path, experiment: str) -> list[str]:
 
 _COLLECT = (
     "import json, sys\n"
-    "from cfcompile.runtime.results import collect\n"
+    "from cfcompile.runtime.results_writer import collect\n"
     "for row in collect(sys.argv[1]):\n"
     "    print(json.dumps(row))\n"
 )

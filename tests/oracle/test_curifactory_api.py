@@ -404,7 +404,7 @@ def test_pandas_formats_round_trip_with_curifactorys_extensions(tmp_path, fmt, e
 def test_reportables_pickles_are_found_beside_their_listing(tmp_path):
     """A listing written from another working directory (relative names) still finds its
     pickles: they are beside it."""
-    from cfcompile.core.reportables import listed_reportables
+    from cfcompile.core.reportable_files import listed_reportables
 
     folder = tmp_path / "cache" / "e_h_s_reportables"
     folder.mkdir(parents=True)

@@ -14,7 +14,7 @@ import subprocess
 import sys
 from dataclasses import replace
 
-from cfcompile.backends.protocol import Compiled, JobState, Launch
+from cfcompile.backends.protocol import JobState, Launch, Prepared
 from cfcompile.backends.slurm import limits, sacct, usage
 from cfcompile.backends.slurm.arrays import run_local, submit_slurm
 from cfcompile.backends.slurm.packing import Packing, pack
@@ -37,10 +37,10 @@ def say(text: str) -> None:
 class ArrayBackend:
     name = "slurm arrays"
 
-    def prepare(self, compiled: Compiled) -> None:
+    def prepare(self, compiled: Prepared) -> None:
         """Nothing to write: array tasks read the version's node store directly."""
 
-    def plan(self, compiled: Compiled, how: Launch) -> Packing:
+    def plan(self, compiled: Prepared, how: Launch) -> Packing:
         """The arrays this submission would make, saying what decided their shape."""
         site: SiteSettings = how.site or SiteSettings()
         demands: Demands = how.demands or Demands()
@@ -69,7 +69,7 @@ class ArrayBackend:
             say("--fit-resources: no recorded usage yet; requests stay as declared")
         return found
 
-    def launch(self, compiled: Compiled, how: Launch) -> int:
+    def launch(self, compiled: Prepared, how: Launch) -> int:
         """Submit every array (or print them with ``how.preview``); 1 if a local task failed."""
         packing = self.plan(compiled, how)
         if not packing.requests:
@@ -112,7 +112,7 @@ class ArrayBackend:
         say(f"submitted {len(packing.requests)} array(s); check with {check}")
         return 0
 
-    def _run_local(self, compiled: Compiled, packing: Packing, site: SiteSettings) -> int:
+    def _run_local(self, compiled: Prepared, packing: Packing, site: SiteSettings) -> int:
         sg = compiled.sg
         command = shlex.join(["cfcompile", *sys.argv[1:]])
         run_id = start_run(compiled.workdir, compiled.version, command, sg.info.project_root)

@@ -25,7 +25,7 @@ from cfcompile.compiler.version import compile_lock
 from cfcompile.core.ir import NodeId
 from cfcompile.core.workdir import save_submissions
 from cfcompile.errors import CfcompileError
-from cfcompile.runtime.job import run_task
+from cfcompile.runtime.job_runner import run_task
 
 
 def folder(workdir: str, site: SiteSettings) -> str:

@@ -1,7 +1,8 @@
 """Slurm job states for ``--status``: run sacct/squeue, parse their text, classify each state.
 
-Split out of ``cfcompile.backends.submitit`` so the parsing can be unit-tested from recorded
-sacct/squeue text, without a cluster and without importing snakemake, networkx or jinja2.
+Split out of the submitit backend (now ``cfcompile.backends.slurm.arrays``) so the parsing
+can be unit-tested from recorded sacct/squeue text, without a cluster and without importing
+snakemake, networkx or jinja2.
 
 What is submitit's and what is ours:
 

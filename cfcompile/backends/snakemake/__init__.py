@@ -8,7 +8,7 @@ cache and the failure records the job runtime writes.
 
 from __future__ import annotations
 
-from cfcompile.backends.protocol import Compiled, JobState, Launch
+from cfcompile.backends.protocol import JobState, Launch, Prepared
 from cfcompile.backends.snakemake.emit import write_snakefile
 from cfcompile.backends.snakemake.launch import run_snakemake
 from cfcompile.core.ir import NodeId
@@ -17,11 +17,11 @@ from cfcompile.core.ir import NodeId
 class SnakemakeBackend:
     name = "snakemake"
 
-    def prepare(self, compiled: Compiled) -> None:
+    def prepare(self, compiled: Prepared) -> None:
         write_snakefile(compiled.sg, compiled.workdir, compiled.version, compiled.units,
                         compiled.plans)  # fmt: skip
 
-    def launch(self, compiled: Compiled, how: Launch) -> int:
+    def launch(self, compiled: Prepared, how: Launch) -> int:
         return run_snakemake(compiled.version, how.cwd, how.profile, how.cores, how.snakemake_args)
 
     def states(self, workdir: str) -> dict[NodeId, JobState]:

@@ -36,7 +36,7 @@ from cfcompile.core.workdir import (
 )
 from cfcompile.errors import CfcompileError
 from cfcompile.release import __version__
-from cfcompile.runtime import client
+from cfcompile.runtime import job_client
 from cfcompile.stages import StageKind
 from cfcompile.values import is_number, printable
 
@@ -67,14 +67,14 @@ def _resource_literal(resources: dict) -> str:
     return ", ".join(parts)
 
 
-CLIENT = str(Path(client.__file__).resolve().parent.parent / "client.py")
+CLIENT = str(Path(job_client.__file__).resolve().parent.parent / "client.py")
 """``cfcompile/client.py``, the job command's stable path (a recompile after an upgrade must not
 change every job's command: Snakemake would rerun them all)."""
 
 
 def _job_command(python: str, workdir: str, args: str) -> str:
-    """The thin client (``cfcompile/client.py`` runs ``runtime/client.py``): a warm worker runs
-    the node, or the client becomes ``python -m cfcompile.job VERSION ARGS`` in process."""
+    """The thin client (``cfcompile/client.py`` runs ``runtime/job_client.py``): a warm worker
+    runs the node, or the client becomes ``python -m cfcompile.job VERSION ARGS`` in process."""
     base = f"{shlex.quote(python)} -I -S {shlex.quote(CLIENT)} {shlex.quote(workdir)}"
     return brace(base) + f" {args} > {{log:q}} 2>&1"
 
@@ -336,7 +336,7 @@ def write_snakefile(
 ) -> str:
     """Write the Snakefile and its manifest into the version folder; returns the Snakefile.
 
-    The node store and workflow.json are the shared workdir files (``commands.prepare``);
+    The node store and workflow.json are the shared workdir files (``driver.pipeline.prepare``);
     this writes only what Snakemake reads. ``WORKDIR/Snakefile`` is a copy for people who
     run ``snakemake -s`` on it.
     """

@@ -17,7 +17,7 @@ import json
 import os
 
 from cfcompile.backends.profiles import profile_config
-from cfcompile.backends.protocol import Compiled
+from cfcompile.backends.protocol import Prepared
 from cfcompile.backends.slurm.limits import SiteLimits
 from cfcompile.backends.slurm.site import SiteSettings
 from cfcompile.backends.snakemake.emit import BATCH_RULE
@@ -94,7 +94,7 @@ def slurm_args(
     return args, notes
 
 
-def jobs_per_rule(compiled: Compiled) -> dict[str, int]:
+def jobs_per_rule(compiled: Prepared) -> dict[str, int]:
     """How many jobs each rule of the written Snakefile has to run now."""
     to_run = {nid for nid, p in compiled.plans.items() if p.status == Status.RUN}
     in_units = {n.id for members in compiled.units.values() for n in members}

@@ -52,11 +52,11 @@ from cfcompile.core.workdir import (
     failure_path,
     log_path,
 )
-from cfcompile.runtime.results import flatten_params
+from cfcompile.runtime.results_writer import flatten_params
 from cfcompile.views.report.plots import (
     svg_element,
 )
-from cfcompile.views.report.reportables import rendered_reportables
+from cfcompile.views.report.reportable_render import rendered_reportables
 from cfcompile.views.report.results_part import pick_version, read_results, results_part
 
 PACKAGES = ("cfcompile", "snakemake", "submitit", "numpy", "pandas", "scikit-learn")

@@ -1,7 +1,7 @@
 """The report's analysis of the results table: which parameters vary, repetitions grouped into
 configurations (mean +- std), and one plot per metric and varied parameter (inline SVG).
 
-Kept apart from the page assembly (report.py) because it is numbers and matplotlib, not HTML.
+Kept apart from the page assembly (``page``) because it is numbers and matplotlib, not HTML.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections import Counter
 from typing import Any
 
 from cfcompile.runtime import summary
-from cfcompile.runtime.results import METRIC, PARAM, TIME, Table
+from cfcompile.runtime.results_writer import METRIC, PARAM, TIME, Table
 from cfcompile.values import all_numbers
 
 MAX_PLOTS = 24

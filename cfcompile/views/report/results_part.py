@@ -14,7 +14,7 @@ from typing import Any
 from cfcompile.compiler.graph import StageGraph
 from cfcompile.core.workdir import VERSIONS, WORKFLOW, WorkflowInfo, current_version
 from cfcompile.errors import CfcompileError
-from cfcompile.runtime.results import Table, collect
+from cfcompile.runtime.results_writer import Table, collect
 from cfcompile.values import is_number
 from cfcompile.views.report.plots import metric_plots, result_columns, split_parameters
 

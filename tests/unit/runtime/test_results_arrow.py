@@ -14,7 +14,7 @@ import sys
 SCRIPT = """
 import json, sys
 import pyarrow.parquet as pq
-from cfcompile.runtime.results import arrow_table
+from cfcompile.runtime.results_writer import arrow_table
 
 rows = [
     {"name": "a", "accuracy": 0.5, "seed": 1, "start": "2026-12-02T08:00:00+00:00", "x": None},

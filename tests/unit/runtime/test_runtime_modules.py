@@ -16,7 +16,7 @@ import cfcompile as cf
 import cfcompile.job
 from cfcompile.core.workdir import current_version, done_path
 from cfcompile.errors import RecompileError
-from cfcompile.runtime import compiled, eager, job, prefork
+from cfcompile.runtime import eager, job_runner, prefork, workflow_version
 
 
 @pytest.fixture
@@ -29,7 +29,7 @@ def chain(project, tmp_path):
 
 def test_a_compiled_version_opens_with_its_sets_nodes_and_stages(chain):
     root, workdir, _ = chain
-    opened = compiled.Compiled(workdir)  # the workflow folder: its current version
+    opened = workflow_version.WorkflowVersion(workdir)  # the workflow folder: its current version
     assert opened.version == current_version(workdir)
     name, key = opened.info.param_sets[0]
     assert opened.params(key).name == name == "s0"
@@ -42,14 +42,14 @@ def test_a_compiled_version_opens_with_its_sets_nodes_and_stages(chain):
 
 
 def test_the_public_job_path_is_the_runtime():
-    assert cfcompile.job.run_task is job.run_task and cfcompile.job.main is job.main
+    assert cfcompile.job.run_task is job_runner.run_task and cfcompile.job.main is job_runner.main
 
 
 def test_the_client_path_old_snakefiles_name_still_runs_a_node(chain):
     """``python -I -S cfcompile/client.py`` (what Snakefiles compiled before the move run) runs
     the runtime client, which without a worker becomes ``python -m cfcompile.job``."""
     root, workdir, env = chain
-    key = compiled.Compiled(workdir).info.param_sets[0][1]
+    key = workflow_version.WorkflowVersion(workdir).info.param_sets[0][1]
     proc = subprocess.run(
         [sys.executable, "-I", "-S", str(REPO / "cfcompile/client.py"), workdir]
         + ["--stage", "first", "--hash", key],

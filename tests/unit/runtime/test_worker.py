@@ -17,7 +17,7 @@ from pathlib import Path
 
 from helpers import CHAIN, pipe, run_cli
 
-import cfcompile.runtime.client as client
+import cfcompile.runtime.job_client as client
 from cfcompile.backends.snakemake.emit import CLIENT
 from cfcompile.core.workdir import NodeStore, current_version
 

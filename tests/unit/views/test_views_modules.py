@@ -16,9 +16,9 @@ from cfcompile.compiler import graph
 from cfcompile.compiler.plan import Status, plan
 from cfcompile.compiler.trace import TraceEngine
 from cfcompile.reporting import JsonReporter
-from cfcompile.runtime.results import METRIC, PARAM, Table
+from cfcompile.runtime.results_writer import METRIC, PARAM, Table
 from cfcompile.views import critical_path, dag, dryrun, networks
-from cfcompile.views.report import plots, reportables, results_part
+from cfcompile.views.report import plots, reportable_render, results_part
 
 
 @dataclass
@@ -109,7 +109,7 @@ def test_the_dry_run_summary_counts_and_explains(traced):
 def test_a_node_finds_its_reportables_in_the_cache(traced):
     sg = traced(overwrite=False)
     node = next(n for n in sg.nodes() if n.stage == "fit")
-    (path,) = reportables.reportable_paths(sg, node.id)
+    (path,) = reportable_render.reportable_paths(sg, node.id)
     assert path.endswith("_fitted.pkl")
     assert all(plan(sg)[n.id].status == Status.CACHED for n in sg.nodes())
 

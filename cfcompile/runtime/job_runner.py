@@ -7,7 +7,7 @@ shared WORKDIR.
 One node = load its parameter set, load its inputs through the producing stages' cachers, call
 the undecorated stage function, publish its outputs atomically. This runs once per Snakemake or
 Slurm job, so it imports only the standard library, cfcompile's runtime modules and the
-researcher's code: never snakemake, networkx or jinja2 (tests/test_job_runtime.py checks).
+researcher's code: never snakemake, networkx or jinja2 (tests/unit/test_layers.py checks).
 """
 
 from __future__ import annotations
@@ -39,8 +39,8 @@ from cfcompile.core.workdir import (
 )
 from cfcompile.errors import CfcompileError, RecompileError
 from cfcompile.record import Record
-from cfcompile.runtime import results
-from cfcompile.runtime.compiled import Compiled
+from cfcompile.runtime import results_writer
+from cfcompile.runtime.workflow_version import WorkflowVersion
 from cfcompile.stages import StageSpec
 
 log = logging.getLogger("cfcompile.job")
@@ -79,7 +79,7 @@ class UnitFailed(CfcompileError):
         return (CfcompileError, (str(self),))
 
 
-class Job(Compiled):
+class Job(WorkflowVersion):
     """Runs nodes of a compiled version: one node, a unit of several, or an array task."""
 
     def run_unit(self, unit: str) -> None:
@@ -276,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", action="store_true", help="write the results table")
     args = parser.parse_args(argv)
     if args.results:  # the last job: a warm worker has the parameter classes it unpickles
-        return results.main([args.version])
+        return results_writer.main([args.version])
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
         with terminate_as_exception():  # SIGTERM unwinds: saves abort, failures are recorded

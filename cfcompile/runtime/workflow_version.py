@@ -1,8 +1,8 @@
 """A compiled version as the runtime reads it: its settings, nodes and parameter sets, the
 stage functions by import path, and each input loaded through its producer's cacher.
 
-Shared by the job runtime (``runtime.job``, which runs nodes) and the results table
-(``runtime.results``, which reads what they wrote); neither imports the other.
+Shared by the job runtime (``runtime.job_runner``, which runs nodes) and the results table
+(``runtime.results_writer``, which reads what they wrote); neither imports the other.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from cfcompile.record import ArtifactManager, Record
 from cfcompile.stages import StageSpec
 
 
-class Compiled:
+class WorkflowVersion:
     """One compiled version, opened: what every process reading it needs (settings, the node
     store, parameter sets checked against their files, the stages, an artifact manager)."""
 

@@ -13,7 +13,7 @@ import re
 import tempfile
 
 from cfcompile.compiler.graph import StageGraph
-from cfcompile.core.reportables import listed_reportables
+from cfcompile.core.reportable_files import listed_reportables
 
 
 def _inline_images(fragment: str, folder: str) -> str:

@@ -14,8 +14,9 @@ collecting one must not overwrite the other. The file is named by the ``-p`` mod
 of the most recently written table, whatever its selection, because that is the path the
 compiled workflow's final rule declares and existing scripts read.
 
-It runs as the compiled workflow's final rule (``python -m cfcompile.runtime.results VERSION``) and
-behind ``--results``; like a job, it never imports snakemake, networkx or jinja2.
+It runs as the compiled workflow's final rule (the job command's ``--results``; ``python -m
+cfcompile.results VERSION`` in Snakefiles compiled before) and behind ``--results``; like a
+job, it never imports snakemake, networkx or jinja2.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from cfcompile.core.workdir import (
 )
 from cfcompile.errors import CfcompileError
 from cfcompile.runtime import summary
-from cfcompile.runtime.compiled import Compiled
+from cfcompile.runtime.workflow_version import WorkflowVersion
 from cfcompile.stages import StageKind
 from cfcompile.values import is_number, shown
 
@@ -115,7 +116,7 @@ def _metadata(path: str) -> dict:
 
 def collect(version: str) -> Table:
     """One row per parameter set of a compiled version, read from the cache."""
-    job = Compiled(version)
+    job = WorkflowVersion(version)
     by_params: dict[str, list] = {}
     for node in job.store.nodes():
         if node.kind != StageKind.AGGREGATE and node.params_key is not None:
