@@ -2,7 +2,7 @@
 
     python tests/golden/snakefiles.py        # rewrite them after a deliberate emitter change
 
-The test (tests/unit/backends/test_snakefile_golden.py) only compares; a test run never
+The test (tests/unit/backends/snakemake/test_emit.py) only compares; a test run never
 writes a golden file, whatever the environment says. Paths that depend on the machine (the
 project folder, the interpreter, the client) become placeholders; hashes are stable (they
 depend on the parameter values alone).

@@ -20,7 +20,7 @@ import pytest
 from helpers import REPO
 
 PACKAGE = REPO / "cfcompile"
-TESTS = REPO / "tests"
+UNIT = REPO / "tests" / "unit"
 LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 60
@@ -167,27 +167,45 @@ def test_function_level_imports_of_cfcompile_are_the_allowed_few_with_a_reason()
     assert not found, "\n".join(found)
 
 
-def _tested_modules() -> set[str]:
-    """cfcompile modules some test imports (``import``, ``from X import``, ``from P import X``)
-    or runs by name (``-m cfcompile.X``, a ``cfcompile.X`` path in a subprocess's code)."""
+RUNPY = ("run_module", "run_path")
+
+
+def _run_in_process(tree: ast.AST, known: set[str]) -> set[str]:
+    """Modules a test runs in its own process with ``runpy``: ``run_module("cfcompile.X")``
+    (a package's ``__main__``), ``run_path(".../cfcompile/X.py")``."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        called = getattr(node.func, "attr", None) or getattr(node.func, "id", None)
+        if called not in RUNPY:
+            continue
+        for const in ast.walk(node):
+            if not (isinstance(const, ast.Constant) and isinstance(const.value, str)):
+                continue
+            if const.value in known:
+                names.update({const.value, f"{const.value}.__main__"})
+            for path in re.findall(r"\bcfcompile/([\w/]+)\.py", const.value):
+                names.add("cfcompile." + path.replace("/", "."))
+    return names
+
+
+def _tested_modules(folder: Path = UNIT) -> set[str]:
+    """cfcompile modules a unit test brings into its own process: ``import X``,
+    ``from X import``, ``from P import X`` (at the top or inside a function), or ``runpy``.
+
+    A module that only a subprocess imports (a ``-c`` string, ``-m cfcompile.X``, the CLI)
+    does not count: a unit test calls the module's functions, and the tests that drive the
+    command line live in tests/cli/ and tests/e2e/.
+    """
     names: set[str] = set()
     known = set(modules())
-    for path in TESTS.rglob("*.py"):
-        if "projects" in path.relative_to(TESTS).parts:
-            continue
-        text = path.read_text()
-        for _node, module, imported in _imports(ast.parse(text), False) + _imports(
-            ast.parse(text), True
-        ):
+    for path in folder.rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        for _node, module, imported in _imports(tree, False) + _imports(tree, True):
             names.add(module)
             names.update(f"{module}.{n}" for n in imported if f"{module}.{n}" in known)
-        found = re.findall(r"\bcfcompile(?:\.\w+)+", text)
-        names.update(found)
-        names.update(f"{n}.__main__" for n in found)  # python -m PACKAGE runs its __main__
-        names.update(  # a file run by its path (cfcompile/client.py)
-            "cfcompile." + p.replace("/", ".")
-            for p in re.findall(r"\bcfcompile/([\w/]+)\.py", text)
-        )
+        names |= _run_in_process(tree, known)
     return names & known
 
 
@@ -198,6 +216,30 @@ def _holds_code(path: Path) -> bool:
 
 
 def test_every_module_is_exercised_by_a_test():
+    """Every module that holds code is imported by a test under tests/unit (the rule that lays
+    tests/unit out is in tests/unit/README.md)."""
     holding = {name for name, path in modules().items() if _holds_code(path)}
-    untested = sorted(holding - _tested_modules() - {"cfcompile"})
-    assert not untested, "no test imports or runs: " + ", ".join(untested)
+    untested = sorted(holding - _tested_modules())
+    assert not untested, "no unit test imports or runs: " + ", ".join(untested)
+
+
+def test_only_what_a_unit_test_brings_into_its_process_counts_as_exercised(tmp_path):
+    """A name in a subprocess's code or command line is not an import; runpy is."""
+    (tmp_path / "test_planted.py").write_text(
+        "import subprocess, sys, runpy\n"
+        "from cfcompile.core import transaction\n"
+        "def test_x():\n"
+        "    import cfcompile.values\n"
+        "    subprocess.run([sys.executable, '-c', 'import cfcompile.hashing'])\n"
+        "    subprocess.run([sys.executable, '-m', 'cfcompile.job'])\n"
+        "    runpy.run_module('cfcompile.cli', run_name='__main__')\n"
+        "    runpy.run_path(str(REPO / 'cfcompile/client.py'), run_name='__main__')\n"
+    )
+    assert _tested_modules(tmp_path) == {
+        "cfcompile.core",
+        "cfcompile.core.transaction",
+        "cfcompile.values",
+        "cfcompile.cli",
+        "cfcompile.cli.__main__",
+        "cfcompile.client",
+    }

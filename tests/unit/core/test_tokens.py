@@ -1,5 +1,5 @@
-"""Faithful encodings of parameter values (``core.tokens``) and the code identity of functions
-and classes (``identity``): the material of every reuse key."""
+"""Faithful encodings of parameter values (``core.tokens``): the material of every reuse key.
+The code identity of functions is tests/unit/test_identity.py's."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 
 import cfcompile as cf
-from cfcompile import identity
 from cfcompile.core import tokens
 from cfcompile.core.tokens import Unfaithful, digest, path_digest
 
@@ -156,25 +155,6 @@ def test_paths_hold_the_classes_on_the_way():
     assert path_digest(none, "data.size", "s")  # None on the way stands for the rest
     with pytest.raises(tokens.UnknownParameterError, match="'data.rows'"):
         path_digest(P(name="a"), "data.rows", "s")
-
-
-def test_the_closure_follows_imports_and_package_reexports(tmp_path, monkeypatch):
-    pkg = tmp_path / "helpers_pkg"
-    pkg.mkdir()
-    (pkg / "__init__.py").write_text("from helpers_pkg.core import compute\n")
-    (pkg / "core.py").write_text("FACTOR = 2\n\ndef compute(x):\n    return x * FACTOR\n")
-    (tmp_path / "stage_mod.py").write_text(
-        "import helpers_pkg\n\n\ndef run(x):\n    import json  # noqa\n\n"
-        "    return helpers_pkg.compute(x)\n"
-    )
-    monkeypatch.syspath_prepend(str(tmp_path))
-    mod = importlib.import_module("stage_mod")
-    names = [n for n, _ in identity.module_closure(mod.__file__, "stage_mod")]
-    assert names == ["helpers_pkg", "helpers_pkg.core", "stage_mod"]  # json: standard library
-    before = identity.code_identity(mod.run)
-    core = pkg / "core.py"
-    core.write_text(core.read_text().replace("FACTOR = 2", "FACTOR = 3"))
-    assert identity.code_identity(mod.run) != before
 
 
 def test_identities_are_the_same_in_another_process(tmp_path):

@@ -1,0 +1,88 @@
+"""Learned reuse classes (``core.learned``): stages that declare nothing, merged by what they
+were seen to read."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import cfcompile as cf
+from cfcompile.core import learned, reuse
+from cfcompile.core.reads import Reads
+
+
+@dataclass
+class Data:
+    path: str = "x.csv"
+    rows: int = 10
+
+
+@dataclass
+class P(cf.ExperimentParameters):
+    seed: int = 1
+    lr: float = 0.1
+    data: Data = field(default_factory=Data)
+
+
+def _spec(**kw):
+    @cf.stage(outputs=["x"], **kw)
+    def prep(record):
+        return 1
+
+    return prep.spec
+
+
+class _Rec:
+    """What ``learned.record`` asks of a record: its parameters and hash."""
+
+    def __init__(self, params):
+        self.params = params
+
+    def get_hash(self):
+        return "h-" + self.params.name
+
+
+class _Cacher:
+    """What the index asks of a cacher: where its artifact and metadata are published."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def final_path(self, suffix=None):
+        return self.path if suffix is None else self.path[: -len(".json")] + suffix
+
+
+def _reads(paths, everything=None):
+    reads = Reads("prep", "a", None)
+    reads.paths = set(paths)
+    reads.everything = everything
+    return reads
+
+
+def test_a_learned_entry_serves_every_set_that_agrees_on_what_was_read(tmp_path):
+    spec = _spec()  # declares nothing: learned
+    base = reuse.decide(spec, P(name="a"), {}, reuse.Settings(True, True)).key
+    assert base is not None
+    out = tmp_path / "a_x.json"
+    out.write_text("1")
+    meta = tmp_path / "a_x_metadata.json"
+    meta.write_text(json.dumps({"params_hash": "h-a", "code_identity": "code"}))
+    a = P(name="a", seed=1, lr=0.1)
+    published = [str(out), str(meta)]
+    cachers = [_Cacher(out)]
+    key = learned.record(str(tmp_path), base, _reads(["seed"]), published, _Rec(a), cachers, "code")
+    found = learned.find(str(tmp_path), base, P(name="b", seed=1, lr=9.0), "prep")
+    assert found is not None and found[1] == key and found[0]["params_name"] == "a"
+    assert learned.find(str(tmp_path), base, P(name="c", seed=2), "prep") is None
+    # the source rewritten by other code (another branch, curifactory): no longer a source
+    meta.write_text(json.dumps({"params_hash": "h-a", "code_identity": "other"}))
+    assert learned.find(str(tmp_path), base, P(name="b", seed=1), "prep") is None
+    meta.write_text(json.dumps({"params_hash": "h-a", "code_identity": "code"}))
+    whole = _reads([], everything="vars of record.params, at e.py:3")
+    assert learned.record(str(tmp_path), base, whole, published, _Rec(a), cachers, "code") is None
+    assert learned.whole_use(str(tmp_path), base) == "vars of record.params, at e.py:3"
+    forked = _reads(["seed"])
+    forked.incomplete = "the process forked while the stage ran"
+    assert learned.record(str(tmp_path), base, forked, published, _Rec(a), cachers, "x") is None
+    out.unlink()  # an entry whose files are gone serves nobody
+    assert learned.find(str(tmp_path), base, P(name="b", seed=1), "prep") is None
