@@ -11,6 +11,7 @@ names. Everything below calls down: into the declaration (``stages``), the cache
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -19,7 +20,7 @@ from typing import Any
 
 from cfcompile.caching import Cacheable, Lazy
 from cfcompile.core import reads as watch
-from cfcompile.core import reuse, reuse_store
+from cfcompile.core import reuse
 from cfcompile.core.outputs import declared_cachers, save_outputs, split_outputs, store_in_state
 from cfcompile.core.reads import EVERYTHING, Reads
 from cfcompile.core.reportable_files import load_cached_reportables, save_reportables
@@ -71,6 +72,7 @@ def _run_nested(
     call is charged with what it read (or, cached or copied, what its outputs depend on).
     Registered as ``internal``: its bookkeeping's reads are not the outer stage's."""
     outer = active()
+    outer.calls.append(spec.name)  # a copy of the outer's outputs would not write the inner's
     outcome, depends = _run_stage(spec, record, records, args, kwargs, save)
     outer.absorb(depends, f"called stage '{spec.name}'")
     return outcome
@@ -105,8 +107,7 @@ def _run_stage(
         return Outcome.RAN, ran.reads.depends()
     computed: list[Computed] = []
 
-    def run(key: str | None) -> tuple[list[str], Reads]:
-        tags = {reuse_store.CLASS: key} if key else None
+    def run(tags: dict) -> tuple[list[str], Reads]:
         done = compute(spec, record, records, args, inputs, label, cachers, scan=True, tags=tags)
         computed.append(done)
         return done.published, done.reads
@@ -206,7 +207,8 @@ def compute(
 
     The watch spans the call and the save: a read that arrives after the call returned (a
     thread it started) makes the read set incomplete, an output holding the parameters is
-    found before anything is written (``scan``: for nodes that may be merged), and a
+    found before anything is written (``scan``: for nodes that may be merged, and always for
+    a stage that declares ``uses=``, whose declaration is checked on every route), and a
     parameter changed in place fails the node before its outputs are published.
     """
     log.info(
@@ -219,7 +221,7 @@ def compute(
                     spec, record, records, args, inputs, label, on_hard_timeout, cachers
                 )
             reads.returned = True
-            if scan:
+            if scan or spec.uses is not None:  # a declaration is checked on every route
                 reads.scan(values)
             reads.check_writes()
         except BaseException:
@@ -251,7 +253,7 @@ def call_stage(
     given) while the stage runs, as in curifactory; ``save_outputs`` clears it.
     """
     record.stage_cachers = declared_cachers(spec, record) if cachers is ... else cachers
-    resolved = resolve_inputs(spec, inputs)
+    resolved = resolve_inputs(spec, inputs, record.params)
     result, timing = timed_call(
         spec.timeout,
         lambda: _stage_body(spec, record, records, args, resolved),
@@ -287,8 +289,11 @@ def read_summary(reads: Reads, params: Any, stage: str) -> dict:
     return out
 
 
-def resolve_inputs(spec: StageSpec, inputs: dict) -> dict:
-    """Load ``Lazy`` artifacts right before a stage body needs them (aggregates: per record)."""
+def resolve_inputs(spec: StageSpec, inputs: dict, params: Any = None) -> dict:
+    """Load ``Lazy`` artifacts right before a stage body needs them (aggregates: per record).
+    An input that is or holds the set's own parameter object (an earlier stage returned
+    ``record.params``, or a box around it) arrives as a copy, as it does from the cache in a
+    compiled run: an input is a value, and reading it is no read of ``record.params``."""
     out = dict(inputs)
     for name in spec.inputs:
         if name not in out:
@@ -297,7 +302,28 @@ def resolve_inputs(spec: StageSpec, inputs: dict) -> dict:
             out[name] = {rec: _resolve(v) for rec, v in out[name].items()}
         else:
             out[name] = _resolve(out[name])
+        if params is not None and _holds(out[name], params, 2):
+            out[name] = copy.deepcopy(out[name])
     return out
+
+
+def _holds(value: Any, params: Any, depth: int) -> bool:
+    """``value`` is ``params`` or holds it within ``depth`` levels of containers, fields or
+    attributes (a cheap look: a compiled run's cache round trip copies at any depth)."""
+    if value is params:
+        return True
+    if depth == 0 or isinstance(value, str | bytes | int | float | type):
+        return False
+    if isinstance(value, list | tuple | set | frozenset):
+        items = value
+    elif isinstance(value, dict):
+        items = value.values()
+    else:
+        items = getattr(value, "__dict__", None)
+        items = items.values() if isinstance(items, dict) else ()
+    if len(items) > 1000:
+        return False
+    return any(_holds(v, params, depth - 1) for v in items)
 
 
 def _resolve(value: Any) -> Any:

@@ -93,6 +93,8 @@ def record(
     folder = _folder(cache_dir, base)
     fields = reads.depends()
     why = None if fields is not None else (reads.everything or reads.incomplete or "*")
+    if why is None and reads.calls:  # a copy would leave the inner stage's files out
+        why = f"it calls stage '{reads.calls[0]}' in its body"
     digest = None
     if why is None:
         try:
@@ -113,7 +115,7 @@ def record(
     group = os.path.join(folder, "fields", fid + ".json")
     if not os.path.exists(group):
         write_atomic(group, json.dumps(fields))
-    entry.update(fields=fields, digest=digest)
+    entry.update(fields=fields, digest=digest, **{"class": class_of(base, fields, digest)})
     write_atomic(os.path.join(folder, "entries", f"{fid}-{digest}.json"), json.dumps(entry))
     return class_of(base, fields, digest)
 

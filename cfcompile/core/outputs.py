@@ -12,8 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from cfcompile.caching import Cacheable, Lazy, PickleCacher, instantiate
+from cfcompile.core.learned import class_of
 from cfcompile.core.reportable_files import save_reportables
-from cfcompile.core.reuse_store import IDENTITY, forget_copy
+from cfcompile.core.reuse_store import BASE, CLASS, IDENTITY, forget_copy
 from cfcompile.core.transaction import Transaction, terminate_as_exception
 from cfcompile.errors import OutputSignatureError
 from cfcompile.stages import StageSpec
@@ -130,6 +131,7 @@ def _save_outputs(
         return []
     timing = dict(timing)
     read = timing.pop("params_read", None)
+    own = metadata_tags(tags, read)
     code, whole = spec.code, spec.identity
     txn = Transaction()
     # A SIGTERM that would kill the process mid-save (Slurm's time limit, scancel, an eager run
@@ -147,7 +149,7 @@ def _save_outputs(
                 meta[IDENTITY] = whole
                 if read is not None:
                     meta["params_read"] = read
-                meta.update(tags)
+                meta.update(own)
                 cacher.save_metadata()
             if reportables:
                 save_reportables(record, spec, reportables, txn)
@@ -158,3 +160,14 @@ def _save_outputs(
         finally:
             for cacher in cachers or []:
                 cacher.transaction = None
+
+
+def metadata_tags(tags: dict, read: dict | None) -> dict:
+    """What a node's reuse adds to its outputs' metadata: its class; a learned node's is made
+    from its base and what it read, once that is known whole."""
+    own = {k: v for k, v in tags.items() if k != BASE}
+    base = tags.get(BASE)
+    if base is not None and isinstance(read, dict) and isinstance(read.get("digest"), str):
+        if not (read.get("whole") or read.get("incomplete")):
+            own[CLASS] = class_of(base, read["fields"], read["digest"])
+    return own

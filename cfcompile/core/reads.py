@@ -69,6 +69,7 @@ class Reads:
         self.objects: dict[int, str] = {}  # id of a watched object -> its path prefix
         self.seen: dict[int, set[str]] = {}  # id -> attribute names noted (the fast path)
         self.snapshots: dict[str, tuple[Any, str]] = {}  # path -> (mutable value, its digest)
+        self.calls: list[str] = []  # stages called inside this one (their files are its too)
         self.returned = False
 
     # -- what the call did -------------------------------------------------------------------

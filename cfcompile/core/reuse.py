@@ -142,14 +142,15 @@ def run(
     spec: StageSpec,
     record: Any,
     cachers: list,
-    compute: Callable[[str | None], tuple[list[str], Any]],
+    compute: Callable[[dict], tuple[list[str], Any]],
     force: bool,
     cache: str,
 ) -> tuple[dict | None, str | None]:
-    """Copy the class's source, or compute and become the source: ``compute(key)`` (given
-    the class when it is known beforehand) returns what it published and its ``Reads``. A
-    forced node (``--overwrite``) computes its own. Returns (the source copied, or None when
-    this node computed; the node's class)."""
+    """Copy the class's source, or compute and become the source: ``compute(tags)`` returns
+    what it published and its ``Reads``; ``tags`` go into its outputs' metadata (the class it
+    computes for, or the base a learned class is made from), so that an entry counts only
+    while its files are still that class's. A forced node (``--overwrite``) computes its own.
+    Returns (the source copied, or None when this node computed; the node's class)."""
     if decision.mode is Mode.DECLARED:
         return _declared(decision.key, spec, record, cachers, compute, force, cache)
     found = None if force else learned.find(cache, decision.key, record.params, spec.name)
@@ -157,7 +158,7 @@ def run(
         entry, key = found
         reuse_store.copy_outputs(spec.name, record, cachers, entry, entry["fields"], cache, key)
         return entry, key
-    published, reads = compute(None)
+    published, reads = compute({reuse_store.BASE: decision.key})
     key = learned.record(cache, decision.key, reads, published, record, cachers, spec.identity)
     return None, key
 
@@ -178,10 +179,12 @@ def _declared(
         if source is not None:
             reuse_store.copy_outputs(spec.name, record, cachers, source, spec.uses, cache, key)
             return source, key
-        published, _ = compute(key)
+        published, reads = compute({reuse_store.CLASS: key})
         entry = reuse_store.source_entry(cache, published, record, cachers, spec.identity)
-        if entry is not None:
-            reuse_store.write_entry(cache, key, entry)
+        if reads is not None and reads.calls:  # a copy would leave the inner stage's files out
+            reuse_store.not_plain(cache, key, f"it calls stage '{reads.calls[0]}' in its body")
+        elif entry is not None:
+            reuse_store.write_entry(cache, key, {**entry, "class": key})
         else:
             reuse_store.not_plain(cache, key, "its outputs are not one plain file each")
     return None, key

@@ -33,6 +33,8 @@ INDEX_DIR = ".cfcompile-reuse"
 COPIES = "copies"
 CLASS = "reuse_class"
 """The metadata key naming the class a node computed or copied for (``core.reuse``)."""
+BASE = "reuse_base"
+"""What a learned node's class is made from (with the fields it read); not kept in metadata."""
 IDENTITY = "code_identity"
 """The metadata key naming the code identity that wrote an output (``StageSpec.identity``)."""
 
@@ -105,6 +107,8 @@ def source_files(cache_dir: str, entry: dict) -> list[tuple[str, str]] | None:
             return None
         if not written_by(meta, entry.get("code")):
             return None  # rewritten since, by other code
+        if entry.get("class") is None or meta.get(CLASS) != entry.get("class"):
+            return None  # recomputed since for another class (an input changed: --overwrite)
         pairs.append(pair)
     return pairs
 

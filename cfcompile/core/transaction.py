@@ -170,6 +170,21 @@ class terminate_as_exception:  # noqa: N801 - used as a context manager, like co
         return False
 
 
+def _default_term_in_child() -> None:
+    """A process forked while a block runs (a ``multiprocessing`` fork pool's worker) is not
+    the job: SIGTERM ends it as it would end a fresh process. With the job's handler it would
+    raise ``Terminated`` instead, and ``Pool.terminate()`` would wait for it forever."""
+    handler = signal.getsignal(signal.SIGTERM)
+    if isinstance(getattr(handler, "__self__", None), terminate_as_exception):
+        try:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        except ValueError:  # not the main thread of the child: nothing to undo there
+            pass
+
+
+os.register_at_fork(after_in_child=_default_term_in_child)
+
+
 class Transaction:
     """Collects the files of one stage in staging directories and publishes them together."""
 

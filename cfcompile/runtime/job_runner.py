@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from cfcompile.core import reuse, reuse_store
+from cfcompile.core import reuse
 from cfcompile.core.execute import Computed, compute
 from cfcompile.core.ir import Node, NodeId
 from cfcompile.core.outputs import output_cachers
@@ -186,7 +186,7 @@ class Job(WorkflowVersion):
         ran: dict[str, Computed] = {}
         printed = printed_path(self.workdir, node.id) if spec.is_aggregate else None
 
-        def run(scan: bool = False, key: str | None = None) -> tuple[list[str], Any]:
+        def run(scan: bool = False, tags: dict | None = None) -> tuple[list[str], Any]:
             ran["node"] = compute(
                 spec,
                 record,
@@ -198,7 +198,7 @@ class Job(WorkflowVersion):
                 scan=scan,
                 on_hard_timeout=hard_timeout,
                 printed=(lambda: printed_to(printed)) if printed else None,
-                tags={reuse_store.CLASS: key} if key else None,
+                tags=tags,
             )
             return ran["node"].published, ran["node"].reads
 

@@ -61,13 +61,14 @@ def test_an_earlier_run_is_found_through_the_index_with_its_time(tmp_path):
     with open(path, "w") as f:
         f.write("1")
     code = rp_prep.spec.identity
+    key = reuse.decide(rp_prep.spec, sets[0], {}, reuse.Settings()).key
     meta = os.path.splitext(path)[0] + "_metadata.json"
     with open(meta, "w") as f:
-        json.dump({"timing": {"seconds": 2.5}, "params_hash": "1", "code_identity": code}, f)
-    key = reuse.decide(rp_prep.spec, sets[0], {}, reuse.Settings()).key
+        written = {"params_hash": "1", "code_identity": code, "reuse_class": key}
+        json.dump({"timing": {"seconds": 2.5}, **written}, f)
     os.makedirs(os.path.join(sg.info.cache_path, reuse_store.INDEX_DIR), exist_ok=True)
     rel = [os.path.relpath(p, sg.info.cache_path) for p in (path, meta)]
-    entry = {"files": rel[:1], "metas": rel[1:], "code": code, "params_hash": "1"}
+    entry = {"files": rel[:1], "metas": rel[1:], "code": code, "params_hash": "1", "class": key}
     with open(reuse_store.index_path(sg.info.cache_path, key), "w") as f:
         json.dump({**entry, "params_name": "a"}, f)
     plans = plan(sg)

@@ -70,3 +70,29 @@ def test_aggregate_none_takes_every_other_record_and_warns_on_missing(tmp_path, 
     assert seen["records"] == ["a", "b", "no_v"]
     assert "no artifact 'v'" in caplog.text
     assert agg.is_aggregate and len(agg.get_hash()) == 32
+
+
+def test_an_input_holding_the_parameters_arrives_as_a_copy():
+    """As from a compiled run's cache: reading such an input is no read of record.params."""
+    from dataclasses import dataclass
+
+    from cfcompile.core.execute import resolve_inputs
+
+    @dataclass
+    class Q(cf.ExperimentParameters):
+        x: int = 1
+
+    @cf.stage(inputs=["boxed"], outputs=["y"])
+    def consume(record, boxed):
+        return boxed
+
+    q = Q(name="q")
+
+    class Box:
+        def __init__(self, held):
+            self.held = held
+
+    box, plain = Box(q), {"a": [1, 2]}
+    got = resolve_inputs(consume.spec, {"boxed": box}, q)
+    assert got["boxed"] is not box and got["boxed"].held == q and got["boxed"].held is not q
+    assert resolve_inputs(consume.spec, {"boxed": plain}, q)["boxed"] is plain

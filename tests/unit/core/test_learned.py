@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass, field
 
 import cfcompile as cf
-from cfcompile.core import learned, reuse
+from cfcompile.core import learned, reuse, tokens
 from cfcompile.core.reads import Reads
 
 
@@ -66,18 +66,23 @@ def test_a_learned_entry_serves_every_set_that_agrees_on_what_was_read(tmp_path)
     out = tmp_path / "a_x.json"
     out.write_text("1")
     meta = tmp_path / "a_x_metadata.json"
-    meta.write_text(json.dumps({"params_hash": "h-a", "code_identity": "code"}))
     a = P(name="a", seed=1, lr=0.1)
+    own = learned.class_of(base, ["seed"], tokens.reads_digest(a, ["seed"], "prep"))
+    written = {"params_hash": "h-a", "code_identity": "code", "reuse_class": own}
+    meta.write_text(json.dumps(written))
     published = [str(out), str(meta)]
     cachers = [_Cacher(out)]
     key = learned.record(str(tmp_path), base, _reads(["seed"]), published, _Rec(a), cachers, "code")
     found = learned.find(str(tmp_path), base, P(name="b", seed=1, lr=9.0), "prep")
-    assert found is not None and found[1] == key and found[0]["params_name"] == "a"
+    assert found is not None and found[1] == key == own and found[0]["params_name"] == "a"
     assert learned.find(str(tmp_path), base, P(name="c", seed=2), "prep") is None
     # the source rewritten by other code (another branch, curifactory): no longer a source
-    meta.write_text(json.dumps({"params_hash": "h-a", "code_identity": "other"}))
+    meta.write_text(json.dumps({**written, "code_identity": "other"}))
     assert learned.find(str(tmp_path), base, P(name="b", seed=1), "prep") is None
-    meta.write_text(json.dumps({"params_hash": "h-a", "code_identity": "code"}))
+    # recomputed since for another class (an --overwrite under another input): no source
+    meta.write_text(json.dumps({**written, "reuse_class": "another"}))
+    assert learned.find(str(tmp_path), base, P(name="b", seed=1), "prep") is None
+    meta.write_text(json.dumps(written))
     whole = _reads([], everything="vars of record.params, at e.py:3")
     assert learned.record(str(tmp_path), base, whole, published, _Rec(a), cachers, "code") is None
     assert learned.whole_use(str(tmp_path), base) == "vars of record.params, at e.py:3"

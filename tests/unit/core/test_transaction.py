@@ -81,3 +81,25 @@ def test_a_single_file_is_replaced_whole_or_not_at_all(tmp_path):
             f.write("half")
         raise RuntimeError("the write failed")
     assert path.read_bytes() == b"second" and [p.name for p in tmp_path.iterdir()] == ["marker"]
+
+
+def test_a_process_forked_inside_the_block_dies_of_sigterm_as_a_fresh_one():
+    """A fork pool's worker must not inherit the job's handler: Pool.terminate() sends it
+    SIGTERM and waits for it to end."""
+    import os
+    import signal
+    import time
+
+    from cfcompile.core.transaction import terminate_as_exception
+
+    read, write = os.pipe()
+    with terminate_as_exception():
+        pid = os.fork()
+        if pid == 0:  # the child (started, as a pool's worker is): wait to be terminated
+            os.write(write, b"up")
+            time.sleep(30)
+            os._exit(3)
+        os.read(read, 2)
+        os.kill(pid, signal.SIGTERM)
+        _, status = os.waitpid(pid, 0)
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGTERM
