@@ -1,0 +1,1 @@
+"""Differential fuzzing of reuse across parameter sets (generate, harness, the CI test)."""
