@@ -105,7 +105,11 @@ def compiled_info(root: Path, experiment: str) -> dict:
     return json.loads((version / "workflow.json").read_text())
 
 
-SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+# The command the README runs: the ``snakemake`` script beside this interpreter. ``python -m
+# snakemake`` would put the working directory (a project root, which may hold a ``random.py``)
+# first on ``sys.path``; that is Python's rule for ``-m``, not a path a user takes.
+_SCRIPT = Path(sys.executable).parent / "snakemake"
+SNAKEMAKE = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-P", "-m", "snakemake"]
 
 
 def job_counts(dry_run_output: str) -> dict[str, int]:

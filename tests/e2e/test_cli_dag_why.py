@@ -11,15 +11,12 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from helpers import CHAIN, run_cli
+from helpers import CHAIN, SNAKEMAKE, run_cli
 
 import cfcompile
-
-SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ retry job.
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -71,8 +72,17 @@ def executor_parameters(
 def make_executor(workdir: str, site: SiteSettings, cluster: str):
     import submitit
 
-    kwargs = {"slurm_python": site.interpreter(sys.executable)} if cluster == "slurm" else {}
+    kwargs = {f"{cluster}_python": task_python(site)} if cluster in ("slurm", "local") else {}
     return submitit.AutoExecutor(folder=folder(workdir, site), cluster=cluster, **kwargs)
+
+
+def task_python(site: SiteSettings) -> str:
+    """The command submitit starts a task with (``<python> -u -m submitit.core._submit``),
+    with ``-P``: ``-m`` would otherwise put the task's working directory, the project root,
+    first on ``sys.path``, and a project's ``random.py`` would shadow the standard library's
+    before a line of cfcompile runs (the project's modules are found through
+    ``project.imports.use_project_root``). cfcompile needs Python 3.11, which has ``-P``."""
+    return f"{site.interpreter(shlex.quote(sys.executable))} -P"
 
 
 def submit_slurm(
