@@ -469,6 +469,8 @@ def compare_step(
                 reason = f"FUZZ-TIMEOUT (hung; killed after {timeout():.0f}s) {reason}".strip()
             if not reason and str(stage).split("_")[0] not in present:
                 reason = first_error(got.text)  # nothing of its sub-experiment: a global failure
+            if not reason:  # no error names it: keep what the command said, to explain it later
+                reason = f"rc {got.rc}; the route's output ends: {got.text[-1500:]}"
             findings.append(finding(key, "missing", _text(r), None, None, reason))
         else:
             why = refused_by(ref_refused, stage)
