@@ -75,12 +75,34 @@ def is_project_file(path: str | None) -> bool:
 
 def source_digest(func: Any) -> str | None:
     """md5 of a function's own source, or None when Python cannot show it (a REPL, exec).
-    This is the ``stage_code`` of metadata: what ``--rerun-changed-code`` compares."""
+    This is the ``stage_code`` of metadata: what ``--rerun-changed-code`` compares. A job
+    asks once per node: the answer is kept while the function's file is unchanged on disk
+    (``inspect.getsource`` reads the file as it is now, so the stamp is what it depends on)."""
+    code = getattr(func, "__code__", None)
+    stamp = _stamp(code.co_filename) if code is not None else None
+    cached = _SOURCES.get(func) if stamp is not None else None
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
     try:
         source = inspect.getsource(func)
     except (OSError, TypeError):
         return None
-    return hashlib.md5(source.encode()).hexdigest()
+    digest = hashlib.md5(source.encode()).hexdigest()
+    if stamp is not None:
+        _SOURCES[func] = (stamp, digest)
+    return digest
+
+
+_SOURCES: dict[Any, tuple[tuple[int, int], str]] = {}
+"""function -> (its file's stamp, the digest of its source)."""
+
+
+def _stamp(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
 
 
 # -- the static import closure -------------------------------------------------------------
@@ -177,9 +199,28 @@ def _targets(name: str, is_package: bool, imports: tuple) -> list[str]:
     return out
 
 
+_CLOSURES: dict[tuple, tuple[tuple[tuple[str, tuple[int, int] | None], ...], list]] = {}
+"""(path, name, sys.path) -> (each file of the closure with its stamp, the closure)."""
+
+
 def module_closure(path: str, name: str | None = None) -> list[tuple[str, str]]:
     """``(module name, md5)`` of a project file and of every project file reachable from it
-    by import statements, sorted. Files outside the project count as fixed."""
+    by import statements, sorted. Files outside the project count as fixed. Kept while
+    ``sys.path`` and every file of the closure are unchanged on disk (a job asks once per
+    node; finding the files is the dear part, a stat per file is not)."""
+    key = (path, name, tuple(p for p in sys.path if isinstance(p, str)))
+    cached = _CLOSURES.get(key)
+    if cached is not None and all(_stamp(f) == stamp for f, stamp in cached[0]):
+        return list(cached[1])
+    files: list[str] = []
+    closure = _module_closure(path, name, files)
+    # a folder's stamp changes when a file appears in it (a new module an import now finds)
+    watched = sorted({*files, *(os.path.dirname(f) for f in files)})
+    _CLOSURES[key] = (tuple((f, _stamp(f)) for f in watched), closure)
+    return list(closure)
+
+
+def _module_closure(path: str, name: str | None, files: list[str]) -> list[tuple[str, str]]:
     if not is_project_file(path):
         return []
     seen: dict[str, tuple[str, str]] = {}
@@ -188,6 +229,7 @@ def module_closure(path: str, name: str | None = None) -> list[tuple[str, str]]:
         file, mod = todo.pop()
         if file in seen:
             continue
+        files.append(file)
         read = _read(file)
         if read is None:
             seen[file] = (mod, "?")
