@@ -14,11 +14,11 @@ import sys
 
 ALIASES = {
     "curifactory": "cfcompile",
-    "curifactory.caching": "cfcompile.caching",
-    "curifactory.reporting": "cfcompile.reporting",
+    "curifactory.caching": "cfcompile.mirror.caching",
+    "curifactory.reporting": "cfcompile.mirror.reporting",
     "curifactory.params": "cfcompile.params",
     "curifactory.record": "cfcompile.record",
-    "curifactory.staging": "cfcompile.stages",
+    "curifactory.staging": "cfcompile.mirror.staging",
     "curifactory.hashing": "cfcompile.hashing",
     "curifactory.manager": "cfcompile.record",
     "curifactory.utils": "cfcompile.utils",

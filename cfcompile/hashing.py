@@ -188,22 +188,62 @@ def _update_registry(folder: str, key: str, entry: dict) -> None:
         json.dump(registry, outfile, indent=4, default=str)
 
 
-_HASH_FORMAT = re.compile(r"[0-9a-f]+")
+_JOB_SAFE_HASH = re.compile(r"[A-Za-z0-9._+-]+")
+_MAX_HASH_LENGTH = 128
+"""A hash is one part of a cache file name (``{prefix}_{hash}_{stage}_{name}``): well under
+the 255 bytes most file systems allow for a whole name."""
+
+
+def hash_problem(value: Any) -> str | None:
+    """Why ``value`` cannot name a set's cache files, or None when it can.
+
+    curifactory takes any string as a preset hash; cfcompile takes any string that keeps the
+    cache file inside its folder and is a valid file name: not empty, at most 128 characters,
+    no ``/`` or ``\\``, no ``..``, no NUL or other control character.
+    """
+    if not isinstance(value, str) or not value:
+        return "it must be a non-empty string"
+    if len(value) > _MAX_HASH_LENGTH:
+        return f"it is longer than {_MAX_HASH_LENGTH} characters (a file name has a limit)"
+    if "/" in value or "\\" in value or ".." in value:
+        return (
+            "it contains '/', '\\' or '..', which would move its cache files out of the "
+            "cache folder"
+        )
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        return "it contains NUL or another control character, which no file name may hold"
+    return None
 
 
 def is_valid_hash(value: Any) -> bool:
-    """Lowercase hex, as curifactory's hashes are (hex integers of variable length).
+    """Whether ``value`` can name a set's cache files (``hash_problem``)."""
+    return hash_problem(value) is None
 
-    A hash becomes part of cache file names, log paths and the Snakefile's ``{hash}`` wildcard
-    (``[0-9a-f]+``), so anything else could name a file outside its folder or never match.
+
+def job_hash_problem(value: str) -> str | None:
+    """Why a (valid) hash cannot name a compiled workflow's job, or None when it can.
+
+    A compiled job receives its hash on a shell command line and in its log's file name, so
+    there the hash is limited to letters, digits and ``._+-`` (every computed hash is hex).
     """
-    return isinstance(value, str) and _HASH_FORMAT.fullmatch(value) is not None
+    if _JOB_SAFE_HASH.fullmatch(value) is None:
+        return (
+            "a compiled workflow passes it on a shell command line, so it may only hold "
+            "letters, digits and '._+-' (run it with --eager, or choose such a hash)"
+        )
+    return None
 
 
-def check_preset_hash(param_set: Any, where: str | None = None) -> None:
-    """Refuse a preset ``.hash`` that is not lowercase hex, naming the set (and its file)."""
+def check_preset_hash(param_set: Any, where: str | None = None, for_jobs: bool = False) -> None:
+    """Refuse a preset ``.hash`` that cannot name the set's cache files, naming the set (and
+    its file); ``for_jobs`` (compiling) also refuses what a job's command line cannot carry."""
     value = getattr(param_set, "hash", None)
-    if value is None or is_valid_hash(value):
+    if value is None:
+        return
+    problem = hash_problem(value)
+    if problem is None and for_jobs:
+        problem = job_hash_problem(value)
+    if problem is None:
         return
     try:
         example = f" such as '{compute_hash(param_set)}' (this set's own hash)"
@@ -212,8 +252,8 @@ def check_preset_hash(param_set: Any, where: str | None = None) -> None:
     prefix = f"{where}: " if where else ""
     raise ParamsError(
         f"{prefix}parameter set '{getattr(param_set, 'name', '?')}' has hash={value!r}, but a "
-        "preset hash names the set's cache files, so it must be a lowercase hex string"
-        f"{example}: fix it, or drop hash= and let the hash be computed"
+        f"preset hash names the set's cache files and {problem}: fix it{example}, or drop "
+        "hash= and let the hash be computed"
     )
 
 

@@ -10,9 +10,10 @@ from datetime import datetime
 from typing import Any
 
 from cfcompile import hashing, utils
-from cfcompile.caching import Lazy
+from cfcompile.caching.base import State
 from cfcompile.errors import CfcompileError
 from cfcompile.reporting import Reportable, safe_file_name, write_run_report
+from cfcompile.runs import RunBookkeeping, copy_tracked_paths, preset
 from cfcompile.stages import StageEngine, default_engine
 
 
@@ -21,25 +22,7 @@ def _inside(folder: str, path: str) -> bool:
     return path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
-class State(dict):
-    """A dict that loads ``Lazy`` artifacts from their cache when read."""
-
-    def __init__(self, *args: Any, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self.resolve = True
-
-    def __getitem__(self, key: str) -> Any:
-        item = super().__getitem__(key)
-        if isinstance(item, Lazy) and self.resolve and item.resolve and item.cacher is not None:
-            return item.cacher.load()
-        return item
-
-    def raw(self, key: str) -> Any:
-        """The stored object itself (a ``Lazy`` stays lazy): how stages pass artifacts on."""
-        return dict.__getitem__(self, key)
-
-
-class ArtifactManager:
+class ArtifactManager(RunBookkeeping):
     """One experiment run: its records, reportables, cache location and execution engine.
 
     The engine decides what calling a stage means (run now, record a graph node, ...); it is
@@ -48,12 +31,12 @@ class ArtifactManager:
     The constructor takes curifactory 0.20.5's keywords, in its order, so code written for
     curifactory builds a manager unchanged; cfcompile's own keywords come last. Paths left
     ``None`` come from ``curifactory_config.json`` (``utils.get_configuration``, relative to the
-    working directory, as in curifactory). What cfcompile does not carry over is accepted and
-    kept as an attribute (``store_full``, ``notes``, ``parallel_*``, ``status_override``,
-    ``suppress_live_log``, ``live_log_debug``, ``disable_non_cf_loggers``): no run store,
-    registry or live logger is written. ``dry``/``dry_cache`` skip writing cache files, as in
-    curifactory (existing caches are still read). ``lazy=True`` is refused: it would cache
-    outputs curifactory's way under names cfcompile does not produce.
+    working directory, as in curifactory; ``runs.manager_preset`` can supply them). A manager
+    that is a run of its own keeps curifactory's run store, registry and ``store_full`` run
+    folder (``runs.RunBookkeeping``). ``dry``/``dry_cache`` skip writing cache files, as in
+    curifactory (existing caches are still read); ``lazy``/``ignore_lazy`` change how outputs
+    are kept (``stages.as_run_by``). What cfcompile does not act on is kept as an attribute
+    (``parallel_lock``, ``suppress_live_log``, ``live_log_debug``, ``disable_non_cf_loggers``).
 
     cfcompile's keywords: ``overwrite`` (rerun every stage), ``engine`` (given by cfcompile's
     tracer), ``run_info`` (provenance written into metadata) and ``folders``: whether to create
@@ -61,6 +44,7 @@ class ArtifactManager:
     now, as curifactory does. By default a manager built by the researcher does; one built by
     cfcompile's runtime (an engine or run_info given: the tracer, a compiled job) does not, so
     that jobs never create folders in whatever directory Snakemake runs them from.
+    ``run_store`` likewise: whether this manager keeps the run store (same default).
     """
 
     # long: curifactory 0.20.5's 22 keywords in its order, each kept as an attribute
@@ -93,13 +77,8 @@ class ArtifactManager:
         engine: StageEngine | None = None,
         run_info: dict | None = None,
         folders: bool | None = None,
+        run_store: bool | None = None,
     ):
-        if lazy:
-            raise CfcompileError(
-                "ArtifactManager(lazy=True) (curifactory's --lazy) is not supported by "
-                "cfcompile: it would cache every output under names cfcompile does not write. "
-                "Declare Lazy(...) outputs with a cacher on the stages that need them"
-            )
         self.config = utils.get_configuration()
         paths = {
             "manager_cache_path": manager_cache_path,
@@ -110,7 +89,13 @@ class ArtifactManager:
             "reports_path": reports_path,
             "report_css_path": report_css_path,
         }
+        paths = {k: preset(k, v) for k, v in paths.items()}
         paths = {k: v if v is not None else self.config[k] for k, v in paths.items()}
+        run_info, folders, run_store = (
+            preset("run_info", run_info),
+            preset("folders", folders),
+            preset("run_store", run_store),
+        )
         self.experiment_name = experiment_name
         self.prefix = prefix
         self.manager_cache_path: str = paths["manager_cache_path"]
@@ -138,7 +123,9 @@ class ArtifactManager:
         self.error: str | None = None
         self.error_thrown = False
         self.run_timestamp = datetime.now()
-        self.experiment_run_number = 0  # no run store: every run is number 0
+        self.experiment_run_number = 0  # numbered when the run store records the run
+        self.git_commit_hash, self.git_workdir_dirty = "", False
+        self.pip_freeze = self.conda_env = self.os = self.reproduction_line = ""
         self.parameter_files: list[str] = []
         self.param_file_param_sets: dict[str, list[tuple[str, str]]] = {}
         self.overwrite_stages: list[str] = []
@@ -158,6 +145,9 @@ class ArtifactManager:
         self._made_dirs: set[str] = set()
         if folders if folders is not None else researcher_built:
             self.create_folders()
+        self.keeps_runs = researcher_built if run_store is None else run_store
+        if not parallel_mode:
+            self.store()
 
     def create_folders(self) -> None:
         """curifactory's folders: cache and runs unless dry or dry_cache, reports and logs
@@ -186,14 +176,17 @@ class ArtifactManager:
 
     def generate_report(self) -> str | None:
         """Write a report of this run's reportables to ``reports_path/REFERENCE/index.html``
-        (curifactory's place for it) and return its folder; nothing when dry.
+        (curifactory's place for it) and return its folder; nothing when dry. The report
+        gets the run's log and the css, ``reports_path/_latest`` points to it, and a
+        store_full run keeps a copy in its run folder (``publish_report``).
 
         A compiled workflow's full report (DAG, results, history) is ``cfcompile EXP -p P
         --report``.
         """
         if self.dry:
             return None
-        return write_run_report(self)
+        self.store()
+        return self.publish_report(write_run_report(self))
 
     def get_artifact_filename(
         self,
@@ -219,12 +212,15 @@ class ArtifactManager:
         subdir: str | None = None,
         prefix: str | None = None,
         stage_name: str | None = None,
+        store: bool = False,
     ) -> str:
-        base = self.cache_path if subdir is None else os.path.join(self.cache_path, subdir)
+        """The cache file of ``obj_name``, or with ``store`` its copy in the run folder."""
+        root = os.path.join(self.get_run_output_path(), "artifacts") if store else self.cache_path
+        base = root if subdir is None else os.path.join(root, subdir)
         filename = self.get_artifact_filename(obj_name, record, prefix, stage_name)
         path = os.path.join(base, filename)
         if (subdir is not None or os.sep in filename or "\0" in filename) and not _inside(
-            self.cache_path, path
+            root, path
         ):
             stage = stage_name if stage_name is not None else self.current_stage_name
             raise CfcompileError(
@@ -256,13 +252,29 @@ class Record:
         # output name -> (reuse class, id of the value) of the node that put it in state
         # (core.reuse); eager only
         self.reuse_keys: dict[str, tuple[str, int] | None] = {}
+        # paths a stage wrote or read (get_path/get_dir, cachers), copied into the run folder
+        # at its end with store_full (curifactory's names)
+        self.unstored_tracked_paths: list[dict[str, str | None]] = []
+        self.stored_paths: list[str] = []
         if self.params is not None:
             if getattr(self.params, "hash", None) is None:
                 self.params.hash = hashing.params_hash(self.params)
+                manager.register(self.params)
             else:  # preset (or set inside run()): it becomes part of every path of this record
                 hashing.check_preset_hash(self.params)
         if not hide:
             manager.records.append(self)
+
+    def track_path(
+        self, obj_name: str | None, subdir: str | None, prefix: str | None, path: str
+    ) -> None:
+        """Note a path the running stage wrote or read, for the run folder (store_full)."""
+        entry = {"obj_name": obj_name, "subdir": subdir, "prefix": prefix, "path": path}
+        self.unstored_tracked_paths.append(entry)
+
+    def store_tracked_paths(self) -> None:
+        """Copy what the stage that just ran tracked into the run folder (store_full)."""
+        copy_tracked_paths(self)
 
     def get_hash(self) -> str:
         if self.is_aggregate:
@@ -277,6 +289,8 @@ class Record:
         copy) the ``overwrite`` of any record it was built from."""
         if self.manager.overwrite:
             return True
+        if self.manager.current_stage_name in self.manager.overwrite_stages:
+            return True  # curifactory's --overwrite-stage
         if self.params is not None:
             return bool(self.params.overwrite)
         if not self.uses_cache():
@@ -302,6 +316,8 @@ class Record:
         self.combo_hash = hashing.combo_hash(
             own, [r.params.hash if r.params is not None else None for r in records]
         )
+        for folder in self.manager.registries():
+            hashing.add_params_combo_hash(self, records, folder, True)
 
     def report(self, reportable: Reportable) -> None:
         reportable.record = self
@@ -335,7 +351,12 @@ class Record:
         stage_name: str | None = None,
         track: bool = True,
     ) -> str:
-        return self.manager.get_artifact_path(obj_name, self, subdir, prefix, stage_name)
+        """The cache path of ``obj_name`` for this record; ``track``: copy whatever is there
+        into the run folder when the stage ends (store_full)."""
+        path = self.manager.get_artifact_path(obj_name, self, subdir, prefix, stage_name)
+        if track:
+            self.track_path(obj_name, subdir, prefix, path)
+        return path
 
     def get_dir(
         self,
@@ -345,7 +366,7 @@ class Record:
         stage_name: str | None = None,
         track: bool = True,
     ) -> str:
-        path = self.get_path(dir_name_suffix, subdir, prefix, stage_name)
+        path = self.get_path(dir_name_suffix, subdir, prefix, stage_name, track)
         os.makedirs(path, exist_ok=True)
         return path
 

@@ -7,27 +7,29 @@ share every code path here, differing only in how inputs are gathered.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import cached_property, wraps
 from typing import Any, Protocol
 
 from cfcompile import identity as code_identity
-from cfcompile.caching import Cacheable, Lazy
+from cfcompile.caching import Lazy, PickleCacher
 from cfcompile.errors import (
     CachersMismatchError,
     EmptyCachersError,
     ExecutingWithSkippedInputError,
     InputSignatureError,
-    LazyWithoutCachersError,
     OutputSignatureError,
     StageDefinitionError,
-    StageInputError,
 )
+from cfcompile.stage_checks import check_call, missing_input, params_name, signature_gaps
 
 __all__ = [
+    "check_call",
+    "missing_input",
+    "params_name",
+    "signature_gaps",
     "CachersMismatchError",
     "EmptyCachersError",
     "ExecutingWithSkippedInputError",
@@ -157,112 +159,6 @@ def _check_uses(function: Any, uses: Any) -> list[str] | None:
     return sorted(set(uses))
 
 
-def _declaration_error(spec: StageSpec) -> Exception | None:
-    """What is wrong with the declaration itself, found once per stage and raised at each call.
-
-    Raised when the stage is called, never at import, as curifactory does: a module that
-    imports under curifactory (say, with a broken stage nobody calls) imports here too. The
-    checks run in curifactory's order (``Lazy`` without cachers, then the cacher count) so the
-    same mistake gets the same exception class.
-    """
-    where = f"stage '{spec.name}' ({spec.location})"
-    for name in spec.outputs:
-        if not isinstance(name, str | Lazy):
-            return StageDefinitionError(f"{where}: outputs must be strings or Lazy, got {name!r}")
-    if spec.cachers is None and any(isinstance(o, Lazy) for o in spec.outputs):
-        return LazyWithoutCachersError(
-            f"{where}: Lazy outputs need cachers (they are reloaded from the cache on access)"
-        )
-    if spec.cachers is not None and len(spec.cachers) != len(spec.outputs):
-        return CachersMismatchError(
-            f"{where}: {len(spec.cachers)} cacher(s) for {len(spec.outputs)} output(s) "
-            f"{spec.output_names}; give exactly one cacher per output, in order"
-        )
-    for cacher in spec.cachers or []:
-        ok = isinstance(cacher, Cacheable) or (
-            isinstance(cacher, type) and issubclass(cacher, Cacheable)
-        )
-        if not ok:
-            return StageDefinitionError(f"{where}: {cacher!r} is not a Cacheable class or instance")
-    if len(set(spec.output_names)) != len(spec.output_names):
-        return StageDefinitionError(f"{where}: duplicate output names {spec.output_names}")
-    return None
-
-
-def _signature_error(spec: StageSpec, given: set[str]) -> Exception | None:
-    """What curifactory checks once the inputs are gathered (``given``: found or passed)."""
-    where = f"stage '{spec.name}' ({spec.location})"
-    params = spec.__dict__.get("_parameters")
-    if params is None:  # once per stage: a traced sweep calls a stage 10,000s of times
-        params = spec.__dict__["_parameters"] = inspect.signature(spec.func).parameters
-    takes_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-    missing = [i for i in spec.inputs if i not in params and not takes_kwargs]
-    if missing:
-        return InputSignatureError(
-            f"{where}: input(s) {missing} are not parameters of the function; the function must "
-            f"take them by name, e.g. def {spec.name}(record, {', '.join(spec.inputs)})"
-        )
-    if spec.suppress_missing_inputs:
-        no_default = [
-            i
-            for i in spec.inputs
-            if i in params and params[i].default is inspect.Parameter.empty and i not in given
-        ]
-        if no_default:
-            return InputSignatureError(
-                f"{where}: suppress_missing_inputs is set, but input(s) {no_default} are missing "
-                "and have no default value in the function's signature; give them defaults "
-                "(def f(record, x=None)) or pass them in the call"
-            )
-    if spec.cachers is not None and len(spec.cachers) == 0:
-        return EmptyCachersError(
-            f"{where}: cachers=[] would mark the stage cached forever; use cachers=None "
-            "for no caching or give one cacher per output"
-        )
-    return None
-
-
-def check_call(spec: StageSpec, record: Any, kwargs: dict) -> None:
-    """Everything curifactory checks when a stage is called, before deciding to run it.
-
-    In curifactory's order and with its exception classes: the declaration
-    (``OutputSignatureError``, ``CachersMismatchError``), a missing input (a ``KeyError``),
-    the function's signature (``InputSignatureError``), ``cachers=[]``
-    (``EmptyCachersError``). Under the tracer this runs at compile time, for every call.
-    """
-    if not spec.__dict__.get("_declaration_ok"):  # checked once per stage when it is fine
-        error = _declaration_error(spec)
-        if error is not None:
-            raise error
-        spec.__dict__["_declaration_ok"] = True
-    given = set(kwargs)
-    if not spec.is_aggregate:
-        for name in spec.inputs:
-            if name in record.state:
-                given.add(name)
-            elif name not in kwargs and not spec.suppress_missing_inputs:
-                raise missing_input(spec, record, name)
-    else:
-        given.update(spec.inputs)  # each is a dict of whatever the records hold
-    key = frozenset(given)
-    passed = spec.__dict__.setdefault("_signature_ok", set())
-    if key in passed:  # a traced sweep calls each stage with the same inputs 10,000s of times
-        return
-    error = _signature_error(spec, given)
-    if error is not None:
-        raise error
-    passed.add(key)
-
-
-def missing_input(spec: StageSpec, record: Any, name: str) -> StageInputError:
-    have = sorted(record.state) or "nothing"
-    return StageInputError(
-        f"stage '{spec.name}' ({spec.location}), parameter set '{params_name(record)}': "
-        f"input '{name}' is not in the record's state (it holds: {have}). Run the stage "
-        "that outputs it on this record first, or pass it as a keyword argument."
-    )
-
-
 def _declare(
     kind: StageKind,
     inputs,
@@ -390,9 +286,33 @@ def dispatch(spec: StageSpec, record: Any, records: list | None, args: tuple, kw
         record.set_aggregate(records)
     record.manager.current_stage_name = spec.name
     record.stages.append(spec.name)
+    spec = as_run_by(spec, record.manager)
     check_call(spec, record, kwargs)
-    return record.manager.engine.call(spec, record, records, args, kwargs)
+    result = record.manager.engine.call(spec, record, records, args, kwargs)
+    if getattr(record, "unstored_tracked_paths", None):  # store_full: the run folder's copy
+        record.store_tracked_paths()
+    return result
 
 
-def params_name(record: Any) -> str | None:
-    return record.params.name if record.params is not None else None
+def as_run_by(spec: StageSpec, manager: Any) -> StageSpec:
+    """The stage as ``manager`` runs it: with ``ignore_lazy`` every ``Lazy`` output is a plain
+    one (kept in memory; a ``Lazy`` without cachers is then no error), with ``lazy`` every
+    output is ``Lazy`` and a stage without cachers pickles them (curifactory's manager flags).
+    """
+    if getattr(manager, "ignore_lazy", False):
+        key = "ignore_lazy"
+    elif getattr(manager, "lazy", False):
+        key = "lazy"
+    else:
+        return spec
+    variants = spec.__dict__.setdefault("_variants", {})
+    if key not in variants:
+        if key == "ignore_lazy":
+            outputs: list[str | Lazy] = [str(o) for o in spec.outputs]
+            variant = replace(spec, outputs=outputs)
+        else:
+            outputs = [o if isinstance(o, Lazy) else Lazy(o) for o in spec.outputs]
+            cachers = spec.cachers if spec.cachers is not None else [PickleCacher] * len(outputs)
+            variant = replace(spec, outputs=outputs, cachers=cachers)
+        variants[key] = variant
+    return variants[key]

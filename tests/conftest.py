@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from helpers import IRIS, REPO, write_project
 
-
 # curifactory's own test tree, vendored: tests/oracle/test_curifactory_suite.py runs it in a
 # subprocess of its own (under curifactory, then under cfcompile), never in this session
 collect_ignore = ["curifactory_suite"]

@@ -49,6 +49,25 @@ class Lazy:
         return f'Lazy("{self.name}")'
 
 
+class State(dict):
+    """A record's state: a dict that loads ``Lazy`` artifacts from their cache when read
+    (``state.resolve = False`` hands out the ``Lazy`` itself)."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.resolve = True
+
+    def __getitem__(self, key: str) -> Any:
+        item = super().__getitem__(key)
+        if isinstance(item, Lazy) and self.resolve and item.resolve and item.cacher is not None:
+            return item.cacher.load()
+        return item
+
+    def raw(self, key: str) -> Any:
+        """The stored object itself (a ``Lazy`` stays lazy): how stages pass artifacts on."""
+        return dict.__getitem__(self, key)
+
+
 class Cacheable:
     """Base cacher: subclasses implement ``save(obj)`` and ``load()`` against ``get_path()``.
 
@@ -178,9 +197,18 @@ class Cacheable:
         path = self.final_path(suffix)
         if path not in self.cache_paths:
             self.cache_paths.append(path)
+        if self.track and self.path_override is None and self.fixed_path is None:
+            self._track(path, suffix)
         if self.transaction is not None:
             return self.transaction.stage_path(path)
         return path
+
+    def _track(self, path: str, suffix: str | None) -> None:
+        """Tell the record that the running stage uses ``path`` (its run folder copies it at
+        the stage's end with store_full); a path_override is the caller's own file."""
+        track = getattr(self.record, "track_path", None)
+        if track is not None:
+            track(self.name + self._suffix(self.name, suffix), self.subdir, self.prefix, path)
 
     def get_dir(self, suffix: str | None = None) -> str:
         path = self.get_path(suffix or "")
@@ -202,7 +230,7 @@ class Cacheable:
             params_hash=record.get_hash(),
             params_name=params.name if params is not None else None,
             record_name=record.get_reference_name(),
-            stage=self.stage,
+            stage=self.stage if self.stage is not None else record.manager.current_stage_name,
             artifact_name=self.name,
             cacher_type=str(type(self)),
             record_prior_stages=record.stages[:-1],
@@ -215,6 +243,8 @@ class Cacheable:
 
     def save_metadata(self) -> str:
         path = self.get_path(METADATA_SUFFIX)
+        if self.metadata is None and self.record is not None:
+            self.collect_metadata()  # a cacher given a record by hand: curifactory collects then
         data = self.metadata if self.metadata is not None else {"extra": self.extra_metadata}
         data.setdefault("extra", {}).update(self.extra_metadata)
         with open(path, "w") as outfile:

@@ -9,7 +9,7 @@ from typing import Any
 
 from cfcompile.caching.base import Cacheable
 
-_PANDAS_FORMATS = {  # format: (extension, reader, writer), curifactory's _PandasIOType table
+PANDAS_FORMATS = {  # format: (extension, reader, writer), curifactory's _PandasIOType table
     "csv": ("csv", "read_csv", "to_csv"),
     "json": ("json", "read_json", "to_json"),
     "parquet": ("parquet", "read_parquet", "to_parquet"),
@@ -43,20 +43,20 @@ class PandasCacher(Cacheable):
         read_args: dict | None = None,
         **kwargs: Any,
     ):
-        if format not in _PANDAS_FORMATS:
-            raise ValueError(f"PandasCacher format must be one of {sorted(_PANDAS_FORMATS)}")
+        if format not in PANDAS_FORMATS:
+            raise ValueError(f"PandasCacher format must be one of {sorted(PANDAS_FORMATS)}")
         self.format = format
         default_to = _DEFAULT_TO_ARGS.get(format, {})
         default_read = _DEFAULT_READ_ARGS.get(format, {})
         self.to_args = dict(to_args) if to_args is not None else dict(default_to)
         self.read_args = dict(read_args) if read_args is not None else dict(default_read)
-        ext = _PANDAS_FORMATS[format][0]
+        ext = PANDAS_FORMATS[format][0]
         super().__init__(path_override=path_override, extension=f".{ext}", **kwargs)
 
     def load(self) -> Any:
         import pandas as pd
 
-        reader = getattr(pd, _PANDAS_FORMATS[self.format][1])
+        reader = getattr(pd, PANDAS_FORMATS[self.format][1])
         path = self.get_path()
         if self.format == "json":
             from io import StringIO
@@ -75,7 +75,7 @@ class PandasCacher(Cacheable):
             format=self.format,
         )
         path = self.get_path()
-        getattr(obj, _PANDAS_FORMATS[self.format][2])(path, **self.to_args)
+        getattr(obj, PANDAS_FORMATS[self.format][2])(path, **self.to_args)
         return path
 
 

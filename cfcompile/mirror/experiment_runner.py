@@ -29,8 +29,10 @@ from cfcompile import compat
 from cfcompile.core.provenance import run_info
 from cfcompile.errors import CfcompileError, ParamsError, ProjectError
 from cfcompile.hashing import params_hash
+from cfcompile.mirror.run_line import distributed_worker, run_line
 from cfcompile.project.discover import EXPERIMENTS, PARAMS, Project, checked_selection
 from cfcompile.record import ArtifactManager
+from cfcompile.runs import manager_preset
 
 log = logging.getLogger("cfcompile")
 
@@ -54,9 +56,6 @@ UNSUPPORTED = {
     "map_only": "the stage map is `cfcompile EXP -p P --dag` (or --dry-run)",
     "paths_only": "the cache paths are in `cfcompile EXP -p P --dry-run --json`",
     "print_params": "cfcompile does not print parameter sets; hashes_only=True gives the hashes",
-    "stage_overwrites": "cfcompile has no per-stage overwrite; use overwrite_override=True, or "
-    "--rerun-changed-code on a compiled run",
-    "lazy": "declare Lazy(...) outputs with cachers on the stages that need them",
 }
 
 
@@ -172,31 +171,39 @@ def run_experiment(
     given_files = param_files
     param_files = list(param_files or [experiment_name])  # curifactory's implied -p EXPERIMENT
     if run_string is None:
-        run_string = " ".join(["experiment", experiment_name, *(f"-p {p}" for p in param_files)])
+        run_string = run_line(experiment_name, given)
+    if distributed_worker():  # rank 0 keeps the run store and the run folder
+        parallel_mode, store_full = True, False
     if mngr is None:
-        mngr = ArtifactManager(
-            experiment_name,
-            store_full=store_full,
-            dry=dry or hashes_only,
-            dry_cache=dry_cache,
-            prefix=prefix,
-            run_line=run_string,
-            parallel_lock=parallel_lock,
-            parallel_mode=parallel_mode,
-            ignore_lazy=ignore_lazy,
-            status_override=None,
-            notes=notes,
-            disable_non_cf_loggers=not all_loggers,
+        with manager_preset(
             cache_path=project.path("cache_path"),
             run_info=run_info(str(project.root), experiment_name),
             folders=True,
+            run_store=True,
             **project.manager_paths(),
-        )
+        ):  # curifactory's exact call (code patches __init__ and checks it); paths: the preset
+            mngr = ArtifactManager(
+                experiment_name,
+                store_full=store_full,
+                dry=dry or hashes_only,
+                dry_cache=dry_cache,
+                prefix=prefix,
+                run_line=run_string,
+                parallel_lock=parallel_lock,
+                parallel_mode=parallel_mode,
+                lazy=lazy,
+                ignore_lazy=ignore_lazy,
+                status_override=None,
+                notes=notes,
+                disable_non_cf_loggers=not all_loggers,
+            )
         mngr.parameter_files = given_files
         if run_num_override is not None:
             mngr.experiment_run_number = run_num_override
         if run_ts_override is not None:
             mngr.run_timestamp = run_ts_override
+        if stage_overwrites:
+            mngr.overwrite_stages = list(stage_overwrites)
     if cache_dir_override is not None:
         mngr.cache_path = cache_dir_override
     if overwrite_override:
@@ -229,6 +236,8 @@ def run_experiment(
         if overall:
             loaded = [loaded[i] for i in overall]
         sets = checked_selection(loaded, experiment_name, for_jobs=False)
+        for p in sets:
+            mngr.register(p)  # params_registry.json, as curifactory's experiment writes it
         module = project.experiment(experiment_name)
         if parallel is not None:
             logging.getLogger("cfcompile").info(
@@ -258,6 +267,8 @@ def run_experiment(
                 mngr.error = f"{type(exc).__name__} - {exc}"
         if parallel_mode and parallel_queue is not None:
             parallel_queue.put((None, mngr.status, mngr.error))
+        if not parallel_mode:
+            mngr.store()  # the run's status (and error) in store.json
         if not dry and not parallel_mode and report:
             mngr.generate_report()
         return results, mngr

@@ -365,6 +365,8 @@ def checked_selection(
         raise ParamsError(f"no parameter sets to run for experiment '{experiment}'")
     for p, origin in loaded:
         check_representations(p, origin.label, warn_lambdas=not for_jobs)
+        if for_jobs:  # a job's command line carries the hash (hashing.job_hash_problem)
+            check_preset_hash(p, origin.label, for_jobs=True)
     if for_jobs:
         check_pickles(loaded)
     sets = [p for p, _ in loaded]

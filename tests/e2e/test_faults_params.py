@@ -125,12 +125,20 @@ def test_ordinary_names_keep_curifactory_file_names(project):
     assert pkl.name == "run 1.5-x_first_0.pkl"
 
 
-@pytest.mark.parametrize("bad", ["/../../X", "../X", "ABC", "1f/2", "", "0x1f"])
-def test_preset_hash_must_be_lowercase_hex(project, tmp_path, bad):
+@pytest.mark.parametrize("bad", ["/../../X", "../X", "1f/2", "", "a..b", "two words"])
+def test_preset_hash_must_stay_a_file_name_in_the_cache_folder(project, tmp_path, bad):
+    """Any string that names a file inside the cache folder, as curifactory takes any string;
+    a compiled job also carries it on its command line (no spaces or shell characters)."""
     root = project({**BASE, "params/hsh.py": get_params(f"Params(name='h', x=3, hash={bad!r})")})
     err = fails(root, "rep", "-p", "hsh")
-    assert "'h'" in err and "params/hsh.py" in err and "lowercase hex" in err
+    assert "'h'" in err and "params/hsh.py" in err and "preset hash" in err
     assert not files_under(root / "data") and not list(tmp_path.rglob("X_*"))
+
+
+def test_preset_hash_need_not_be_hex(project):
+    root = project({**BASE, "params/hsh.py": get_params("Params(name='h', x=3, hash='My-Set')")})
+    run_cli("rep", "-p", "hsh", "--eager", cwd=root)
+    assert (root / "data" / "cache" / "rep_My-Set_first_a.json").is_file()
 
 
 def test_preset_hex_hash_names_the_cache_files(project):
@@ -145,7 +153,7 @@ def test_hash_set_inside_run_is_checked_too(project):
     )
     root = project({**BASE, "experiments/rep.py": run_body, "params/ok.py": get_params("Params()")})
     err = fails(root, "rep", "-p", "ok")
-    assert "'UNNAMED'" in err and "'../up'" in err and "lowercase hex" in err
+    assert "'UNNAMED'" in err and "'../up'" in err and "preset hash" in err
 
 
 def test_prefix_cannot_leave_the_cache_folder(project, tmp_path):

@@ -190,7 +190,9 @@ def test_report_renders_the_new_reporters(runs, tmp_path):
 
 # -- errors: curifactory's classes, raised when the stage is called --------------------------
 def _record(tmp_path, params=None) -> cf.Record:
-    manager = cf.ArtifactManager("t", cache_path=str(tmp_path / "cache"))
+    manager = cf.ArtifactManager(
+        "t", cache_path=str(tmp_path / "cache"), manager_cache_path=str(tmp_path)
+    )
     return cf.Record(manager, params if params is not None else cf.ExperimentParameters("p"))
 
 
@@ -313,7 +315,9 @@ def test_procedure_traces_the_same_nodes_as_calling_the_stages(tmp_path):
 
 
 def test_procedure_runs_eagerly_and_needs_a_manager(tmp_path):
-    manager = cf.ArtifactManager("t", cache_path=str(tmp_path / "cache"))
+    manager = cf.ArtifactManager(
+        "t", cache_path=str(tmp_path / "cache"), manager_cache_path=str(tmp_path)
+    )
     chain = cf.Procedure([proc_make, proc_double])
     with pytest.raises(NoArtifactManagerError):
         chain.run(P(name="a", x=1))

@@ -392,9 +392,7 @@ def test_signatures_mirror_curifactory(tmp_path, monkeypatch):
 
 def test_what_cfcompile_does_not_carry_over_is_refused_by_name(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    for key, hint in (("map_only", "--dag"), ("paths_only", "--dry-run"), ("lazy", "Lazy")):
+    for key, hint in (("map_only", "--dag"), ("paths_only", "--dry-run")):
         with pytest.raises(CfcompileError, match=f"{key}.*{hint}"):
             experiment.run_experiment("x", **{key: True})
-    with pytest.raises(CfcompileError, match="lazy=True"):
-        record.ArtifactManager("x", lazy=True)
     assert not list(tmp_path.iterdir())  # refused before anything was made

@@ -7,6 +7,15 @@ from helpers import CHAIN
 
 from cfcompile.driver.pipeline import build, prepare
 from cfcompile.driver.selection import Selection
+from cfcompile.runs import manager_preset
+
+
+@pytest.fixture(autouse=True)
+def run_store_in_tmp(tmp_path_factory):
+    """A manager a unit test builds keeps its run store (``store.json``, the params registry)
+    in the test's folder, not in ``data/`` of whatever directory pytest runs from."""
+    with manager_preset(manager_cache_path=str(tmp_path_factory.mktemp("manager_cache"))):
+        yield
 
 
 @pytest.fixture

@@ -61,15 +61,21 @@ def test_names_and_fields_set_to_none_never_count_and_nested_sets_do():
     )
 
 
-def test_a_preset_hash_wins_and_must_be_lowercase_hex():
+def test_a_preset_hash_wins_and_must_stay_a_file_name_in_the_cache_folder():
     p = P(name="a")
     p.hash = "abc123"
     assert hashing.params_hash(p) == "abc123" and hashing.compute_hash(p) != "abc123"
-    assert hashing.is_valid_hash("abc123")
-    assert not hashing.is_valid_hash("ABC") and not hashing.is_valid_hash("../x")
+    assert hashing.is_valid_hash("abc123") and hashing.is_valid_hash("sample_hash")
+    assert hashing.is_valid_hash("My Set")  # curifactory takes any string; so does --eager
+    for bad in ("../x", "a/b", "a\\b", "x\0y", "", "..", "t\tab", "h" * 129):
+        assert not hashing.is_valid_hash(bad), bad
     p.hash = "../etc"
-    with pytest.raises(ParamsError):
+    with pytest.raises(ParamsError, match="out of the cache folder"):
         hashing.check_preset_hash(p)
+    p.hash = "My Set"
+    hashing.check_preset_hash(p)  # eager: fine
+    with pytest.raises(ParamsError, match="shell command line"):
+        hashing.check_preset_hash(p, for_jobs=True)  # compiled: a job's command line
 
 
 def test_set_hash_functions_takes_a_dict_or_keywords():

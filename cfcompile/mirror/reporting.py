@@ -1,0 +1,80 @@
+"""``curifactory.reporting``: cfcompile's reporters, plus curifactory's report-rendering
+functions that its users and tests call (``render_reportable``,
+``render_report_argset_dump``).
+
+cfcompile's own reports are ``manager.generate_report()`` (``cfcompile.reporting``) and the
+compiled workflow's ``--report`` (``views/report``); these functions give the HTML fragments
+in curifactory's shapes, for code that assembles its own pages from them.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from typing import Any
+
+import cfcompile.reporting as _reporting
+from cfcompile.hashing import string_representations
+from cfcompile.reporting import *  # noqa: F403 - curifactory.reporting is cfcompile.reporting plus the below
+from cfcompile.reporting import Reportable
+
+
+def render_reportable(
+    reportable: Reportable,
+    manager: Any,
+    reportables_path: str,
+    override_display_path: str | None = None,
+    notebook: bool = False,
+) -> list[str]:
+    """Render ``reportable``'s files into ``reportables_path`` and return its HTML block:
+    a ``<div>``, the anchor and the ``<h3>`` title (both its qualified name), its own HTML."""
+    reportable.path = reportables_path
+    reportable.render()
+    reportable.path = override_display_path if override_display_path is not None else "reportables"
+    style = (
+        " style='border: 1px solid gray; display: inline-block; vertical-align: top; "
+        "padding: 5px; padding-top: 0px; padding-bottom: 0px; margin: 5px;'"
+        if notebook
+        else ""
+    )
+    name = html.escape(str(reportable.qualified_name))
+    lines = [f"<div class='reportable'{style}>", f"<a name='{name}'></a>", f"<h3>{name}</h3>"]
+    body = reportable.html()
+    lines.extend(body if isinstance(body, list) else [body])
+    if not notebook:
+        lines.append("<p><a href='#reportables'>back to reportables</a></p>")
+    lines.append("</div>")
+    return lines
+
+
+def render_report_argset_dump(manager: Any) -> list[str]:
+    """Each parameter set of the manager's records (once per hash): a heading with its name
+    and hash and its representations as escaped JSON."""
+    lines: list[str] = []
+    seen: set[str] = set()
+    for record in manager.records:
+        params = record.params
+        if params is None or params.hash in seen:
+            continue
+        seen.add(params.hash)
+        lines.append(f"<h4>{html.escape(str(params.name))} - {params.hash}</h4>")
+        lines.append("<pre>")
+        dump = json.dumps(string_representations(params), indent=2, default=str)
+        lines.append(html.escape(dump))
+        lines.append("</pre>")
+    return lines
+
+
+def _add_record_subgraph(dot: Any, record_index: int, record: Any, manager: Any) -> None:
+    """curifactory draws each record's artifacts from ``ArtifactRepresentation`` objects that
+    its stages register as they run; cfcompile keeps none (its graph is the compiled
+    StageGraph: ``cfcompile EXP -p P --dag``), so there is nothing to draw from here."""
+    raise NotImplementedError(
+        "cfcompile keeps no per-record artifact representations to draw; the stage graph of "
+        "an experiment is `cfcompile EXP -p P --dag` (docs/curifactory.md)"
+    )
+
+
+def __getattr__(name: str) -> Any:
+    """Anything else of cfcompile.reporting (its private names included) under this name too."""
+    return getattr(_reporting, name)
