@@ -23,7 +23,7 @@ from cfcompile.errors import (
     OutputSignatureError,
     StageDefinitionError,
 )
-from cfcompile.stage_checks import check_call, missing_input, params_name, signature_gaps
+from cfcompile.stages.checks import check_call, missing_input, params_name, signature_gaps
 
 __all__ = [
     "check_call",

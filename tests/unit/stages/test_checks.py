@@ -1,11 +1,11 @@
-"""``cfcompile.stage_checks``: what a stage call is checked for before it runs."""
+"""``cfcompile.stages.checks``: what a stage call is checked for before it runs."""
 
 from __future__ import annotations
 
 import pytest
 
 import cfcompile as cf
-from cfcompile.stage_checks import signature_gaps
+from cfcompile.stages.checks import signature_gaps
 
 
 def test_signature_gaps_are_curifactorys_two_lists():
