@@ -301,11 +301,19 @@ def is_main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
+SAFE_PATH_MARK = "CFCOMPILE_SET_PYTHONSAFEPATH"
+"""Set beside ``PYTHONSAFEPATH`` when cfcompile set it to start submitit's local controller
+(``backends.slurm.arrays.run_local``); the task takes both off again, so that what a stage
+starts sees the environment the researcher gave."""
+
+
 def run_task(version: str, node_ids: list[list[str]]) -> int:
     """Run an array task of ``--submit`` in this process: its chains in order, each failure
     confined to its own chain, each node retried as its stage says; the task fails
     (``UnitFailed``) once every chain had its turn."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    if os.environ.pop(SAFE_PATH_MARK, None):  # set for submitit's local controller only
+        os.environ.pop("PYTHONSAFEPATH", None)
     if os.environ.get("SUBMITIT_EXECUTOR") == "slurm" and is_main_thread():
         # submitit's USR2 (90 s before the limit) would end the task as "timed out and not
         # checkpointable" while it still runs, and its SIGTERM handler ignores the signal.

@@ -12,6 +12,7 @@ retry job.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import subprocess
@@ -26,7 +27,7 @@ from cfcompile.compiler.version import compile_lock
 from cfcompile.core.ir import NodeId
 from cfcompile.core.workdir import save_submissions
 from cfcompile.errors import CfcompileError
-from cfcompile.runtime.job_runner import run_task
+from cfcompile.runtime.job_runner import SAFE_PATH_MARK, run_task
 
 
 def folder(workdir: str, site: SiteSettings) -> str:
@@ -74,6 +75,24 @@ def make_executor(workdir: str, site: SiteSettings, cluster: str):
 
     kwargs = {f"{cluster}_python": task_python(site)} if cluster in ("slurm", "local") else {}
     return submitit.AutoExecutor(folder=folder(workdir, site), cluster=cluster, **kwargs)
+
+
+@contextlib.contextmanager
+def _safe_path():
+    """submitit starts its local controller as ``python -m submitit.local._local`` in this
+    process's working directory, the project root, which ``-m`` puts first on ``sys.path``:
+    a project ``random.py`` would break it at ``import tempfile``. ``PYTHONSAFEPATH`` keeps
+    the root off for the controller and its tasks; the task removes it again (``SAFE_PATH_MARK``),
+    and a value the researcher set is left as it is."""
+    if "PYTHONSAFEPATH" in os.environ:
+        yield
+        return
+    os.environ["PYTHONSAFEPATH"] = os.environ[SAFE_PATH_MARK] = "1"
+    try:
+        yield
+    finally:
+        os.environ.pop("PYTHONSAFEPATH", None)
+        os.environ.pop(SAFE_PATH_MARK, None)
 
 
 def task_python(site: SiteSettings) -> str:
@@ -144,7 +163,8 @@ def run_local(requests: list[Request], workdir: str, version: str, site: SiteSet
         executor = make_executor(workdir, site, "local")
         executor.update_parameters(timeout_min=int(r.time_min), cpus_per_task=int(r.cpus))
         tasks = [t for t in r.tasks if not is_blocked(t, failed_nodes)]
-        jobs = executor.map_array(run_task, [version] * len(tasks), [list(t) for t in tasks])
+        with _safe_path():
+            jobs = executor.map_array(run_task, [version] * len(tasks), [list(t) for t in tasks])
         if not jobs:
             continue
         r.job_id = str(jobs[0].job_id).split("_")[0]
