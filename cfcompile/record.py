@@ -12,6 +12,7 @@ from typing import Any
 from cfcompile import hashing, utils
 from cfcompile.caching.base import State
 from cfcompile.errors import CfcompileError
+from cfcompile.notebook_display import NotebookDisplays
 from cfcompile.reporting import Reportable, safe_file_name, write_run_report
 from cfcompile.runs import RunBookkeeping, copy_tracked_paths, preset
 from cfcompile.stages import StageEngine, default_engine
@@ -22,7 +23,7 @@ def _inside(folder: str, path: str) -> bool:
     return path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
-class ArtifactManager(RunBookkeeping):
+class ArtifactManager(RunBookkeeping, NotebookDisplays):
     """One experiment run: its records, reportables, cache location and execution engine.
 
     The engine decides what calling a stage means (run now, record a graph node, ...); it is
@@ -33,10 +34,12 @@ class ArtifactManager(RunBookkeeping):
     ``None`` come from ``curifactory_config.json`` (``utils.get_configuration``, relative to the
     working directory, as in curifactory; ``runs.manager_preset`` can supply them). A manager
     that is a run of its own keeps curifactory's run store, registry and ``store_full`` run
-    folder (``runs.RunBookkeeping``). ``dry``/``dry_cache`` skip writing cache files, as in
-    curifactory (existing caches are still read); ``lazy``/``ignore_lazy`` change how outputs
-    are kept (``stages.as_run_by``). What cfcompile does not act on is kept as an attribute
-    (``parallel_lock``, ``suppress_live_log``, ``live_log_debug``, ``disable_non_cf_loggers``).
+    folder (``runs.RunBookkeeping``), and shows parts of its report in a notebook
+    (``display_info()`` ...: ``notebook_display.NotebookDisplays``). ``dry``/``dry_cache``
+    skip writing cache files, as in curifactory (existing caches are still read);
+    ``lazy``/``ignore_lazy`` change how outputs are kept (``stages.as_run_by``). What
+    cfcompile does not act on is kept as an attribute (``parallel_lock``,
+    ``suppress_live_log``, ``live_log_debug``, ``disable_non_cf_loggers``).
 
     cfcompile's keywords: ``overwrite`` (rerun every stage), ``engine`` (given by cfcompile's
     tracer), ``run_info`` (provenance written into metadata) and ``folders``: whether to create

@@ -171,8 +171,8 @@ class RunBookkeeping:
     """The run store and run folder methods of ``ArtifactManager`` (curifactory's names).
 
     ``keeps_runs`` says whether this manager is a run of its own (a script's, a notebook's,
-    ``run_experiment``'s) rather than a part of cfcompile's runtime (the tracer, a compiled
-    job, ``--eager``), which keep no store. Nothing is written when ``dry``.
+    ``run_experiment``'s, ``--eager``'s) rather than a part of cfcompile's runtime (the
+    tracer, a compiled job), which keep no store. Nothing is written when ``dry``.
     """
 
     keeps_runs: bool = False

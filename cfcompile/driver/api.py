@@ -75,7 +75,14 @@ def run(selection: Selection, cores: int = 1, snakemake_args: tuple[str, ...] = 
 
 def run_eager(selection: Selection) -> ArtifactManager:
     """``run()`` in this process, like curifactory's ``experiment EXP -p P``; the manager,
-    whose records hold every stage's outputs."""
+    whose records hold every stage's outputs.
+
+    The run is one process with one manager, so it keeps curifactory's run bookkeeping as
+    ``experiment`` does (``runs.RunBookkeeping``): numbered in ``store.json`` with its command
+    line, its status (``complete``, or ``error`` with the exception, which still propagates)
+    written at the end, and every selected set in ``params_registry.json``. A compiled run
+    keeps none of it (docs/semantics.md, "Not carried over").
+    """
     project = Project.find(selection.project)
     params = list(selection.params) or None
     with suggesting(project, selection):
@@ -93,12 +100,26 @@ def run_eager(selection: Selection) -> ArtifactManager:
         experiment_name=selection.experiment,
         cache_path=cache,
         prefix=selection.prefix,
+        run_line=selection.command("--eager"),
+        status_override=None,  # "incomplete" until run() returns, as curifactory's
         overwrite=selection.overwrite,
         run_info=run_info(str(project.root), selection.experiment),
         folders=True,  # curifactory's experiment command makes them: code may write there
+        run_store=True,
         **project.manager_paths(),
     )
+    manager.parameter_files = list(selection.params) or [selection.experiment]
+    for param_set in sets:
+        manager.register(param_set)  # params_registry.json, as curifactory's experiment
     manager.reuse = selection.reuse != ReuseMode.OFF
     manager.reuse_learned = selection.reuse == ReuseMode.LEARNED
-    module.run(sets, manager)
+    try:
+        module.run(sets, manager)
+    except BaseException as exc:
+        manager.status, manager.error = "error", f"{type(exc).__name__} - {exc}"
+        raise
+    else:
+        manager.status = "complete"
+    finally:
+        manager.store()  # the status (and error) into the run's store.json entry
     return manager

@@ -15,6 +15,7 @@ from typing import Any
 
 import cfcompile.reporting as _reporting
 from cfcompile.hashing import string_representations
+from cfcompile.notebook_display import reportable_block
 from cfcompile.reporting import *  # noqa: F403 - curifactory.reporting is cfcompile.reporting plus the below
 from cfcompile.reporting import Reportable
 
@@ -31,20 +32,7 @@ def render_reportable(
     reportable.path = reportables_path
     reportable.render()
     reportable.path = override_display_path if override_display_path is not None else "reportables"
-    style = (
-        " style='border: 1px solid gray; display: inline-block; vertical-align: top; "
-        "padding: 5px; padding-top: 0px; padding-bottom: 0px; margin: 5px;'"
-        if notebook
-        else ""
-    )
-    name = html.escape(str(reportable.qualified_name))
-    lines = [f"<div class='reportable'{style}>", f"<a name='{name}'></a>", f"<h3>{name}</h3>"]
-    body = reportable.html()
-    lines.extend(body if isinstance(body, list) else [body])
-    if not notebook:
-        lines.append("<p><a href='#reportables'>back to reportables</a></p>")
-    lines.append("</div>")
-    return lines
+    return reportable_block(reportable, notebook)
 
 
 def render_report_argset_dump(manager: Any) -> list[str]:

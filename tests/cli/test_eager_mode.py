@@ -124,3 +124,27 @@ def test_iris_cache_names_match_curifactory(iris_copy, tmp_path):
             a = json.loads((iris_copy / "data" / "cache" / name).read_text())
             b = json.loads((theirs_root / "data" / "cache" / name).read_text())
             assert a == b, name
+
+
+def test_eager_runs_are_numbered_in_the_run_store_with_status_and_registry(project, tmp_path):
+    """--eager is one run in one process, so it keeps curifactory's run store as `experiment`
+    does: store.json numbers the runs with their command line and end status (an exception
+    from run() is recorded and still fails the command), params_registry.json each set."""
+    root = project(CHAIN)
+    env = {"CHAIN_LOG": str(tmp_path / "log")}
+    run_cli("chain", "-p", "few", "--eager", cwd=root, env=env)
+    run_cli("chain", "-p", "few", "--eager", cwd=root, env=env)
+    failed = run_cli("chain", "-p", "more", "--eager", "--overwrite", cwd=root, check=False)
+    assert failed.returncode != 0 and "CHAIN_LOG" in failed.stderr
+    runs = json.loads((root / "data" / "store.json").read_text())
+    assert [(r["run_number"], r["status"]) for r in runs] == [
+        (1, "complete"),
+        (2, "complete"),
+        (3, "error"),
+    ]
+    assert runs[0]["cli"] == "cfcompile chain -p few --eager"
+    assert runs[0]["param_files"] == ["few"] and runs[0]["reference"].startswith("chain_1_")
+    assert runs[2]["error"].startswith("KeyError - ") and "CHAIN_LOG" in runs[2]["error"]
+    registry = json.loads((root / "data" / "params_registry.json").read_text())
+    hashes = {p.name.split("_")[1] for p in (root / "data" / "cache").glob("chain_*_first_*.json")}
+    assert hashes and hashes <= set(registry)

@@ -1,6 +1,8 @@
 """curifactory's own examples, unmodified, run by curifactory 0.20.5 and by cfcompile.
 
-Each example (tests/projects/curifactory_examples, see its NOTICE.md) runs three times, each in
+Each example (tests/projects/curifactory_examples, see its NOTICE.md; the ``harness-*`` cases
+are repo-root's test examples in curifactory's test-harness layout: plain ``experiments/`` and
+``params/``, the ``test`` package on PYTHONPATH only) runs three times, each in
 its own fresh copy of the project: by curifactory's ``experiment`` command (the reference), by
 ``cfcompile ARGS --eager`` and by ``cfcompile ARGS | snakemake -s /dev/stdin --cores 2``. The
 first two go through curifactory_run.py, which calls the command's own entry point and also
@@ -15,7 +17,7 @@ What is compared, and why:
 - Files: everything under the cache folder (``cache_path`` of the project's
   curifactory_config.json, else curifactory's default ``data/cache``), recursively. Not the
   manager folder above it (``params_registry.json``, ``store.json``), logs, reports or run
-  folders: those are curifactory's run bookkeeping, which cfcompile does not carry over
+  folders: those are curifactory's run bookkeeping, which a compiled run does not keep
   (docs/semantics.md). A compiled run may have more files, and only these: a ``.pkl`` (and its
   metadata) for an output that curifactory keeps only in memory (no cacher: a compiled job hands
   it to the next job through the file, docs/compiling.md), whose value must equal what
@@ -69,7 +71,10 @@ COMPILED = ("eager", "snakemake")
 @dataclass(frozen=True)
 class Case:
     id: str
-    project: str  # "examples" or "repo-root" (tests/projects/curifactory_examples/...)
+    # "examples" or "repo-root" (tests/projects/curifactory_examples/...), or "harness":
+    # repo-root's test/examples/experiments and params as a project's plain experiments/ and
+    # params/, the `test` package only on PYTHONPATH (see harness_copy)
+    project: str
     args: tuple[str, ...] = ()  # the experiment command's arguments, the same for both tools
     script: str | None = None  # a script that builds its own ArtifactManager
     random: bool = False  # values come from an unseeded RNG: compare type/shape/dtype only
@@ -86,6 +91,10 @@ CASES = [
     Case("simple_cache", "repo-root", ("simple_cache",)),
     Case("image_reporter", "repo-root", ("image_reporter", "-p", "image_reporter")),
     Case("subexp.example", "repo-root", ("subexp.example", "-p", "subparams.thing")),
+    Case("harness-basic", "harness", ("basic", "-p", "params1", "-p", "params2")),
+    Case("harness-simple_cache", "harness", ("simple_cache",)),
+    Case("harness-image_reporter", "harness", ("image_reporter", "-p", "image_reporter")),
+    Case("harness-subexp.example", "harness", ("subexp.example", "-p", "subparams.thing")),
 ]
 FAILING = [
     Case("basic-empty", "repo-root", ("basic", "-p", "empty")),
@@ -143,15 +152,52 @@ def logs_dir(root: Path) -> Path:
     return root / config(root).get("logs_path", "logs/")
 
 
+def on_pythonpath(*folders: Path) -> dict:
+    """This environment with ``folders`` first on PYTHONPATH (which may be unset: CI uses the
+    installed package)."""
+    paths = [*map(str, folders), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
+
+
 def curifactory_env(root: Path) -> dict:
     # `experiment` appends the working directory to sys.path after the standard library,
     # whose own `test` package would shadow repo-root/test (curifactory's suite runs these
     # under pytest, which puts the root first); see the examples' NOTICE.md
-    paths = [str(root), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
+    return on_pythonpath(root)
+
+
+def library(root: Path) -> Path:
+    """Where a harness project's `test` package lives: beside the project, not inside it."""
+    return root.parent / f"{root.name}.pythonpath"
+
+
+def tool_env(case: Case, tool: str, root: Path) -> dict | None:
+    """PYTHONPATH for a run: curifactory's `experiment` needs the project root there (see
+    curifactory_env), cfcompile must find it itself; a harness project's `test` package is
+    reachable through PYTHONPATH only, for both tools."""
+    folders = [library(root)] if case.project == "harness" else []
+    if tool.startswith("curifactory"):
+        folders.insert(0, root)
+    return on_pythonpath(*folders) if folders else None
+
+
+def harness_copy(dest: Path) -> Path:
+    """curifactory's own test harness as a project in the default layout: its example
+    experiments and parameter files as plain ``experiments/`` and ``params/`` (no
+    curifactory_config.json), and the ``test`` package they import their stages and parameter
+    class from (``test.examples.stages``, ``test.examples.params.basic``) in a folder that
+    only PYTHONPATH names, where it must win over the standard library's own ``test``."""
+    ignore = shutil.ignore_patterns("__pycache__", "data")
+    source = EXAMPLES / "repo-root" / "test"
+    shutil.copytree(source / "examples" / "experiments", dest / "experiments", ignore=ignore)
+    shutil.copytree(source / "examples" / "params", dest / "params", ignore=ignore)
+    shutil.copytree(source, library(dest) / "test", ignore=ignore)
+    return dest
 
 
 def fresh_copy(case: Case, dest: Path) -> Path:
+    if case.project == "harness":
+        return harness_copy(dest)
     shutil.copytree(
         EXAMPLES / case.project, dest, ignore=shutil.ignore_patterns("__pycache__", "data")
     )
@@ -161,12 +207,12 @@ def fresh_copy(case: Case, dest: Path) -> Path:
 CFCOMPILE = shutil.which("cfcompile", path=os.path.dirname(sys.executable))
 
 
-def compiled_run(root: Path, *args: str) -> subprocess.CompletedProcess:
+def compiled_run(root: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     """`cfcompile ARGS | snakemake -s /dev/stdin --cores 2` as the README writes it, with the
     console script (whose sys.path starts with its own folder, not the working directory as
     `python -m` would)."""
     if CFCOMPILE is None:
-        return pipe(root, *args, cores="2")
+        return pipe(root, *args, cores="2", env=env)
     command = f"set -o pipefail; {shlex.join([CFCOMPILE, *args])} | {shlex.join(SNAKEMAKE)}"
     return subprocess.run(
         ["bash", "-c", f"{command} -s /dev/stdin --cores 2"],
@@ -174,6 +220,7 @@ def compiled_run(root: Path, *args: str) -> subprocess.CompletedProcess:
         capture_output=True,
         text=True,
         timeout=300,
+        env=env,
     )
 
 
@@ -184,7 +231,7 @@ def run_tool(case: Case, tool: str, root: Path) -> Run:
     dump = root.parent / f"{root.name}.memory.pkl"
     start = time.monotonic()
     if tool == "snakemake":
-        proc = compiled_run(root, *case.args)
+        proc = compiled_run(root, *case.args, env=tool_env(case, tool, root))
     else:
         if tool.endswith("run_experiment"):
             command = ["run_experiment", *case.args]
@@ -201,9 +248,7 @@ def run_tool(case: Case, tool: str, root: Path) -> Run:
             cwd=root,
             capture_output=True,
             text=True,
-            # curifactory's `experiment` needs the project root on PYTHONPATH (see
-            # curifactory_env); cfcompile must find it itself
-            env=curifactory_env(root) if tool.startswith("curifactory") else None,
+            env=tool_env(case, tool, root),
             timeout=300,
         )
     run = Run(case, tool, root, proc, time.monotonic() - start)
