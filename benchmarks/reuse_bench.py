@@ -162,7 +162,9 @@ def main() -> None:
     try:
         for name, cmd in RUNNERS.items():
             root = make(tmp / name.replace(" ", "_").replace("(", "").replace(")", ""))
-            env = {**os.environ, **base, "PYTHONPATH": str(root)}
+            # a PYTHONPATH given to the benchmark (a snapshot of cfcompile) stays first
+            path = [p for p in (os.environ.get("PYTHONPATH", ""), str(root)) if p]
+            env = {**os.environ, **base, "PYTHONPATH": os.pathsep.join(path)}
             row = {"runner": name}
             for phase, lrs in (("cold", args.lrs), ("extended", args.lrs + 1)):
                 before = preps(root)
