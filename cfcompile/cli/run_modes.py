@@ -21,7 +21,7 @@ from cfcompile.backends.profiles import (
     resolve_profile,
 )
 from cfcompile.backends.protocol import Launch, Prepared
-from cfcompile.backends.slurm import limits, site
+from cfcompile.backends.slurm import gpu, limits, site
 from cfcompile.backends.slurm.packing import snakemake_batch
 from cfcompile.backends.slurm.requests import Demands
 from cfcompile.backends.snakemake.on_slurm import jobs_per_rule, slurm_args
@@ -85,6 +85,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                        "executor; --submit slurm needs none)", "slurm")  # fmt: skip
         settings, _ = site_settings(args, profile_dir)
         b = build(selection(args))
+        gpu.check_declared(list(b.sg.nodes()))  # a GPU type becomes an sbatch word
         choice = snakemake_batch(b.sg, settings, args.batch)
         say(f"grouping: {choice.why}")
         compiled = prepare(b, args.batch, snakemake.BACKEND, choice=choice)

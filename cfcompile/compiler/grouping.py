@@ -4,7 +4,8 @@ Both backends group through here, so ``--batch K`` means the same thing in a Sna
 submitit array and in the Snakemake slurm route, and a unit's resources follow one rule
 (``core.resources.merge``: runtime summed, memory/CPUs/GPUs the largest).
 
-- A *chain* is one parameter set's run of ordinary stages (no aggregate on the way).
+- A *chain* is one parameter set's run of ordinary stages (no aggregate on the way, and no
+  stage that asks for a GPU: those run one node per job, as do the stages after them).
 - A *unit* is K chains run one after another in one process (``--batch K``), or one node.
 """
 
@@ -124,7 +125,7 @@ def _batchable_stages(sg: StageGraph) -> set[str]:
     stages: set[str] = set()
     for node in sg.nodes():
         stages.add(node.stage)
-        if node.kind == StageKind.AGGREGATE:
+        if node.kind == StageKind.AGGREGATE or _asks_gpu(node):
             bad.add(node.stage)
     changed = True
     while changed:
@@ -136,6 +137,14 @@ def _batchable_stages(sg: StageGraph) -> set[str]:
                 bad.add(node.stage)
                 changed = True
     return stages - bad
+
+
+def _asks_gpu(node: Node) -> bool:
+    """A GPU stage runs one node per job, and so do the stages after it: its job holds its
+    devices for exactly that node (``runtime.gpu_slots``), and on Slurm it gets a request of
+    its own (GPU partition, GPU type), never the one of a unit of CPU stages."""
+    value = node.resources.get("gpu")
+    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
 
 
 def chains(nodes: list[Node]) -> dict[str, list[Node]]:

@@ -15,7 +15,7 @@ from typing import Any
 
 from cfcompile.values import is_number
 
-SCHEDULER_RESOURCES = ("mem_mb", "runtime", "disk_mb", "gpu", "cpus_per_task")
+SCHEDULER_RESOURCES = ("mem_mb", "runtime", "disk_mb", "gpu", "cpus_per_task", "cpus_per_gpu")
 """Numeric resources a scheduler understands; anything else is passed through as a string."""
 
 

@@ -30,7 +30,7 @@ from cfcompile.core.workdir import SUBMISSIONS, default_workdir, file_digests
 from cfcompile.driver.selection import ReuseMode, Selection
 from cfcompile.errors import ProjectError
 from cfcompile.project.discover import Project
-from cfcompile.runtime import prefork
+from cfcompile.runtime import gpu_slots, prefork
 
 
 @dataclass
@@ -149,12 +149,29 @@ def prepare(
         version = write_workflow_files(
             b.sg.info, b.sg.nodes(), b.sg.params, units, to_run, b.planned_at
         )
+        local_gpus(b.sg, version)
         compiled = Prepared(b.sg, b.plans, b.workdir, version, units, choice)
         if backend is not None:
             backend.prepare(compiled)
     for folder in sorted({os.path.dirname(t) for n in b.sg.nodes() for t in n.targets()}):
         sweep_stale_staging(folder)  # what killed jobs (SIGKILL, OOM) left on this host
     return compiled
+
+
+def local_gpus(sg: StageGraph, version: str) -> None:
+    """The devices local jobs share out (``runtime.gpu_slots``), found now when some stage
+    asks for a GPU; a word on stderr when this machine shows none."""
+    asked: dict[str, int] = {}
+    for node in sg.nodes():
+        asked[node.stage] = max(asked.get(node.stage, 0), gpu_slots.declared_gpus(node.resources))
+    pool = gpu_slots.record_pool(version, asked)
+    if pool is not None and not pool.devices:
+        stages = ", ".join(s for s, k in asked.items() if k)
+        print(
+            f"cfcompile: {stages} ask(s) for GPUs and this machine shows none ({pool.source}): "
+            "run here, those nodes fail and say so; on Slurm they get the GPUs they ask for",
+            file=sys.stderr,
+        )
 
 
 def slurm_usage(b: Built, fresh: bool = True) -> tuple[list[dict], str | None]:

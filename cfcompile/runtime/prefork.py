@@ -14,7 +14,8 @@ What makes the fork safe and the worker equal to one a job would start:
   values (``threads: 4``) never reaches it and starts its own, as before. The compile's own
   environment is restored after the fork.
 - No fork when the process has a second Python thread, outside Linux, with
-  ``CFCOMPILE_WORKER=0``, or inside a Slurm job (those jobs run in process).
+  ``CFCOMPILE_WORKER=0``, inside a Slurm job (those jobs run in process), or when importing
+  the project initialised CUDA (``gpu_slots.fork_safe``: CUDA does not survive a fork).
 - The worker leaves its session, closes every pipe, socket and terminal it inherited (the
   Snakefile pipe above all: Snakemake reads until end of file) and writes to the workflow's
   ``logs/worker.log``.
@@ -32,7 +33,7 @@ from collections.abc import Callable
 
 from cfcompile.core import gc_pace
 from cfcompile.project.imports import forget_researcher_modules, warm_files
-from cfcompile.runtime import job_client, worker
+from cfcompile.runtime import gpu_slots, job_client, worker
 from cfcompile.runtime.job_client import THREAD_VARS
 
 PROCESS_NAME = "cfcompile-wkr"  # what ps/top/pgrep show (its command line is the compile's)
@@ -80,6 +81,8 @@ def start(workdir: str, import_project: Callable[[], None], project_root: str) -
     try:
         import_project()
         if threading.active_count() > 1 or not job_client.private_dir(job_client.socket_dir()):
+            return None
+        if not gpu_slots.fork_safe("the compile"):
             return None
         path = job_client.socket_path(workdir)  # the name a one-thread job of this workflow asks
         return _fork(workdir, path, project_root)

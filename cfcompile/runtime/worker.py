@@ -10,7 +10,8 @@ exit status. It is the pattern of gunicorn's preload and multiprocessing's forks
 Rules it keeps:
 - a request names a version folder of this worker's own workflow and a node, never code;
 - it stays single-threaded and imports nothing that starts threads or initialises a GPU (it
-  only imports the researcher's modules, as the job would);
+  only imports the researcher's modules, as the job would); a project whose import
+  initialised CUDA gets no worker (``gpu_slots.fork_safe``), its jobs run in process;
 - it leaves when idle, and when any file of a module it imported (or a parameter file) has
   changed since it started: edited code is never served stale (the client then runs the job in
   process);
@@ -35,9 +36,10 @@ from dataclasses import dataclass
 
 from cfcompile import compat
 from cfcompile.core.workdir import VERSIONS, WorkflowInfo
+from cfcompile.errors import CfcompileError
 from cfcompile.project import modules
 from cfcompile.project.imports import forget_researcher_modules, use_project_root, warm_files
-from cfcompile.runtime import job_runner
+from cfcompile.runtime import gpu_slots, job_runner
 
 IDLE_SECONDS = 120.0
 KILL_GRACE = 5.0
@@ -66,6 +68,8 @@ class Worker:
             for name in [*self.info.param_modules, f"experiments.{self.info.experiment}"]:
                 modules.import_name(name)
             forget_researcher_modules()  # every node imports them afresh
+            if not gpu_slots.fork_safe("the warm worker"):
+                raise CfcompileError("importing the project initialised CUDA: no warm worker")
             warm = warm_files()
         self.warm = warm
         self.selector = selectors.DefaultSelector()

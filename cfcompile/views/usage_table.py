@@ -33,8 +33,10 @@ def print_usage(rows: list[dict], hint: str | None = None) -> None:
     if not console.is_terminal:
         console = Console(width=250, highlight=False, soft_wrap=True)
     table = Table(box=None, pad_edge=False, title_justify="left")
-    for name in ("stage", "tasks", "mem asked", "MaxRSS p50", "p95", "time asked", "node p50",
-                 "p95", "CPU p50", "p95"):  # fmt: skip
+    gpus = any(r.get("gpu_h_requested") or r.get("gpu_h_used") for r in rows)
+    names = ("stage", "tasks", "mem asked", "MaxRSS p50", "p95", "time asked", "node p50",
+             "p95", "CPU p50", "p95")  # fmt: skip
+    for name in names + (("GPU-h asked", "GPU-h used") if gpus else ()):
         table.add_column(name, justify="left" if name == "stage" else "right")
     for r in rows:
         asked = "-" if r["time_requested"] is None else f"{r['time_requested']:.0f} min"
@@ -49,10 +51,12 @@ def print_usage(rows: list[dict], hint: str | None = None) -> None:
             _time(r["wall_p95"]),
             _time(r["cpu_p50"]),
             _time(r["cpu_p95"]),
+            *((f"{r['gpu_h_requested']:.3f}", f"{r['gpu_h_used']:.4f}") if gpus else ()),
         )
     console.print("\nSlurm usage per stage (requested vs used; a packed task's peak memory "
                   "counts for each stage it ran, its CPU time is split over its nodes by their "
-                  "wall times):")  # fmt: skip
+                  "wall times" + ("; GPU-hours: GPUs held x time, asked and used" if gpus
+                                  else "") + "):")  # fmt: skip
     console.print(table)
     if hint:
         console.print(hint)

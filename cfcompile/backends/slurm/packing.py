@@ -22,6 +22,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from cfcompile.backends.slurm.gpu import check_declared, levels_apart, task_ask
 from cfcompile.backends.slurm.limits import SiteLimits
 from cfcompile.backends.slurm.requests import (
     SAFETY,
@@ -31,6 +32,7 @@ from cfcompile.backends.slurm.requests import (
     Demands,
     Estimates,
     Request,
+    node_gpu_ask,
 )
 from cfcompile.backends.slurm.site import SiteSettings
 from cfcompile.compiler.graph import StageGraph
@@ -83,7 +85,8 @@ def pack(
     why: list[str] = []
     if not todo:
         return Packing([], 0, ["nothing to run"], False)
-    groups = _groups(sg, todo)
+    check_declared(todo)
+    groups = _groups(sg, todo, lambda n: (node_gpu_ask(n, site, demands), site.sbatch(n.stage)))
     est = Estimates(sg, {n.stage for n in todo}, site.first_stage_seconds)
     chain_groups = [g for g in groups if g.kind == ArrayKind.CHAINS]
     n_aggregate = sum(len(g.chains) for g in groups if g.kind == ArrayKind.AGGREGATES)
@@ -183,10 +186,12 @@ def _secs(seconds: float) -> str:
     return f"{seconds / 60:.3g} min"
 
 
-def _groups(sg: StageGraph, todo: list[Node]) -> list[_Group]:
+def _groups(sg: StageGraph, todo: list[Node], key: Any = None) -> list[_Group]:
     """Per level: chains grouped by the stages they run, then aggregates by stage; a group of
-    chains that each continue exactly one chain of an earlier group, one to one, mirrors it."""
-    level = levels(sg, todo)
+    chains that each continue exactly one chain of an earlier group, one to one, mirrors it.
+    ``key``: what a node asks of Slurm; a chain is cut where it changes (``gpu.levels_apart``:
+    GPU and CPU stages of one chain run in different tasks)."""
+    level = levels(sg, todo) if key is None else levels_apart(sg, todo, key)
     chains: dict[tuple[int, str], list[NodeId]] = {}
     aggregates: dict[tuple[int, str], list[list[NodeId]]] = {}
     for node in todo:
@@ -378,6 +383,7 @@ def _request(sg, g: _Group, index, tasks, site, demands, chain_minutes, max_time
                     "same one"
                 )
             options[key] = value
+    gpus = task_ask([node_gpu_ask(n, site, demands) for n in nodes])
     return Request(
         index=index,
         level=g.level,
@@ -387,6 +393,8 @@ def _request(sg, g: _Group, index, tasks, site, demands, chain_minutes, max_time
         time_min=time_min,
         mem_mb=max(mems) if mems else demands.default_mem_mb,  # as Snakemake's unit rule
         cpus=max(1, *(int(n.threads) for n in nodes)),
-        gpus=max(a[2] for a in asked),
+        gpus=gpus.gpus,
         options=options,
+        gpu_model=gpus.model,
+        cpus_per_gpu=gpus.cpus_per_gpu,
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import shlex
 
 from cfcompile.backends.slurm.arrays import dependency
+from cfcompile.backends.slurm.gpu import gpu_hours_requested, sbatch_options
 from cfcompile.backends.slurm.packing import Packing
 from cfcompile.backends.slurm.retry import RETRY_MINUTES
 from cfcompile.backends.slurm.site import SiteSettings
@@ -25,11 +26,13 @@ def preview(packing: Packing, site: SiteSettings, experiment: str) -> list[str]:
     for r in packing.requests:
         n = len(r.tasks)
         words = [f"--array=0-{n - 1}" + (f"%{r.throttle}" if r.throttle else ""),
-                 f"--time={r.time_min}", f"--cpus-per-task={r.cpus}"]  # fmt: skip
+                 f"--time={r.time_min}"]  # fmt: skip
+        gpu_words = sbatch_options(r.gpu_ask(), r.cpus)  # --cpus-per-task or --cpus-per-gpu
+        words += sbatch_words({k: v for k, v in gpu_words.items() if k != "gpus"})
         if r.mem_mb:
             words.append(f"--mem={r.mem_mb}M")
         if r.gpus:
-            words.append(f"--gpus-per-node={r.gpus}")
+            words.append(f"--gpus={gpu_words['gpus']}")
         words += sbatch_words(r.options)
         dep = dependency(r, ids)
         if dep:
@@ -51,4 +54,8 @@ def preview(packing: Packing, site: SiteSettings, experiment: str) -> list[str]:
             "    the retry job: resubmits, once, what ran out of time or memory (retry: false "
             "in cfcompile.yaml turns it off)"
         )
+    asked = gpu_hours_requested(packing.requests)
+    if asked:
+        lines.append("GPU-hours asked (GPUs x each task's time limit, per stage): "
+                     + ", ".join(f"{s} {h:.2f}" for s, h in asked.items()))  # fmt: skip
     return lines

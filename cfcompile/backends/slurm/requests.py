@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from cfcompile.backends.slurm import gpu
+from cfcompile.backends.slurm.gpu import GpuAsk
 from cfcompile.backends.slurm.site import SiteSettings
 from cfcompile.compiler.graph import StageGraph
 from cfcompile.compiler.grouping import recorded_seconds
@@ -51,6 +53,8 @@ class Request:
     after_corr: list[int] = field(default_factory=list)
     throttle: int | None = None
     job_id: str | None = None
+    gpu_model: str | None = None  # --gpus=MODEL:N
+    cpus_per_gpu: int | None = None  # --cpus-per-gpu instead of --cpus-per-task
 
     @property
     def nodes(self) -> int:
@@ -58,7 +62,11 @@ class Request:
 
     def resources(self) -> dict[str, Any]:
         return {"time_min": self.time_min, "mem_mb": self.mem_mb, "cpus": self.cpus,
-                "gpus": self.gpus}  # fmt: skip
+                "gpus": self.gpus, "gpu_model": self.gpu_model,
+                "cpus_per_gpu": self.cpus_per_gpu}  # fmt: skip
+
+    def gpu_ask(self) -> GpuAsk:
+        return GpuAsk(self.gpus, self.gpu_model, self.cpus_per_gpu) if self.gpus else GpuAsk()
 
 
 @dataclass
@@ -115,10 +123,12 @@ def node_memory(node: Node, site: SiteSettings, demands: Demands) -> int | None:
 
 
 def node_gpus(node: Node, site: SiteSettings, demands: Demands) -> int:
-    if demands.gpus is not None:
-        return int(demands.gpus)
-    override = site.stages.get(node.stage, {}).get("gpus")
-    return int(override or node.job_resources().get("gpu", 0) or 0)
+    return node_gpu_ask(node, site, demands).gpus
+
+
+def node_gpu_ask(node: Node, site: SiteSettings, demands: Demands) -> GpuAsk:
+    """GPUs, their type and CPUs per GPU (``gpu.node_ask``)."""
+    return gpu.node_ask(node, site.stages.get(node.stage, {}), demands.gpus)
 
 
 class Asks:

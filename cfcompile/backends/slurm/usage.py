@@ -12,6 +12,9 @@ attributed to stages this way (docs/running.md says the same):
 - **time**: each node's own wall time, from the metadata the job runtime writes beside its
   outputs; the task's Elapsed only where a node left none.
 - **CPU**: the task's TotalCPU shared among its nodes in proportion to their wall times.
+- **GPU-hours**: the GPUs the task was allocated (AllocTRES ``gres/gpu``) times its Elapsed,
+  shared the same way; requested, its GPUs times its time limit. Slurm has no GPU
+  utilisation without an NVML accounting plugin, so "used" means held, not busy.
 
 ``--fit-resources`` asks for the observed p95 memory with headroom (``fit``), and the packer
 sizes time limits from recorded node times whatever the flag says.
@@ -30,7 +33,7 @@ from cfcompile.core.transaction import write_atomic
 
 USAGE = "usage.json"
 SACCT_TIMEOUT_S = 120
-FIELDS = "JobID,State,Elapsed,TotalCPU,MaxRSS,ReqMem,Timelimit"
+FIELDS = "JobID,State,Elapsed,TotalCPU,MaxRSS,ReqMem,Timelimit,AllocTRES"
 ENDED = frozenset(
     {"COMPLETED", "FAILED", "TIMEOUT", "OUT_OF_MEMORY", "CANCELLED", "NODE_FAIL", "PREEMPTED",
      "BOOT_FAIL", "DEADLINE"}
@@ -76,6 +79,7 @@ def parse_usage(text: str) -> dict[str, dict]:
         if len(cells) < 7 or not cells[0]:
             continue
         jid, state, elapsed, cpu, rss, req_mem, limit = cells[:7]
+        tres = cells[7] if len(cells) > 7 else ""
         base, dot, _step = jid.partition(".")
         if not dot:
             earlier = out.get(base)
@@ -88,12 +92,19 @@ def parse_usage(text: str) -> dict[str, dict]:
                 "req_mem_mb": mebibytes(req_mem),
                 "timelimit": limit,
                 "attempts": attempts,
+                "gpus": allocated_gpus(tres),
             }
         elif current is not None and out.get(base) is current:
             used = mebibytes(rss)
             if used is not None:
                 current["max_rss_mb"] = max(current["max_rss_mb"] or 0.0, used)
     return out
+
+
+def allocated_gpus(tres: str) -> int:
+    """``billing=1,cpu=1,gres/gpu:fake=2,gres/gpu=2,mem=100M`` -> 2 (the untyped total)."""
+    m = re.search(r"(?:^|,)gres/gpu=(\d+)", tres)
+    return int(m.group(1)) if m else 0
 
 
 def query(array_ids: list[str]) -> dict[str, dict]:
@@ -148,6 +159,8 @@ class StageUsage:
     rss: list[float] | None = None
     wall: list[float] | None = None  # per node, seconds
     cpu: list[float] | None = None  # per node, seconds
+    gpu_h_requested: float = 0.0  # GPUs x time limit, shared over the task's nodes
+    gpu_h_used: float = 0.0  # allocated GPUs x Elapsed, shared by the nodes' wall times
 
     def p(self, values: list[float] | None, q: float) -> float | None:
         if not values:
@@ -171,6 +184,8 @@ def by_stage(submissions: list[dict], kept: dict[str, dict], node_seconds) -> di
                 continue
             walls = [(tuple(n), node_seconds(tuple(n))) for n in task["nodes"]]
             total = sum(w for _, w in walls if w) or 0.0
+            asked_gpu_h = (request.get("gpus") or 0) * (request.get("time_min") or 0) / 60
+            held_gpu_h = (used.get("gpus") or 0) * (used["elapsed_s"] or 0) / 3600
             for stage in stages:
                 u = out.setdefault(stage, StageUsage(stage, rss=[], wall=[], cpu=[]))
                 if u.tasks >= SAMPLE:
@@ -185,6 +200,9 @@ def by_stage(submissions: list[dict], kept: dict[str, dict], node_seconds) -> di
                         continue
                     if wall is None and used["elapsed_s"] is not None:
                         wall = used["elapsed_s"] / len(walls)
+                    share = wall / total if wall is not None and total else 1 / len(walls)
+                    u.gpu_h_requested += asked_gpu_h / len(walls)
+                    u.gpu_h_used += held_gpu_h * share
                     if wall is not None:
                         u.wall.append(wall)
                         if used["cpu_s"] is not None and total:
@@ -230,6 +248,8 @@ def rows(per_stage: dict[str, StageUsage]) -> list[dict]:
                 "wall_p95": u.p(u.wall, 0.95),
                 "cpu_p50": u.p(u.cpu, 0.5),
                 "cpu_p95": u.p(u.cpu, 0.95),
+                "gpu_h_requested": round(u.gpu_h_requested, 4),
+                "gpu_h_used": round(u.gpu_h_used, 4),
             }
         )
     return out

@@ -27,7 +27,8 @@ from cfcompile.core.workdir import MANIFEST
 ARRAY_JOBS_FROM = 20
 """A rule with at least this many jobs is submitted as arrays: fewer sbatch calls for a
 sweep, while a short workflow keeps the plain submission's quicker start."""
-STAGE_RESOURCES = {"mem_mb": "mem_mb", "runtime": "runtime", "gpus": "gpu",
+STAGE_RESOURCES = {"mem_mb": "mem_mb", "runtime": "runtime", "gpu": "gpu",
+                   "gpu_model": "gpu_model", "cpus_per_gpu": "cpus_per_gpu",
                    "partition": "slurm_partition", "account": "slurm_account",
                    "constraint": "constraint", "qos": "qos"}  # fmt: skip
 

@@ -14,10 +14,19 @@ def test_array_parameters_carry_the_request_the_site_and_the_chaining():
     params = arrays.executor_parameters(req, site, "cf-x-L1-chains", "afterok:7")
     assert params["timeout_min"] == 30 and params["slurm_mem"] == "2000M"
     assert params["cpus_per_task"] == 2 and params["slurm_array_parallelism"] == 2
-    assert params["slurm_gpus_per_node"] == 1 and params["slurm_setup"] == ["module load python"]
+    assert params["slurm_setup"] == ["module load python"]
     extra = params["slurm_additional_parameters"]
     assert extra == {"qos": "long", "kill-on-invalid-dep": "yes", "requeue": True,
-                     "dependency": "afterok:7"}  # fmt: skip
+                     "dependency": "afterok:7", "gpus": "1"}  # fmt: skip
     assert arrays.dependency(Request(2, 2, ArrayKind.CHAINS, [], [], 1, None, 1, 0,
                                      after_ok=[1], after_corr=[0]),
                              {0: "10", 1: "11"}) == "afterok:11,aftercorr:10"  # fmt: skip
+
+
+def test_a_typed_gpu_request_with_cpus_per_gpu_never_also_asks_cpus_per_task():
+    req = Request(0, 0, ArrayKind.CHAINS, [[("train", "1")]], ["train"], 30, None, 4, 2,
+                  gpu_model="a100", cpus_per_gpu=8)  # fmt: skip
+    params = arrays.executor_parameters(req, SiteSettings(), "cf-x-L0-chains", None)
+    assert "cpus_per_task" not in params  # sbatch refuses --cpus-per-gpu beside it
+    extra = params["slurm_additional_parameters"]
+    assert extra["gpus"] == "a100:2" and extra["cpus-per-gpu"] == 8

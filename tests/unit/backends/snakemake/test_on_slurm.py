@@ -28,3 +28,23 @@ def test_the_snakemake_route_gets_the_same_site_as_flags(tmp_path):
     assert any("MaxSubmitJobs" in n for n in notes)
     mine, _ = slurm_args(settings, STRICT, str(tmp_path), str(tmp_path), ["--jobs", "5"], {})
     assert "--jobs" not in mine
+
+
+def test_gpu_settings_become_the_executors_gpu_resources(tmp_path):
+    import json
+
+    from cfcompile.backends.snakemake.emit import _resource_literal
+    from cfcompile.core.workdir import MANIFEST
+
+    (tmp_path / "config.yaml").write_text("executor: slurm\n")
+    (tmp_path / MANIFEST).write_text(json.dumps({"rules": {"train": ["train"], "prep": ["prep"]}}))
+    settings = SiteSettings(stages={"train": {"partition": "gpu", "gpus": 2, "gpu_model": "a100",
+                                              "cpus_per_gpu": 8}})  # fmt: skip
+    settings.check()  # gpus is gpu's other name
+    args, _ = slurm_args(settings, SiteLimits(50), str(tmp_path), str(tmp_path), [], {})
+    given = args[args.index("--set-resources") + 1 :]
+    assert sorted(given) == ['train:cpus_per_gpu=8', 'train:gpu=2', 'train:gpu_model="a100"',
+                             'train:slurm_partition="gpu"']  # fmt: skip
+    # a stage's own declaration reaches the Snakefile's rule the executor reads
+    declared = {"gpu": 1, "gpu_model": "fake", "cpus_per_gpu": 2}
+    assert _resource_literal(declared) == "gpu=1, gpu_model='fake', cpus_per_gpu=2"
