@@ -9,6 +9,7 @@ _as_program()  # first: before anything imports the standard library's random (t
 
 from cfcompile import stages as _stages  # noqa: E402
 from cfcompile.caching import Lazy  # noqa: E402
+from cfcompile.core.checkpoint import checkpoint  # noqa: E402
 from cfcompile.params import ExperimentParameters, set_hash_functions  # noqa: E402
 from cfcompile.procedure import Procedure  # noqa: E402
 from cfcompile.record import ArtifactManager, Record  # noqa: E402
@@ -36,6 +37,7 @@ __all__ = [
     "Procedure",
     "Record",
     "aggregate",
+    "checkpoint",
     "set_hash_functions",
     "stage",
     "__version__",

@@ -17,7 +17,7 @@ from cfcompile.driver.pipeline import build, prepare, slurm_usage
 from cfcompile.errors import CfcompileError
 from cfcompile.runtime.results_writer import Table, collect, write_selection
 from cfcompile.runtime.summary import best_lines, best_rows, rank
-from cfcompile.views import dag
+from cfcompile.views import attempts, dag
 from cfcompile.views.formats import render
 from cfcompile.views.report.history import write_report
 from cfcompile.views.report.page import build_report
@@ -34,6 +34,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     statuses = node_status(b.sg, b.plans, b.workdir, jobs)
     code = print_status(statuses, b.sg, failed_only=args.failed)
     if not args.failed:
+        attempts.print_attempts(statuses, attempts.collect(b.workdir, list(statuses)))
         print_usage(*slurm_usage(b, fresh=False))  # states() above read sacct
         print(last_run_line(b.workdir))
     return code

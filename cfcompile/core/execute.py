@@ -19,6 +19,7 @@ from enum import StrEnum
 from typing import Any
 
 from cfcompile.caching import Cacheable, Lazy
+from cfcompile.core import checkpoint as checkpoints
 from cfcompile.core import reads as watch
 from cfcompile.core import reuse
 from cfcompile.core.outputs import declared_cachers, save_outputs, split_outputs, store_in_state
@@ -44,6 +45,7 @@ watch.internal(
     preview,
     dispatch,
     check_call,
+    checkpoints.checkpoint,
 )
 
 
@@ -214,24 +216,44 @@ def compute(
     log.info(
         "stage %s [%s]: running%s", spec.name, label, "" if save else " (dry: nothing is cached)"
     )
-    with watching(record.params, spec.name, label, spec.uses) as reads:
+    overwrite = bool(getattr(record, "overwrite_requested", lambda: False)())
+    with (  # the checkpoint's key (the set's hash) is read before the watch begins
+        checkpoints.running(spec.name, spec.code, record, overwrite, not save) as node_run,
+        watching(record.params, spec.name, label, spec.uses) as reads,
+    ):
         try:
             with printed() if printed else nullcontext():
                 values, timing = call_stage(
                     spec, record, records, args, inputs, label, on_hard_timeout, cachers
                 )
+            if node_run.opened is not None:  # metadata says it checkpoints (--dry-run shows it)
+                timing["checkpoint"] = checkpoint_summary(node_run.opened)
             reads.returned = True
             if scan or spec.uses is not None:  # a declaration is checked on every route
                 reads.scan(values)
             reads.check_writes()
+        except checkpoints.Interrupted as exc:
+            log.warning("stage %s [%s]: %s; its checkpoint is saved: it resumes in its next "
+                        "attempt", spec.name, label, exc.why)  # fmt: skip
+            raise
         except BaseException:
             log.error("stage %s [%s] raised; none of its outputs were cached", spec.name, label)
             raise
         if record.params is not None:
             timing["params_read"] = read_summary(reads, record.params, spec.name)
         published = save_outputs(spec, record, cachers, values, timing, tags) if save else []
+        if save and node_run.opened is not None:
+            node_run.opened.finished()  # published: the checkpoint has served
     record.stage_cachers = None
     return Computed(values, timing, published, reads)
+
+
+def checkpoint_summary(ckpt: checkpoints.Checkpoint) -> dict:
+    """What metadata keeps of a node's checkpoint: that it had one, and its attempts."""
+    ended = [a.get("ended") for a in ckpt.attempts[:-1]]
+    lost = sum(a.get("lost_s") or 0 for a in ckpt.attempts[:-1])
+    return {"saves": ckpt.meta.get("saves", 0), "attempts": len(ckpt.attempts),
+            "interruptions": ended, "lost_s": round(lost, 1)}  # fmt: skip
 
 
 def call_stage(

@@ -14,6 +14,7 @@ WORKDIR/                     (default PROJECT/.cfcompile/EXPERIMENT)
   force/STAGE_HASH           trigger files of nodes that must rerun (overwrite)
   batches/N.done             completion marker of a multi-node job unit
   failures/STAGE_HASH.json   why a node failed (message, timeout or error)
+  attempts/STAGE_HASH.json   a checkpointing node's attempts: how each ended, last save
   logs/STAGE/HASH.log        log of a one-node job; logs/batches/N.log of a unit
   submissions.json           arrays submitted through submitit
 ```
@@ -155,6 +156,20 @@ def clear_failure(workdir: str, node_id: NodeId) -> None:
         os.remove(failure_path(workdir, node_id))
     except FileNotFoundError:
         pass
+
+
+def attempts_path(workdir: str, node_id: NodeId) -> str:
+    """A checkpointing node's attempts (``core.checkpoint``): kept after its checkpoint is
+    removed, so that --status and the report can tell how each attempt ended."""
+    return os.path.join(workdir, "attempts", f"{node_id[0]}_{node_id[1]}.json")
+
+
+def load_attempts(workdir: str, node_id: NodeId) -> dict | None:
+    try:
+        with open(attempts_path(workdir, node_id)) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
 
 
 def load_failure(workdir: str, node_id: NodeId) -> dict | None:

@@ -24,22 +24,26 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from cfcompile.core import checkpoint as checkpoints
 from cfcompile.core import reuse
+from cfcompile.core.checkpoint import Interrupted
 from cfcompile.core.execute import Computed, compute
 from cfcompile.core.ir import Node, NodeId
 from cfcompile.core.outputs import output_cachers
 from cfcompile.core.timelimit import StageTimeout
 from cfcompile.core.transaction import Terminated, terminate_as_exception, write_atomic
 from cfcompile.core.workdir import (
+    attempts_path,
     clear_failure,
     done_path,
+    force_path,
     marker_path,
     printed_path,
     record_failure,
 )
 from cfcompile.errors import CfcompileError, RecompileError
 from cfcompile.record import Record
-from cfcompile.runtime import results_writer
+from cfcompile.runtime import gpu_slots, requeue, results_writer
 from cfcompile.runtime.workflow_version import WorkflowVersion
 from cfcompile.stages import StageSpec
 
@@ -48,6 +52,7 @@ log = logging.getLogger("cfcompile.job")
 EXIT_FAILED = 1
 EXIT_RECOMPILE = 3
 EXIT_TERMINATED = 128 + signal.SIGTERM  # what a shell reports for a process SIGTERM ended
+EXIT_INTERRUPTED = 75  # EX_TEMPFAIL: a checkpointing node stopped to resume later
 
 
 class Blocked(CfcompileError):
@@ -153,6 +158,7 @@ class Job(WorkflowVersion):
                 f"{node.hash}: recompile"
             )
         manager.current_stage_name = spec.name
+        self.checkpoint_context(node)
         record.stages.extend(node.prior_stages)  # as the eager run's record had them
         record.stages.append(spec.name)
         return record, records
@@ -172,6 +178,7 @@ class Job(WorkflowVersion):
         return tuple(positional[i] for i in sorted(positional)), inputs
 
     def run_node(self, node: Node) -> None:
+        gpu_slots.for_node(self.version, self.workdir, node)  # its own devices, or none
         self.fresh_modules()
         spec = self.spec(node)
         record, records = self._record(spec, node)
@@ -217,8 +224,9 @@ class Job(WorkflowVersion):
                 )
                 if source is not None:
                     log.info("stage %s: reuses %s", spec.name, source.get("params_name"))
-        except BaseException as exc:
-            record_failure(self.workdir, node.id, exc, start, isinstance(exc, StageTimeout))
+        except BaseException as exc:  # an interruption is no failure: its attempts tell it
+            if not isinstance(exc, Interrupted):
+                record_failure(self.workdir, node.id, exc, start, isinstance(exc, StageTimeout))
             raise
         timing = ran["node"].timing if "node" in ran else {"seconds": time.time() - start}
         if node.marker:
@@ -229,6 +237,19 @@ class Job(WorkflowVersion):
         os.makedirs(os.path.dirname(marker), exist_ok=True)
         write_atomic(marker, "")
         log.info("stage %s [%s]: done in %.3f s", spec.name, node.label, timing["seconds"])
+
+    def checkpoint_context(self, node: Node) -> None:
+        """Where a checkpoint of this node reports its attempts, and since when an
+        ``--overwrite`` wants it to start over: the trigger file the compile wrote, so that a
+        requeued attempt of the same submission still resumes."""
+        since = None
+        if node.force:
+            try:
+                since = os.path.getmtime(force_path(self.workdir, node.id))
+            except OSError:
+                since = time.time()
+        journal = attempts_path(self.workdir, node.id)
+        checkpoints.configure(node.stage, node.hash, journal, since)
 
 
 class _Tee(io.TextIOBase):
@@ -288,6 +309,9 @@ def main(argv: list[str] | None = None) -> int:
     except Terminated as exc:
         print(f"cfcompile job: {exc}", file=sys.stderr)
         return EXIT_TERMINATED
+    except Interrupted as exc:
+        print(f"cfcompile job: {exc.why}; its checkpoint is saved", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except RecompileError as exc:
         print(f"cfcompile job: recompile needed: {exc}", file=sys.stderr)
         return EXIT_RECOMPILE
@@ -307,25 +331,37 @@ SAFE_PATH_MARK = "CFCOMPILE_SET_PYTHONSAFEPATH"
 starts sees the environment the researcher gave."""
 
 
-def run_task(version: str, node_ids: list[list[str]]) -> int:
+def run_task(version: str, node_ids: list[list[str]], long: dict | None = None) -> int:
     """Run an array task of ``--submit`` in this process: its chains in order, each failure
     confined to its own chain, each node retried as its stage says; the task fails
-    (``UnitFailed``) once every chain had its turn."""
+    (``UnitFailed``) once every chain had its turn. ``long`` holds the site's checkpoint
+    settings (``grace_s``, ``max_requeues``, ``every_s``): a node that checkpoints is saved
+    and the task requeued when Slurm warns (``runtime.requeue``)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     if os.environ.pop(SAFE_PATH_MARK, None):  # set for submitit's local controller only
         os.environ.pop("PYTHONSAFEPATH", None)
+    long = long or {}
+    if long.get("every_s"):
+        os.environ[checkpoints.EVERY_ENV] = str(float(long["every_s"]))
     if os.environ.get("SUBMITIT_EXECUTOR") == "slurm" and is_main_thread():
-        # submitit's USR2 (90 s before the limit) would end the task as "timed out and not
+        # submitit's own USR2 handler would end the task as "timed out and not
         # checkpointable" while it still runs, and its SIGTERM handler ignores the signal.
-        # Slurm's own limit then ends it: state TIMEOUT, which the retry job doubles, and
-        # SIGTERM unwinds the node being saved so that its failure is recorded.
-        signal.signal(signal.SIGUSR2, signal.SIG_IGN)
+        # Ours saves a node that checkpoints and requeues the task; any other node runs on
+        # to Slurm's limit: state TIMEOUT, which the retry job doubles, and SIGTERM unwinds
+        # the node being saved so that its failure is recorded.
+        requeue.install(long.get("grace_s") or requeue.DEFAULT_GRACE_S,
+                        int(long.get("max_requeues", requeue.DEFAULT_MAX_REQUEUES)))  # fmt: skip
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    with terminate_as_exception():
-        job = Job(version)
-        ran, failed = job.run_members([(stage, h) for stage, h in node_ids], retries=True)
-        if failed:
-            raise UnitFailed(failed)
+    try:
+        with terminate_as_exception():
+            job = Job(version)
+            ran, failed = job.run_members([(stage, h) for stage, h in node_ids], retries=True)
+            if failed:
+                raise UnitFailed(failed)
+    except Interrupted as exc:
+        if os.environ.get("SUBMITIT_EXECUTOR") != "slurm":
+            raise
+        requeue.requeue_and_wait(exc)
     return len(node_ids)
 
 

@@ -17,6 +17,7 @@ from cfcompile.compiler.grouping import BatchChoice
 from cfcompile.compiler.plan import NodePlan, Status
 from cfcompile.compiler.reuse_plan import ReusePlan
 from cfcompile.core.ir import Node, NodeId
+from cfcompile.views.attempts import checkpointing_stages
 from cfcompile.views.critical_path import describe
 
 EXAMPLES = 5
@@ -77,6 +78,7 @@ def summarize(
         "changed_params": dict(changed_params or {}),
         "changed_code": [_code_row(c) for c in code or []],
         "rerun_changed_code": rerun_changed_code,
+        "checkpointing": checkpointing_stages(list(sg.nodes())),
     }
 
 
@@ -208,7 +210,7 @@ def print_plan(summary: dict[str, Any], file: Any = None) -> None:
     if summary.get("critical_path"):
         for line in describe(summary["critical_path"]):
             console.print(line, markup=False, highlight=False, soft_wrap=True)
-    for line in why_lines(summary) + reuse_lines(summary):
+    for line in why_lines(summary) + reuse_lines(summary) + long_lines(summary):
         console.print(line, markup=False, highlight=False, soft_wrap=True)
     if t["nodes_without_declared_runtime"]:
         console.print(
@@ -216,6 +218,14 @@ def print_plan(summary: dict[str, Any], file: Any = None) -> None:
             '(@stage(resources={"runtime": MINUTES})) nor a timeout and are not in the hour '
             "totals"
         )
+
+
+def long_lines(summary: dict[str, Any]) -> list[str]:
+    """Stages that checkpoint (``cf.checkpoint``): seen in metadata, or waiting to resume."""
+    return [
+        f"long stage {stage}: {what}"
+        for stage, what in (summary.get("checkpointing") or {}).items()
+    ]
 
 
 def why_lines(summary: dict[str, Any]) -> list[str]:

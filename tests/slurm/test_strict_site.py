@@ -239,7 +239,9 @@ def test_a_requeued_task_is_shown_as_such_and_cancel_stops_the_rest(strict, tmp_
         time.sleep(1)
     # what Slurm does to a task on a failed node or preempted: the same task, run again
     subprocess.run(["scontrol", "requeue", task], check=True)
-    time.sleep(2)
+    # not in the second Slurm revoked its credential: slurmd kills such a start as
+    # "Job credential revoked" (FAILED); tests/slurm/test_long_stages.py waits 3 s too
+    time.sleep(4)
     subprocess.run(["scontrol", "update", f"JobId={task}", "StartTime=now"], check=False)
     wait_for([chains, agg, retry], tasks=5, timeout=300)
     status = run_cli("chain", "-p", "few", "--status", cwd=root, env=env).stdout
@@ -284,5 +286,9 @@ def test_a_task_that_ran_out_of_time_was_retried_with_twice_the_time(strict):
     status = run_cli("overrun", "-p", "one", "--status", cwd=root).stdout
     assert "totals: done 1" in status
     assert "after TIMEOUT, twice the time (1 -> 2 min)" in status
+    # it was warned like every task (a quarter of its minute), but it has no checkpoint
+    scripts = (root / ".cfcompile" / "overrun" / "submitit").glob(f"{array}*/*_submission.sh")
+    assert "#SBATCH --signal=USR2@15" in next(scripts).read_text().splitlines()
+    assert "long stages" not in status
     assert json.loads(next((root / "data" / "cache").glob("overrun_*_slow_slept.json"))
                       .read_text()) == 95  # fmt: skip

@@ -21,6 +21,7 @@ import time
 import uuid
 from typing import Any
 
+from cfcompile.backends.slurm.gpu import sbatch_options
 from cfcompile.backends.slurm.requests import Request
 from cfcompile.backends.slurm.site import SiteSettings
 from cfcompile.compiler.version import compile_lock
@@ -28,6 +29,7 @@ from cfcompile.core.ir import NodeId
 from cfcompile.core.workdir import save_submissions
 from cfcompile.errors import CfcompileError
 from cfcompile.runtime.job_runner import SAFE_PATH_MARK, run_task
+from cfcompile.runtime.requeue import grace_seconds
 
 
 def folder(workdir: str, site: SiteSettings) -> str:
@@ -56,15 +58,18 @@ def executor_parameters(
         extra["dependency"] = dep
     params: dict[str, Any] = {
         "timeout_min": int(request.time_min),
-        "cpus_per_task": int(request.cpus),
+        # USR2 this long before the limit: a node that checkpoints saves and requeues
+        "slurm_signal_delay_s": grace_seconds(site.checkpoint_signal_seconds, request.time_min),
         "slurm_array_parallelism": int(request.throttle or len(request.tasks)),
         "slurm_additional_parameters": extra,
         "name": name,
     }
     if request.mem_mb:
         params["slurm_mem"] = f"{int(request.mem_mb)}M"
-    if request.gpus:
-        params["slurm_gpus_per_node"] = int(request.gpus)
+    cpus = sbatch_options(request.gpu_ask(), int(request.cpus))  # one of the two CPU flags
+    if "cpus-per-task" in cpus:
+        params["cpus_per_task"] = int(cpus.pop("cpus-per-task"))
+    extra.update(cpus)  # --gpus=[TYPE:]N, --cpus-per-gpu=C
     if site.prologue:
         params["slurm_setup"] = list(site.prologue)
     return params
@@ -122,14 +127,25 @@ def submit_slurm(
         name = f"cf-{experiment}-L{r.level}-{kind}"
         executor = make_executor(workdir, site, "slurm")  # parameters stick: one per array
         executor.update_parameters(**executor_parameters(r, site, name, dependency(r, ids)))
+        long = long_stages(r, site)
         try:
             jobs = executor.map_array(run_task, [version] * len(r.tasks),
-                                      [list(t) for t in r.tasks])  # fmt: skip
+                                      [list(t) for t in r.tasks],
+                                      [long] * len(r.tasks))  # fmt: skip
         except Exception as exc:  # noqa: BLE001 - submitit wraps sbatch's refusal
             raise refused(r, exc, list(ids.values())) from None
         r.job_id = ids[r.index] = str(jobs[0].job_id).split("_")[0]
         records.append(_record(r, "slurm", submission, jobs, (retry_of or {}).get(r.index)))
     return records
+
+
+def long_stages(r: Request, site: SiteSettings) -> dict[str, float]:
+    """What a task needs to know of the site's checkpoint settings (``runtime.requeue``)."""
+    return {
+        "grace_s": grace_seconds(site.checkpoint_signal_seconds, r.time_min),
+        "max_requeues": int(site.checkpoint_max_requeues),
+        "every_s": float(site.checkpoint_every_seconds),
+    }
 
 
 def refused(r: Request, exc: Exception, submitted: list[str]) -> CfcompileError:

@@ -7,6 +7,8 @@ resubmits each task that ended
 
 - TIMEOUT with twice its time limit, OUT_OF_MEMORY with twice its memory,
 - NODE_FAIL, PREEMPTED or BOOT_FAIL (which Slurm did not requeue itself) as it was,
+- TIMEOUT with the same time when a node of it checkpoints (it resumes; a site where users
+  may not ``scontrol requeue`` their tasks lands here),
 
 together with the nodes downstream of them that were cancelled on their account (every
 upstream node done or resubmitted too), each in an array of its own with the dependencies
@@ -31,16 +33,21 @@ from cfcompile.core.workdir import (
     NodeStore,
     WorkflowInfo,
     done_path,
+    load_attempts,
     load_submissions,
     save_submissions,
 )
 
+RESUMES = "TIMEOUT (checkpointed)"
+"""A task that ran out of time while a node of it checkpoints (a site where users may not
+``scontrol requeue``): more time is not what it needs, its next attempt resumes."""
 RETRIED = {
     "TIMEOUT": ("time", "twice the time"),
     "OUT_OF_MEMORY": ("mem", "twice the memory"),
     "NODE_FAIL": (None, "the same request (node failure)"),
     "PREEMPTED": (None, "the same request (preempted)"),
     "BOOT_FAIL": (None, "the same request (node failed to boot)"),
+    RESUMES: (None, "the same time: it resumes from its checkpoint"),
 }
 RETRY_MINUTES = 30
 """The retry job's time limit: sacct, then one sbatch call per array it resubmits."""
@@ -54,6 +61,7 @@ def plan_retry(
     states: dict[str, dict],
     done: Callable[[NodeId], bool],
     upstream: Callable[[NodeId], Iterable[NodeId]],
+    checkpointed: Callable[[NodeId], bool] = lambda nid: False,
 ) -> list[tuple[Request, dict]]:
     """The arrays to resubmit, each with what it retries (``retry_of``), from the records of
     one submission (in submission order), each task's sacct usage (``state``, ``req_mem_mb``)
@@ -86,6 +94,8 @@ def plan_retry(
             nodes = [n for n in map(tuple, t["nodes"]) if n in again]
             if nodes:
                 state = states.get(t["job_id"], {}).get("state")
+                if state == "TIMEOUT" and any(checkpointed(n) for n in nodes):
+                    state = RESUMES
                 buckets.setdefault(state if state in RETRIED else None, []).append(nodes)
         for state, tasks in buckets.items():
             req = dict(a.get("request") or {})
@@ -107,6 +117,8 @@ def plan_retry(
                 mem_mb=req.get("mem_mb"),
                 cpus=int(req.get("cpus") or 1),
                 gpus=int(req.get("gpus") or 0),
+                gpu_model=req.get("gpu_model"),
+                cpus_per_gpu=req.get("cpus_per_gpu"),
                 options=dict(a.get("options") or {}),
             )
             ups = {holder[u] for task in tasks for n in task for u in upstream(n) if u in holder}
@@ -145,7 +157,10 @@ def run_retry(workdir: str, version: str, submission: str, site: SiteSettings) -
         node = store.node(nid)
         return node.upstream() if node is not None else set()
 
-    planned = plan_retry(mine, kept, done, upstream)
+    def checkpointed(nid: NodeId) -> bool:
+        return load_attempts(workdir, nid) is not None
+
+    planned = plan_retry(mine, kept, done, upstream, checkpointed)
     if not planned:
         print("cfcompile retry: nothing ran out of time or memory; nothing to resubmit")
         return 0

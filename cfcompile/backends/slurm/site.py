@@ -3,9 +3,10 @@
 Snakemake refuses keys it does not know in a profile's ``config.yaml``, so what cfcompile
 needs to know about a site (account, partition, QOS, constraint, reservation, more sbatch
 flags, per-stage overrides, where Slurm's logs go, a prologue that prepares the compute
-node's environment, how long a task should run) lives in a file of its own in the same
-folder. Both Slurm routes read it: ``--submit slurm`` (the array backend) and ``--run
---profile slurm`` (Snakemake's slurm executor). Command-line flags win over the file.
+node's environment, how long a task should run, how often long stages checkpoint) lives in
+a file of its own in the same folder. Both Slurm routes read it: ``--submit slurm`` (the
+array backend) and ``--run --profile slurm`` (Snakemake's slurm executor). Command-line
+flags win over the file.
 
 Everything here ends up in an sbatch script or on its command line, so every value is
 checked: names are plain names, a constraint a feature expression, extra flags ``--flag`` or
@@ -25,6 +26,7 @@ from typing import Any
 import yaml
 
 from cfcompile import cluster_profiles
+from cfcompile.backends.slurm import gpu
 from cfcompile.errors import CfcompileError
 
 SETTINGS_FILE = "cfcompile.yaml"
@@ -37,9 +39,10 @@ MANAGED = {  # flags cfcompile writes itself: a second one would contradict it
     "account", "partition", "qos", "constraint", "reservation", "time", "mem", "mem-per-cpu",
     "gres", "gpus", "gpus-per-node", "cpus-per-task", "array", "dependency", "job-name",
     "output", "error", "kill-on-invalid-dep", "requeue", "no-requeue", "wrap", "chdir",
+    "signal", "cpus-per-gpu", "gpus-per-task", "gres-flags",
 }  # fmt: skip
 STAGE_KEYS = {"account", "partition", "qos", "constraint", "reservation", "mem_mb", "runtime",
-              "gpus"}  # fmt: skip
+              "gpu", "gpus", "gpu_model", "cpus_per_gpu"}  # fmt: skip  # gpus: gpu's old name
 
 
 @dataclass
@@ -59,6 +62,9 @@ class SiteSettings:
     first_stage_seconds: float = 60.0
     python: str | None = None
     retry: bool = True
+    checkpoint_every_seconds: float = 60.0
+    checkpoint_signal_seconds: float = 120.0
+    checkpoint_max_requeues: int = 20
     stages: dict[str, dict[str, Any]] = field(default_factory=dict)
     source: str = "(defaults)"
 
@@ -118,10 +124,14 @@ class SiteSettings:
             raise CfcompileError(f"{where}: log_dir {self.log_dir!r} holds a control character")
         if self.max_running is not None and int(self.max_running) < 1:
             raise CfcompileError(f"{where}: max_running must be 1 or more")
-        for key in ("target_task_minutes", "first_stage_seconds"):
+        for key in ("target_task_minutes", "first_stage_seconds", "checkpoint_every_seconds",
+                    "checkpoint_signal_seconds"):  # fmt: skip
             value = getattr(self, key)
             if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
                 raise CfcompileError(f"{where}: {key} must be a number above 0, not {value!r}")
+        n = self.checkpoint_max_requeues
+        if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+            raise CfcompileError(f"{where}: checkpoint_max_requeues must be 0 or more, not {n!r}")
         if self.python is not None and not PYTHON.fullmatch(str(self.python)):
             raise CfcompileError(
                 f"{where}: python {self.python!r} must be a command name or a path (letters, "
@@ -138,6 +148,7 @@ class SiteSettings:
                 _check(where, f"stages.{stage}.{key}", overrides.get(key), NAME, "a plain name")
             _check(where, f"stages.{stage}.constraint", overrides.get("constraint"), FEATURES,
                    "a feature expression")  # fmt: skip
+            gpu.normalise_stage(f"{where}: stages.{stage}", overrides)
 
 
 def _check(where: str, key: str, value: Any, pattern: re.Pattern, what: str) -> None:

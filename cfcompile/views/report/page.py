@@ -53,6 +53,7 @@ from cfcompile.core.workdir import (
     log_path,
 )
 from cfcompile.runtime.results_writer import flatten_params
+from cfcompile.views import attempts
 from cfcompile.views.report.plots import (
     svg_element,
 )
@@ -308,6 +309,7 @@ def build_report(
         **part,
         n_results=len(table) if table is not None else 0,
         failures=_failures(sg, units),
+        long_stages=_long_stages(sg),
         param_columns=param_columns,
         param_rows=param_rows,
         reportables=rendered_reportables(sg),
@@ -315,6 +317,12 @@ def build_report(
         n_nodes=n_nodes,
         node_rows=_node_rows(sg, plans, limit, units),
     )
+
+
+def _long_stages(sg: StageGraph) -> list:
+    """Nodes that checkpointed: their attempts, as --status shows them (``views.attempts``)."""
+    labels = {n.id: {"params": n.label} for n in sg.nodes()}
+    return attempts.rows(labels, attempts.collect(sg.info.workdir, list(labels)))
 
 
 def _has_store(version: str) -> bool:
