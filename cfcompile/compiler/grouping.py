@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from cfcompile.compiler.graph import StageGraph
 from cfcompile.core.ir import Node, NodeId
@@ -183,10 +185,16 @@ def batch_units(sg: StageGraph, batch: int, even: bool = False) -> dict[str, lis
     return out
 
 
-def levels(sg: StageGraph, todo: list[Node]) -> dict[NodeId, int]:
-    """Dependency level per node; a node on the same record's chain stays on its level."""
+def levels(
+    sg: StageGraph, todo: list[Node], key: Callable[[Node], Any] | None = None
+) -> dict[NodeId, int]:
+    """Dependency level per node; a node on the same record's chain stays on its level,
+    unless ``key`` (what a node asks of Slurm: its GPU request, per-stage sbatch options)
+    differs from the node before it, which then starts the next level: the two run in
+    different tasks, with different requests."""
     todo_ids = {n.id for n in todo}
     level: dict[NodeId, int] = {}
+    keys = {n.id: key(n) for n in todo} if key is not None else {}
     for node in todo:  # trace order is topological
         lv = 0
         for u in sg.graph.predecessors(node.id):
@@ -197,6 +205,7 @@ def levels(sg: StageGraph, todo: list[Node]) -> dict[NodeId, int]:
                 node.kind != StageKind.AGGREGATE
                 and up.kind != StageKind.AGGREGATE
                 and up.hash == node.hash
+                and keys.get(u) == keys.get(node.id)
             )
             lv = max(lv, level[u] if same_chain else level[u] + 1)
         level[node.id] = lv

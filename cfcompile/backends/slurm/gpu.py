@@ -24,9 +24,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from cfcompile.core.ir import Node, NodeId
+from cfcompile.core.ir import Node
 from cfcompile.errors import CfcompileError
-from cfcompile.stages import StageKind
 
 MODEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}")
 """A GPU type as sites name them (a100, h100_80gb, rtx-a6000): no ``:`` ``,`` or blanks,
@@ -128,31 +127,6 @@ def sbatch_options(ask: GpuAsk, cpus: int) -> dict[str, Any]:
     else:
         out["cpus-per-task"] = cpus
     return out
-
-
-def levels_apart(sg: Any, todo: list[Node], key: Any) -> dict[NodeId, int]:
-    """``grouping.levels``, but a node whose ``key`` (its GPU request and per-stage sbatch
-    options) differs from the node before it on its chain starts the next level: the two
-    run in different tasks, with different requests."""
-    todo_ids = {n.id for n in todo}
-    level: dict[NodeId, int] = {}
-    keys: dict[NodeId, Any] = {}
-    for node in todo:  # trace order is topological
-        keys[node.id] = key(node)
-        lv = 0
-        for u in sg.graph.predecessors(node.id):
-            if u not in todo_ids:
-                continue
-            up = sg.node(u)
-            same_chain = (
-                node.kind != StageKind.AGGREGATE
-                and up.kind != StageKind.AGGREGATE
-                and up.hash == node.hash
-                and keys[u] == keys[node.id]
-            )
-            lv = max(lv, level[u] if same_chain else level[u] + 1)
-        level[node.id] = lv
-    return level
 
 
 def gpu_hours_requested(requests: list[Any]) -> dict[str, float]:

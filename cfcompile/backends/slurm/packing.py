@@ -22,7 +22,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from cfcompile.backends.slurm.gpu import check_declared, levels_apart, task_ask
+from cfcompile.backends.slurm.gpu import check_declared, task_ask
 from cfcompile.backends.slurm.limits import SiteLimits
 from cfcompile.backends.slurm.requests import (
     SAFETY,
@@ -189,9 +189,9 @@ def _secs(seconds: float) -> str:
 def _groups(sg: StageGraph, todo: list[Node], key: Any = None) -> list[_Group]:
     """Per level: chains grouped by the stages they run, then aggregates by stage; a group of
     chains that each continue exactly one chain of an earlier group, one to one, mirrors it.
-    ``key``: what a node asks of Slurm; a chain is cut where it changes (``gpu.levels_apart``:
+    ``key``: what a node asks of Slurm; a chain is cut where it changes (``grouping.levels``:
     GPU and CPU stages of one chain run in different tasks)."""
-    level = levels(sg, todo) if key is None else levels_apart(sg, todo, key)
+    level = levels(sg, todo, key)
     chains: dict[tuple[int, str], list[NodeId]] = {}
     aggregates: dict[tuple[int, str], list[list[NodeId]]] = {}
     for node in todo:
