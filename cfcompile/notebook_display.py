@@ -63,7 +63,9 @@ def as_display(lines: list[str]) -> Any:
 
 def inline_images(fragment: str, folder: str) -> str:
     """``src='file'`` of a file rendered into ``folder`` becomes a data URI, so the output
-    stays in the notebook when the folder is gone; other sources are left as they are."""
+    stays in the notebook (or the ``--report`` page, which gets mailed around) when the folder
+    is gone. Only files inside ``folder`` are read: a ``src`` naming any other local path is
+    left as it is rather than copied into the page."""
     root = os.path.realpath(folder)
 
     def swap(match: re.Match) -> str:

@@ -117,3 +117,17 @@ def test_without_ipython_the_same_html_comes_back(monkeypatch):
     shown = notebook_display.as_display(["<p>", "x", "</p>"])
     assert isinstance(shown, notebook_display.HTMLFragment)
     assert shown._repr_html_() == shown.data == "<p>x</p>"
+
+
+def test_inline_images_reads_escaped_names_inside_the_folder_only(tmp_path):
+    # the notebook displays and the --report page share this: an attribute's HTML escapes
+    # name the real file, and nothing outside the render folder is copied into the page
+    folder = tmp_path / "render"
+    folder.mkdir()
+    (folder / "a&b.png").write_bytes(b"PNG")
+    (tmp_path / "secret.png").write_bytes(b"SECRET")
+    out = notebook_display.inline_images(
+        "<img src='a&amp;b.png'><img src=\"../secret.png\">", str(folder)
+    )
+    assert "src='data:image/png;base64,UE5H'" in out  # base64 of b"PNG"
+    assert 'src="../secret.png"' in out and "U0VDUkVU" not in out

@@ -4,37 +4,14 @@ the cache, rendered, with their images inlined so the page can be mailed around.
 
 from __future__ import annotations
 
-import base64
 import json
-import mimetypes
 import os
 import pickle
-import re
 import tempfile
 
 from cfcompile.compiler.graph import StageGraph
 from cfcompile.core.reportable_files import listed_reportables
-
-
-def _inline_images(fragment: str, folder: str) -> str:
-    """``src="file"`` of files the reportable rendered into ``folder`` becomes a data URI.
-
-    Only files inside ``folder`` are read: a ``src`` naming any other local path is left as it
-    is rather than copied into a page that gets mailed around.
-    """
-    root = os.path.realpath(folder)
-
-    def swap(match: re.Match) -> str:
-        quote, src = match.group(1), match.group(2)
-        path = os.path.realpath(os.path.join(root, src))
-        if os.path.commonpath([root, path]) != root or not os.path.isfile(path):
-            return match.group(0)
-        mime = mimetypes.guess_type(path)[0] or "application/octet-stream"
-        with open(path, "rb") as f:
-            data = base64.b64encode(f.read()).decode()
-        return f"src={quote}data:{mime};base64,{data}{quote}"
-
-    return re.sub(r"src=(['\"])([^'\"]+)\1", swap, fragment)
+from cfcompile.notebook_display import inline_images
 
 
 def reportable_paths(sg: StageGraph, node_id: tuple[str, str]) -> list[str]:
@@ -58,7 +35,7 @@ def _render_reportable(path: str, folder: str) -> tuple[str, str]:
     body = rep.html()
     if isinstance(body, list):
         body = "\n".join(body)
-    return rep.qualified_name or rep.name or os.path.basename(path), _inline_images(body, folder)
+    return rep.qualified_name or rep.name or os.path.basename(path), inline_images(body, folder)
 
 
 def rendered_reportables(sg: StageGraph) -> list[dict[str, str]]:
