@@ -257,7 +257,7 @@ class Checkpoint:
                 attempt["ended"] = VANISHED
         meta["attempts"].append({
             "start": self.opened_at, "ended": None, "end": None, "host": socket.gethostname(),
-            "job": _job_id(), "resumed_from": meta.get("saved_at"), "saved_at": None,
+            "job": task_id(), "resumed_from": meta.get("saved_at"), "saved_at": None,
         })  # fmt: skip
         meta["code"] = self.run.code
         self.meta = meta
@@ -358,7 +358,9 @@ def _remove(path: str) -> None:
             os.remove(path)
 
 
-def _job_id() -> str | None:
+def task_id() -> str | None:
+    """This array task as scontrol names it (``ARRAYJOB_TASK``), or the plain job's id: what an
+    attempt records, and what ``runtime.requeue`` puts back in the queue."""
     array, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
     if array and task:
         return f"{array}_{task}"

@@ -110,7 +110,7 @@ def install(grace_s: float, max_requeues: int) -> WarningHandler:
 
 def job_fields() -> dict[str, str]:
     """``scontrol show job -o`` of this task, as {key: value} (empty when it cannot tell)."""
-    job = task_id()
+    job = checkpoints.task_id()
     if job is None:
         return {}
     try:
@@ -142,19 +142,11 @@ def _seconds(text: str) -> int | None:
     return ((d * 24 + h) * 60 + mi) * 60 + s
 
 
-def task_id() -> str | None:
-    """This array task as scontrol names it (``ARRAYJOB_TASK``), or the plain job's id."""
-    array, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
-    if array and task:
-        return f"{array}_{task}"
-    return os.environ.get("SLURM_JOB_ID")
-
-
 def requeue_and_wait(exc: Interrupted) -> None:
     """Put this task back in the queue with its time limit unchanged; Slurm then ends this
     attempt (SIGTERM). Where the site refuses, wait for the time limit (the retry job
     resubmits a task that ran out of time, with the same time when its node checkpoints)."""
-    job = task_id()
+    job = checkpoints.task_id()
     if job is None:
         return
     proc = subprocess.run(["scontrol", "requeue", job], capture_output=True, text=True)
