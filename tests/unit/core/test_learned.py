@@ -4,32 +4,11 @@ were seen to read."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 
-import cfcompile as cf
 from cfcompile.core import learned, reuse, tokens
 from cfcompile.core.reads import Reads
 
-
-@dataclass
-class Data:
-    path: str = "x.csv"
-    rows: int = 10
-
-
-@dataclass
-class P(cf.ExperimentParameters):
-    seed: int = 1
-    lr: float = 0.1
-    data: Data = field(default_factory=Data)
-
-
-def _spec(**kw):
-    @cf.stage(outputs=["x"], **kw)
-    def prep(record):
-        return 1
-
-    return prep.spec
+from .sample_params import P, stage_spec
 
 
 class _Rec:
@@ -60,7 +39,7 @@ def _reads(paths, everything=None):
 
 
 def test_a_learned_entry_serves_every_set_that_agrees_on_what_was_read(tmp_path):
-    spec = _spec()  # declares nothing: learned
+    spec = stage_spec()  # declares nothing: learned
     base = reuse.decide(spec, P(name="a"), {}, reuse.Settings(True, True)).key
     assert base is not None
     out = tmp_path / "a_x.json"

@@ -12,18 +12,7 @@ from cfcompile.core import tokens
 from cfcompile.core.reads import EVERYTHING, ParameterWriteError, UndeclaredParameterError
 from cfcompile.core.watch import watching
 
-
-@dataclass
-class Data:
-    path: str = "x.csv"
-    rows: int = 10
-
-
-@dataclass
-class P(cf.ExperimentParameters):
-    seed: int = 1
-    lr: float = 0.1
-    data: Data = field(default_factory=Data)
+from .sample_params import Data, P
 
 
 def test_representations_tell_apart_what_the_hash_skips_and_nested_types():

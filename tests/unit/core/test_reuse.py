@@ -3,40 +3,20 @@ in."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pytest
 
 import cfcompile as cf
 from cfcompile.core import reuse
 
-
-@dataclass
-class Data:
-    path: str = "x.csv"
-    rows: int = 10
-
-
-@dataclass
-class P(cf.ExperimentParameters):
-    seed: int = 1
-    lr: float = 0.1
-    data: Data = field(default_factory=Data)
-
-
-def _spec(**kw):
-    @cf.stage(outputs=["x"], **kw)
-    def prep(record):
-        return 1
-
-    return prep.spec
-
+from .sample_params import Data, P, stage_spec
 
 ON = reuse.Settings(reuse=True, learned=False)
 
 
 def test_classes_follow_the_declared_values_the_class_the_inputs_and_the_code():
-    spec = _spec(uses=["seed", "data.path"])
+    spec = stage_spec(uses=["seed", "data.path"])
     a, b = P(name="a", lr=0.1), P(name="b", lr=0.2)
     key = reuse.decide(spec, a, {}, ON).key
     assert key is not None and key == reuse.decide(spec, b, {}, ON).key  # lr is not used
@@ -47,17 +27,17 @@ def test_classes_follow_the_declared_values_the_class_the_inputs_and_the_code():
         pass
 
     assert key != reuse.decide(spec, Sub(name="e"), {}, ON).key  # the parameter class
-    other = _spec(uses=["seed", "data.path"], cachers=[cf.caching.PickleCacher])
+    other = stage_spec(uses=["seed", "data.path"], cachers=[cf.caching.PickleCacher])
     assert key != reuse.decide(other, a, {}, ON).key  # another stage
     assert reuse.decide(spec, a, {"d": "k1"}, ON) != reuse.decide(spec, a, {"d": "k2"}, ON)
     assert reuse.decide(spec, a, {"d": None}, ON).mode is reuse.Mode.NONE  # producer unmerged
     assert reuse.decide(spec, a, None, ON).mode is reuse.Mode.NONE  # a value handed over
-    assert reuse.decide(_spec(uses=["seed"], reuse=False), a, {}, ON).key is None
-    assert reuse.decide(_spec(), a, {}, ON).key is None  # nothing declared, no --reuse
-    assert reuse.decide(_spec(), a, {}, reuse.Settings(True, True)).mode is reuse.Mode.LEARNED
+    assert reuse.decide(stage_spec(uses=["seed"], reuse=False), a, {}, ON).key is None
+    assert reuse.decide(stage_spec(), a, {}, ON).key is None  # nothing declared, no --reuse
+    assert reuse.decide(stage_spec(), a, {}, reuse.Settings(True, True)).mode is reuse.Mode.LEARNED
     assert reuse.decide(spec, a, {}, reuse.Settings(False, False)).key is None  # --no-reuse
     with pytest.raises(reuse.UnknownParameterError, match=r"'data.size'"):
-        reuse.decide(_spec(uses=["data.size"]), a, {}, ON)
+        reuse.decide(stage_spec(uses=["data.size"]), a, {}, ON)
 
 
 def test_a_declared_value_without_a_faithful_encoding_says_why_it_is_never_merged():
@@ -69,7 +49,7 @@ def test_a_declared_value_without_a_faithful_encoding_says_why_it_is_never_merge
         def __repr__(self):
             return "Opt()"
 
-    decision = reuse.decide(_spec(uses=["opt"]), Q(name="q", opt=Opt()), {}, ON)
+    decision = reuse.decide(stage_spec(uses=["opt"]), Q(name="q", opt=Opt()), {}, ON)
     assert decision.mode is reuse.Mode.NONE
     assert "record.params.opt" in decision.why and "Opt" in decision.why
 

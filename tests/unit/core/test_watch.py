@@ -6,26 +6,14 @@ from __future__ import annotations
 import copy
 import dataclasses
 import pickle
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pytest
 
-import cfcompile as cf
 from cfcompile.core.reads import EVERYTHING, UndeclaredParameterError
 from cfcompile.core.watch import watching
 
-
-@dataclass
-class Data:
-    path: str = "x.csv"
-    rows: int = 10
-
-
-@dataclass
-class P(cf.ExperimentParameters):
-    seed: int = 1
-    lr: float = 0.1
-    data: Data = field(default_factory=Data)
+from .sample_params import Data, P
 
 
 @dataclass(frozen=True)
