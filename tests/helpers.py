@@ -6,6 +6,7 @@ one as {relative path: source} so a test can change a file before writing its ow
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import os
@@ -63,6 +64,38 @@ def trace_graph(run, sets, tmp_path: Path, experiment: str = "t"):
     run(sets, manager)
     info = workflow_info(tmp_path, experiment)
     return graph.build(engine.nodes, engine.params, engine.specs, info), manager
+
+
+@contextlib.contextmanager
+def tracing_in_process(tmp_path: Path):
+    """Trace a project in this process, then forget its modules and the curifactory alias.
+
+    Every test project has top-level ``params``/``experiments`` packages, and other tests (the
+    curifactory oracle) import the real curifactory in process. Yields
+    ``trace(root, experiment, params_module) -> (StageGraph, plan)``.
+    """
+    from cfcompile.compiler.plan import plan
+    from cfcompile.compiler.trace import trace_project
+    from cfcompile.project.discover import Project
+
+    saved_path = list(sys.path)
+
+    def ours(name: str) -> bool:
+        return name.split(".")[0] in ("params", "experiments", "curifactory")
+
+    saved = {m: sys.modules.pop(m) for m in [m for m in sys.modules if ours(m)]}
+
+    def trace(root, experiment, params_module):
+        sg = trace_project(Project(root), experiment, [params_module], str(tmp_path / "wf"))
+        return sg, plan(sg)
+
+    try:
+        yield trace
+    finally:
+        for name in [m for m in sys.modules if ours(m)]:
+            del sys.modules[name]
+        sys.modules.update(saved)
+        sys.path[:] = saved_path
 
 
 def write_project(root: Path, files: dict[str, str]) -> Path:

@@ -4,14 +4,10 @@ author HTML kept."""
 from __future__ import annotations
 
 import re
-import sys
 
 import pytest
-from helpers import run_cli, write_project
+from helpers import run_cli, tracing_in_process, write_project
 
-from cfcompile.compiler.plan import plan
-from cfcompile.compiler.trace import trace_project
-from cfcompile.project.discover import Project
 from cfcompile.views.report.page import build_report
 
 HOSTILE = "<script>alert(1)</script>"
@@ -80,27 +76,8 @@ SVG = (
 
 @pytest.fixture
 def traced(tmp_path):
-    """Trace a project in this process, then forget its modules and the curifactory alias.
-
-    Every test project has top-level ``params``/``experiments`` packages, and other tests (the
-    curifactory oracle) import the real curifactory in process.
-    """
-    saved_path = list(sys.path)
-
-    def ours(name: str) -> bool:
-        return name.split(".")[0] in ("params", "experiments", "curifactory")
-
-    saved = {m: sys.modules.pop(m) for m in [m for m in sys.modules if ours(m)]}
-
-    def trace(root, experiment, params_module):
-        sg = trace_project(Project(root), experiment, [params_module], str(tmp_path / "wf"))
-        return sg, plan(sg)
-
-    yield trace
-    for name in [m for m in sys.modules if ours(m)]:
-        del sys.modules[name]
-    sys.modules.update(saved)
-    sys.path[:] = saved_path
+    with tracing_in_process(tmp_path) as trace:
+        yield trace
 
 
 def test_user_data_is_escaped_and_author_html_kept(tmp_path, traced):

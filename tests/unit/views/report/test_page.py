@@ -5,14 +5,9 @@ tests/cli/test_report_page.py."""
 
 from __future__ import annotations
 
-import sys
-
 import pytest
-from helpers import write_project
+from helpers import tracing_in_process, write_project
 
-from cfcompile.compiler.plan import plan
-from cfcompile.compiler.trace import trace_project
-from cfcompile.project.discover import Project
 from cfcompile.views.report.page import build_report
 
 PARAMS = """
@@ -58,27 +53,8 @@ BIG = {
 
 @pytest.fixture
 def traced(tmp_path):
-    """Trace a project in this process, then forget its modules and the curifactory alias.
-
-    Every test project has top-level ``params``/``experiments`` packages, and other tests (the
-    curifactory oracle) import the real curifactory in process.
-    """
-    saved_path = list(sys.path)
-
-    def ours(name: str) -> bool:
-        return name.split(".")[0] in ("params", "experiments", "curifactory")
-
-    saved = {m: sys.modules.pop(m) for m in [m for m in sys.modules if ours(m)]}
-
-    def trace(root, experiment, params_module):
-        sg = trace_project(Project(root), experiment, [params_module], str(tmp_path / "wf"))
-        return sg, plan(sg)
-
-    yield trace
-    for name in [m for m in sys.modules if ours(m)]:
-        del sys.modules[name]
-    sys.modules.update(saved)
-    sys.path[:] = saved_path
+    with tracing_in_process(tmp_path) as trace:
+        yield trace
 
 
 def test_two_thousand_sets_are_summarised(tmp_path, traced):
