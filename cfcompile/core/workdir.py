@@ -165,16 +165,17 @@ def attempts_path(workdir: str, node_id: NodeId) -> str:
 
 
 def load_attempts(workdir: str, node_id: NodeId) -> dict | None:
-    try:
-        with open(attempts_path(workdir, node_id)) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
+    return _json_or_none(attempts_path(workdir, node_id))
 
 
 def load_failure(workdir: str, node_id: NodeId) -> dict | None:
+    return _json_or_none(failure_path(workdir, node_id))
+
+
+def _json_or_none(path: str) -> dict | None:
+    """A record another process may not have written (or is writing): None, never an error."""
     try:
-        with open(failure_path(workdir, node_id)) as f:
+        with open(path) as f:
             return json.load(f)
     except (OSError, ValueError):
         return None
