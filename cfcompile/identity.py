@@ -113,11 +113,9 @@ _FILES: dict[str, tuple[tuple[int, int], str, tuple]] = {}
 def _read(path: str) -> tuple[str, tuple] | None:
     """The file's digest and its import statements ``(level, module, names)``, cached while
     the file is unchanged on disk."""
-    try:
-        st = os.stat(path)
-    except OSError:
+    stamp = _stamp(path)
+    if stamp is None:
         return None
-    stamp = (st.st_mtime_ns, st.st_size)
     cached = _FILES.get(path)
     if cached is not None and cached[0] == stamp:
         return cached[1], cached[2]
